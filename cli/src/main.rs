@@ -1,0 +1,2 @@
+//! `peloton-coda-sync`: the CLI, see shared/spec/cli.md.
+fn main() {}

@@ -1,0 +1,186 @@
+//! The four Coda tables and their columns, as `shared/spec/coda-tables.md`
+//! specifies them. The rows mapping fills these columns; the Coda schema
+//! check compares a doc against them.
+
+use serde::{Deserialize, Serialize};
+
+/// One of the tables the app writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Table {
+    /// The user's own workouts.
+    Workouts,
+    /// Peloton's instructors.
+    Instructors,
+    /// The people the user follows.
+    Friends,
+    /// Each friend's latest workouts.
+    FriendWorkouts,
+}
+
+/// What a column must be able to hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ColumnKind {
+    /// Plain text.
+    Text,
+    /// A number.
+    Number,
+    /// A date and time.
+    DateTime,
+    /// A checkbox.
+    Checkbox,
+}
+
+impl ColumnKind {
+    /// How the kind is named to a user ("a date and time column").
+    pub fn describe(self) -> &'static str {
+        match self {
+            ColumnKind::Text => "text",
+            ColumnKind::Number => "number",
+            ColumnKind::DateTime => "date and time",
+            ColumnKind::Checkbox => "checkbox",
+        }
+    }
+}
+
+/// A column the app writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ColumnSpec {
+    /// The column's name (matched ignoring case and surrounding spaces).
+    pub name: &'static str,
+    /// What it holds.
+    pub kind: ColumnKind,
+}
+
+const fn col(name: &'static str, kind: ColumnKind) -> ColumnSpec {
+    ColumnSpec { name, kind }
+}
+
+use ColumnKind::{Checkbox, DateTime, Number, Text};
+
+const WORKOUTS: &[ColumnSpec] = &[
+    col("Workout ID", Text),
+    col("Start Time", DateTime),
+    col("Discipline", Text),
+    col("Title", Text),
+    col("Instructor", Text),
+    col("Duration (min)", Number),
+    col("Total Output (kJ)", Number),
+    col("Avg Output (W)", Number),
+    col("Avg Cadence (rpm)", Number),
+    col("Avg Resistance (%)", Number),
+    col("Avg Speed", Number),
+    col("Distance", Number),
+    col("Distance Unit", Text),
+    col("Elevation", Number),
+    col("Calories (kcal)", Number),
+    col("Avg Heart Rate (bpm)", Number),
+    col("Leaderboard Rank", Number),
+    col("Leaderboard Users", Number),
+    col("Personal Record", Checkbox),
+];
+
+const INSTRUCTORS: &[ColumnSpec] = &[
+    col("Instructor ID", Text),
+    col("Name", Text),
+    col("Disciplines", Text),
+    col("Image URL", Text),
+];
+
+const FRIENDS: &[ColumnSpec] = &[
+    col("User ID", Text),
+    col("Username", Text),
+    col("Location", Text),
+    col("Total Workouts", Number),
+    col("Private Profile", Checkbox),
+    col("Image URL", Text),
+];
+
+const FRIEND_WORKOUTS: &[ColumnSpec] = &[
+    col("Workout ID", Text),
+    col("User ID", Text),
+    col("Username", Text),
+    col("Start Time", DateTime),
+    col("Discipline", Text),
+    col("Title", Text),
+    col("Instructor", Text),
+    col("Duration (min)", Number),
+    col("Total Output (kJ)", Number),
+    col("Personal Record", Checkbox),
+];
+
+impl Table {
+    /// Every table, in the order a sync writes them.
+    pub const ALL: [Table; 4] = [
+        Table::Workouts,
+        Table::Instructors,
+        Table::Friends,
+        Table::FriendWorkouts,
+    ];
+
+    /// The table's default name in the doc.
+    pub fn default_name(self) -> &'static str {
+        match self {
+            Table::Workouts => "Workouts",
+            Table::Instructors => "Instructors",
+            Table::Friends => "Friends",
+            Table::FriendWorkouts => "Friend Workouts",
+        }
+    }
+
+    /// The key used in settings.toml and in the local state.
+    pub fn key(self) -> &'static str {
+        match self {
+            Table::Workouts => "workouts",
+            Table::Instructors => "instructors",
+            Table::Friends => "friends",
+            Table::FriendWorkouts => "friend_workouts",
+        }
+    }
+
+    /// The inverse of [`Table::key`].
+    pub fn from_key(key: &str) -> Option<Table> {
+        Table::ALL.into_iter().find(|t| t.key() == key)
+    }
+
+    /// The columns the app writes, key column first.
+    pub fn columns(self) -> &'static [ColumnSpec] {
+        match self {
+            Table::Workouts => WORKOUTS,
+            Table::Instructors => INSTRUCTORS,
+            Table::Friends => FRIENDS,
+            Table::FriendWorkouts => FRIEND_WORKOUTS,
+        }
+    }
+
+    /// The column rows are keyed by (`keyColumns` in an upsert).
+    pub fn key_column(self) -> &'static str {
+        self.columns()[0].name
+    }
+}
+
+/// Whether a column's name in the doc matches a spec name: case and
+/// surrounding spaces ignored, nothing else.
+pub fn names_match(in_doc: &str, spec: &str) -> bool {
+    in_doc.trim().to_lowercase() == spec.trim().to_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_columns_follow_the_spec() {
+        assert_eq!(Table::Workouts.key_column(), "Workout ID");
+        assert_eq!(Table::Instructors.key_column(), "Instructor ID");
+        assert_eq!(Table::Friends.key_column(), "User ID");
+        assert_eq!(Table::FriendWorkouts.key_column(), "Workout ID");
+    }
+
+    #[test]
+    fn names_match_ignores_case_and_outer_spaces_only() {
+        assert!(names_match("  workout id ", "Workout ID"));
+        assert!(!names_match("WorkoutID", "Workout ID"));
+    }
+}

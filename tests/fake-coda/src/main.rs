@@ -1,0 +1,2 @@
+//! `fake-coda --port N`: runs the fake server.
+fn main() {}

@@ -1,0 +1,2 @@
+//! `fake-peloton --port N`: runs the fake server.
+fn main() {}
