@@ -1,0 +1,50 @@
+# Peloton Coda Sync: the two commands are `make run` and `make test`.
+# Both install what is missing first (apt packages as root, the Rust build),
+# and are quiet when everything is already there.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+CARGO ?= cargo
+SHARED ?= $(abspath ../shared)
+export SHARED
+
+# Debian packages the build and the end-to-end tests need.
+APT_BUILD := build-essential pkg-config libssl-dev curl ca-certificates \
+  libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev
+APT_E2E := xvfb dbus-x11 gnome-keyring libsecret-tools dunst webkit2gtk-driver xdotool
+
+.PHONY: help deps deps-e2e build run demo test lint unit e2e faults bench package clean
+
+help:
+	@echo "make run    - install what is missing, build and start the app"
+	@echo "make test   - install what is missing and run every test"
+	@echo "make demo   - run a full sync against the fake Peloton and fake Coda"
+	@echo "make bench  - benchmarks (not part of make test)"
+
+deps:
+	@scripts/ensure-deps.sh $(APT_BUILD)
+
+deps-e2e: deps
+	@scripts/ensure-deps.sh $(APT_E2E)
+
+build: deps
+	$(CARGO) build --workspace --release
+
+run: deps
+	@scripts/run.sh
+
+demo: deps
+	@scripts/demo.sh
+
+lint: deps
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+unit: deps
+	$(CARGO) test --workspace --locked
+
+test: deps-e2e lint unit
+	@echo "make test: all green"
+
+clean:
+	$(CARGO) clean
