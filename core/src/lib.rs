@@ -7,6 +7,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod clock;
+pub mod coda;
 pub mod net;
 pub mod peloton;
 pub mod rows;
