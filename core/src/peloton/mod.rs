@@ -1,3 +1,9 @@
 //! The Peloton side: login (Auth0), the API client and its data types.
 
+mod auth;
+pub mod client;
+pub mod error;
 pub mod types;
+
+pub use client::{PelotonClient, PelotonConfig};
+pub use error::PelotonError;
