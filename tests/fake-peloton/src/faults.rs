@@ -1,0 +1,395 @@
+//! Fault switches, settable at runtime from tests (through [`Faults`]) or over HTTP
+//! (`POST /__control/faults` with a [`FaultSettings`] JSON body).
+//!
+//! Fractions are stored as parts per million in atomics so handlers read them without locks;
+//! random draws come from one seeded RNG so a failing run can be replayed with the same seed.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::log::lock;
+
+const MILLION: u32 = 1_000_000;
+/// Sentinel for "no Retry-After header".
+const NO_RETRY_AFTER: u64 = u64::MAX;
+
+/// Live fault switches of one fake server. Everything starts switched off.
+pub struct Faults {
+    rate_429: AtomicU32,
+    retry_after: AtomicU64,
+    rate_5xx: AtomicU32,
+    latency_ms: AtomicU64,
+    drop_rate: AtomicU32,
+    token_ttl_secs: AtomicU64,
+    refuse_refresh: AtomicBool,
+    no_csrf_logins: AtomicU32,
+    fields: Mutex<FieldFaults>,
+    rng: Mutex<StdRng>,
+}
+
+#[derive(Clone, Default)]
+struct FieldFaults {
+    remove: Option<String>,
+    retype: Option<String>,
+    extra: Option<String>,
+}
+
+/// What the fault middleware decided for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Injected {
+    /// Answer normally.
+    None,
+    /// Close the connection without a response.
+    Drop,
+    /// Answer 429, with this Retry-After (seconds) if any.
+    TooMany(Option<u64>),
+    /// Answer this 5xx status.
+    ServerError(u16),
+}
+
+/// A JSON view of the switches, used by the control endpoint; absent members leave the
+/// current value unchanged. Fractions are between 0 and 1.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct FaultSettings {
+    /// Fraction of `/api` and `/oauth` requests answered 429.
+    pub rate_429: Option<f64>,
+    /// Retry-After seconds sent with injected 429s; `null` in a reply means none.
+    pub retry_after_secs: Option<u64>,
+    /// Clears the Retry-After header when true.
+    pub no_retry_after: Option<bool>,
+    /// Fraction answered 500, 502 or 503.
+    pub server_error_rate: Option<f64>,
+    /// Delay added to every request, in milliseconds.
+    pub latency_ms: Option<u64>,
+    /// Fraction of `/api` and `/oauth` requests whose connection is closed without a response.
+    pub drop_rate: Option<f64>,
+    /// Lifetime of access tokens issued from now on, in seconds.
+    pub token_ttl_secs: Option<u64>,
+    /// Refuse every refresh-token grant with 403 `invalid_grant`.
+    pub refuse_refresh: Option<bool>,
+    /// Serve the next N login pages without the `_csrf` cookie.
+    pub no_csrf_logins: Option<u32>,
+    /// Remove this top-level field from every workout JSON (empty string clears).
+    pub remove_field: Option<String>,
+    /// Change the JSON type of this top-level workout field (empty string clears).
+    pub retype_field: Option<String>,
+    /// Add an unknown top-level field with this name to every workout (empty string clears).
+    pub extra_field: Option<String>,
+    /// Switch every fault off (applied before the other members).
+    pub clear: Option<bool>,
+}
+
+impl Faults {
+    /// All faults off; access tokens live `token_ttl_secs`; draws seeded with `seed`.
+    pub fn new(seed: u64, token_ttl_secs: u64) -> Self {
+        Self {
+            rate_429: AtomicU32::new(0),
+            retry_after: AtomicU64::new(NO_RETRY_AFTER),
+            rate_5xx: AtomicU32::new(0),
+            latency_ms: AtomicU64::new(0),
+            drop_rate: AtomicU32::new(0),
+            token_ttl_secs: AtomicU64::new(token_ttl_secs),
+            refuse_refresh: AtomicBool::new(false),
+            no_csrf_logins: AtomicU32::new(0),
+            fields: Mutex::new(FieldFaults::default()),
+            rng: Mutex::new(StdRng::seed_from_u64(seed ^ 0x5eed_fa17)),
+        }
+    }
+
+    /// Fraction (0..=1) of `/api` and `/oauth` requests answered 429 Too Many Requests.
+    pub fn set_rate_429(&self, fraction: f64) {
+        self.rate_429.store(ppm(fraction), Ordering::SeqCst);
+    }
+
+    /// Retry-After seconds sent with injected 429s (`None`: no header).
+    pub fn set_retry_after(&self, secs: Option<u64>) {
+        self.retry_after
+            .store(secs.unwrap_or(NO_RETRY_AFTER), Ordering::SeqCst);
+    }
+
+    /// Fraction (0..=1) of `/api` and `/oauth` requests answered 500, 502 or 503.
+    pub fn set_server_error_rate(&self, fraction: f64) {
+        self.rate_5xx.store(ppm(fraction), Ordering::SeqCst);
+    }
+
+    /// Delay added before every request is answered.
+    pub fn set_latency_ms(&self, ms: u64) {
+        self.latency_ms.store(ms, Ordering::SeqCst);
+    }
+
+    /// Fraction (0..=1) of `/api` and `/oauth` requests whose connection is closed unanswered.
+    pub fn set_drop_rate(&self, fraction: f64) {
+        self.drop_rate.store(ppm(fraction), Ordering::SeqCst);
+    }
+
+    /// Lifetime of access tokens issued from now on (also their `expires_in`).
+    pub fn set_token_ttl_secs(&self, secs: u64) {
+        self.token_ttl_secs.store(secs, Ordering::SeqCst);
+    }
+
+    /// Current access token lifetime in seconds.
+    pub fn token_ttl_secs(&self) -> u64 {
+        self.token_ttl_secs.load(Ordering::SeqCst)
+    }
+
+    /// Refuse every refresh-token grant (403 `invalid_grant`) while true.
+    pub fn set_refuse_refresh(&self, refuse: bool) {
+        self.refuse_refresh.store(refuse, Ordering::SeqCst);
+    }
+
+    /// Whether refresh grants are refused.
+    pub fn refuse_refresh(&self) -> bool {
+        self.refuse_refresh.load(Ordering::SeqCst)
+    }
+
+    /// Serve the next `n` login pages without setting the `_csrf` cookie.
+    pub fn skip_csrf_for_next_logins(&self, n: u32) {
+        self.no_csrf_logins.store(n, Ordering::SeqCst);
+    }
+
+    /// Consumes one "no _csrf" login if any are pending; true means omit the cookie.
+    pub(crate) fn take_no_csrf(&self) -> bool {
+        self.no_csrf_logins
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+    }
+
+    /// Remove this top-level field from every workout JSON served (`None` clears).
+    pub fn set_remove_field(&self, field: Option<&str>) {
+        lock(&self.fields).remove = field.map(str::to_owned);
+    }
+
+    /// Change the JSON type of this top-level workout field (number to string, string to
+    /// number, bool to string, anything else to a string) (`None` clears).
+    pub fn set_retype_field(&self, field: Option<&str>) {
+        lock(&self.fields).retype = field.map(str::to_owned);
+    }
+
+    /// Add an unknown top-level field with this name to every workout (`None` clears).
+    pub fn set_extra_field(&self, field: Option<&str>) {
+        lock(&self.fields).extra = field.map(str::to_owned);
+    }
+
+    /// Switches every fault off (the token lifetime is left as it is).
+    pub fn clear(&self) {
+        self.set_rate_429(0.0);
+        self.set_retry_after(None);
+        self.set_server_error_rate(0.0);
+        self.set_latency_ms(0);
+        self.set_drop_rate(0.0);
+        self.set_refuse_refresh(false);
+        self.skip_csrf_for_next_logins(0);
+        *lock(&self.fields) = FieldFaults::default();
+    }
+
+    /// Applies a control-endpoint body.
+    pub fn apply(&self, s: &FaultSettings) {
+        if s.clear == Some(true) {
+            self.clear();
+        }
+        if let Some(f) = s.rate_429 {
+            self.set_rate_429(f);
+        }
+        if let Some(secs) = s.retry_after_secs {
+            self.set_retry_after(Some(secs));
+        }
+        if s.no_retry_after == Some(true) {
+            self.set_retry_after(None);
+        }
+        if let Some(f) = s.server_error_rate {
+            self.set_server_error_rate(f);
+        }
+        if let Some(ms) = s.latency_ms {
+            self.set_latency_ms(ms);
+        }
+        if let Some(f) = s.drop_rate {
+            self.set_drop_rate(f);
+        }
+        if let Some(ttl) = s.token_ttl_secs {
+            self.set_token_ttl_secs(ttl);
+        }
+        if let Some(r) = s.refuse_refresh {
+            self.set_refuse_refresh(r);
+        }
+        if let Some(n) = s.no_csrf_logins {
+            self.skip_csrf_for_next_logins(n);
+        }
+        let non_empty = |v: &String| (!v.is_empty()).then(|| v.clone());
+        let mut fields = lock(&self.fields);
+        if let Some(v) = &s.remove_field {
+            fields.remove = non_empty(v);
+        }
+        if let Some(v) = &s.retype_field {
+            fields.retype = non_empty(v);
+        }
+        if let Some(v) = &s.extra_field {
+            fields.extra = non_empty(v);
+        }
+    }
+
+    /// The current switches as JSON-friendly settings.
+    pub fn snapshot(&self) -> FaultSettings {
+        let fields = lock(&self.fields).clone();
+        let retry_after = self.retry_after.load(Ordering::SeqCst);
+        FaultSettings {
+            rate_429: Some(fraction(self.rate_429.load(Ordering::SeqCst))),
+            retry_after_secs: (retry_after != NO_RETRY_AFTER).then_some(retry_after),
+            no_retry_after: None,
+            server_error_rate: Some(fraction(self.rate_5xx.load(Ordering::SeqCst))),
+            latency_ms: Some(self.latency_ms.load(Ordering::SeqCst)),
+            drop_rate: Some(fraction(self.drop_rate.load(Ordering::SeqCst))),
+            token_ttl_secs: Some(self.token_ttl_secs()),
+            refuse_refresh: Some(self.refuse_refresh()),
+            no_csrf_logins: Some(self.no_csrf_logins.load(Ordering::SeqCst)),
+            remove_field: fields.remove,
+            retype_field: fields.retype,
+            extra_field: fields.extra,
+            clear: None,
+        }
+    }
+
+    /// The delay to add to the current request.
+    pub(crate) fn latency(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.latency_ms.load(Ordering::SeqCst))
+    }
+
+    /// Draws which fault, if any, hits the current request (drop, then 429, then 5xx).
+    pub(crate) fn draw(&self) -> Injected {
+        let drop = self.drop_rate.load(Ordering::SeqCst);
+        let too_many = self.rate_429.load(Ordering::SeqCst);
+        let server = self.rate_5xx.load(Ordering::SeqCst);
+        if drop == 0 && too_many == 0 && server == 0 {
+            return Injected::None;
+        }
+        let mut rng = lock(&self.rng);
+        if hit(&mut rng, drop) {
+            return Injected::Drop;
+        }
+        if hit(&mut rng, too_many) {
+            let ra = self.retry_after.load(Ordering::SeqCst);
+            return Injected::TooMany((ra != NO_RETRY_AFTER).then_some(ra));
+        }
+        if hit(&mut rng, server) {
+            return Injected::ServerError([500, 502, 503][rng.gen_range(0..3)]);
+        }
+        Injected::None
+    }
+
+    /// Applies the field faults to one workout object (list entry or detail).
+    pub(crate) fn mangle_workout(&self, workout: &mut Value) {
+        let fields = lock(&self.fields).clone();
+        let Some(obj) = workout.as_object_mut() else {
+            return;
+        };
+        if let Some(name) = &fields.remove {
+            obj.remove(name);
+        }
+        if let Some(name) = &fields.retype {
+            if let Some(v) = obj.get_mut(name) {
+                *v = retyped(v);
+            }
+        }
+        if let Some(name) = &fields.extra {
+            obj.insert(
+                name.clone(),
+                serde_json::json!({"added_by": "fake-peloton", "values": [1, 2, 3]}),
+            );
+        }
+    }
+}
+
+/// A value of a different JSON type carrying the same information where possible.
+fn retyped(v: &Value) -> Value {
+    match v {
+        Value::Number(n) => Value::String(n.to_string()),
+        Value::String(s) => s
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+            .map(Value::Number)
+            .unwrap_or_else(|| Value::from(12345)),
+        Value::Bool(b) => Value::String(b.to_string()),
+        Value::Null => Value::String("null".into()),
+        Value::Array(_) | Value::Object(_) => Value::String("unexpected".into()),
+    }
+}
+
+fn hit(rng: &mut StdRng, ppm: u32) -> bool {
+    ppm > 0 && rng.gen_range(0..MILLION) < ppm
+}
+
+fn ppm(fraction: f64) -> u32 {
+    // Clamped so a typo like 5 (meaning 5 %) cannot overflow; NaN becomes 0.
+    (fraction.clamp(0.0, 1.0) * f64::from(MILLION)).round() as u32
+}
+
+fn fraction(ppm: u32) -> f64 {
+    f64::from(ppm) / f64::from(MILLION)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_rates_never_inject() {
+        let f = Faults::new(1, 10);
+        assert!((0..1000).all(|_| f.draw() == Injected::None));
+    }
+
+    #[test]
+    fn full_rate_429_always_injects_with_retry_after() {
+        let f = Faults::new(1, 10);
+        f.set_rate_429(1.0);
+        f.set_retry_after(Some(7));
+        assert!((0..100).all(|_| f.draw() == Injected::TooMany(Some(7))));
+    }
+
+    #[test]
+    fn half_rate_injects_roughly_half() {
+        let f = Faults::new(42, 10);
+        f.set_server_error_rate(0.5);
+        let n = (0..2000)
+            .filter(|_| matches!(f.draw(), Injected::ServerError(_)))
+            .count();
+        assert!((800..1200).contains(&n), "{n} of 2000");
+    }
+
+    #[test]
+    fn no_csrf_counts_down() {
+        let f = Faults::new(1, 10);
+        f.skip_csrf_for_next_logins(2);
+        assert!(f.take_no_csrf());
+        assert!(f.take_no_csrf());
+        assert!(!f.take_no_csrf());
+    }
+
+    #[test]
+    fn field_faults_remove_retype_and_add() {
+        let f = Faults::new(1, 10);
+        f.apply(&FaultSettings {
+            remove_field: Some("total_work".into()),
+            retype_field: Some("start_time".into()),
+            extra_field: Some("surprise".into()),
+            ..Default::default()
+        });
+        let mut w = serde_json::json!({"total_work": 1.5, "start_time": 10, "id": "x"});
+        f.mangle_workout(&mut w);
+        assert!(w.get("total_work").is_none());
+        assert_eq!(w["start_time"], "10");
+        assert!(w["surprise"].is_object());
+        f.apply(&FaultSettings {
+            clear: Some(true),
+            ..Default::default()
+        });
+        let mut w = serde_json::json!({"total_work": 1.5});
+        f.mangle_workout(&mut w);
+        assert_eq!(w["total_work"], 1.5);
+    }
+}
