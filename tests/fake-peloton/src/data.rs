@@ -508,19 +508,28 @@ impl World {
     /// Adds `n` workouts to user `user_index`, each newer than all of theirs; returns their
     /// ids, newest first.
     pub fn add_workouts(&mut self, fx: &Fixtures, user_index: usize, n: usize) -> Vec<String> {
+        // The max, not the first id: a test may have edited a workout's times.
         let newest = self.users[user_index]
             .workouts
-            .first()
-            .and_then(|id| self.workouts.get(id))
-            .map(|w| w.detail["start_time"].as_i64().unwrap_or(ANCHOR_START));
+            .iter()
+            .filter_map(|id| self.workouts.get(id))
+            .filter_map(|w| w.detail["start_time"].as_i64())
+            .max();
         // Friends are offset by a few hours so their workouts interleave with ours.
         let mut start =
             newest.unwrap_or(ANCHOR_START - 86_400 * n as i64 - 3_600 * user_index as i64);
         let owner = self.users[user_index].id.clone();
+        let starts: Vec<i64> = (0..n)
+            .map(|_| {
+                // About a day apart, with jitter, like a regular rider.
+                start += 86_400 - self.rng.gen_range(0..6 * 3_600);
+                start
+            })
+            .collect();
+        // Templates go round-robin from the newest down, so a fresh world's newest workout
+        // is the first template (a full cycling class).
         let mut added = Vec::with_capacity(n);
-        for _ in 0..n {
-            // About a day apart, with jitter, like a regular rider.
-            start += 86_400 - self.rng.gen_range(0..6 * 3_600);
+        for start in starts.into_iter().rev() {
             let t = self.next_template % fx.templates.len();
             self.next_template += 1;
             let id = hex_id(&mut self.rng);
@@ -535,7 +544,6 @@ impl World {
             );
             added.push(id);
         }
-        added.reverse();
         let user = &mut self.users[user_index];
         let mut ids = added.clone();
         ids.append(&mut user.workouts);
@@ -665,6 +673,10 @@ mod tests {
             assert_eq!(wk.detail["timezone"], t["timezone"]);
             assert_eq!(wk.detail["id"], id.as_str());
         }
+        assert_eq!(
+            fx.templates[w.workouts[&ids[0]].template].name,
+            "cycling_class"
+        );
         let newer = w.add_workouts(&fx, 0, 2);
         assert_eq!(w.users[0].workouts[..2], newer[..]);
         assert!(w.workouts[&newer[1]].detail["start_time"].as_i64() > Some(starts[0]));
