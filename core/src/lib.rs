@@ -8,10 +8,15 @@
 
 pub mod clock;
 pub mod coda;
+pub mod dashboard;
+pub mod lock;
 pub mod net;
+pub mod paths;
 pub mod peloton;
 pub mod rows;
 pub mod secrets;
+pub mod settings;
+pub mod store;
 pub mod tables;
 
 /// The user agent every request to Peloton and Coda carries.
