@@ -8,7 +8,6 @@
 
 pub mod clock;
 pub mod coda;
-pub mod dashboard;
 pub mod lock;
 pub mod net;
 pub mod paths;
