@@ -1,0 +1,235 @@
+//! Faults switched on at runtime: random errors, latency, dropped connections, a revoked
+//! token, a deleted doc, sticky 429s, and the doc edits a user can make under the app
+//! (dropping, renaming or turning a column into a formula).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::state::Shared;
+
+/// The fault switches. All off by default.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct FaultSettings {
+    /// Fraction (0..=1) of requests answered 429.
+    pub error_429_fraction: f64,
+    /// Fraction (0..=1) of requests answered 500 or 503 (half each).
+    pub error_5xx_fraction: f64,
+    /// Delay added before every answer.
+    pub latency_ms: u64,
+    /// Fraction (0..=1) of requests whose connection is closed with no answer at all.
+    pub drop_fraction: f64,
+    /// Every request is 401, as after the user deleted the token.
+    pub token_revoked: bool,
+    /// The doc is gone: every doc path and `resolveBrowserLink` answer 404.
+    pub doc_deleted: bool,
+    /// Every request is 429, however long the client waits.
+    pub sticky_429: bool,
+    /// When set, 429 answers carry `Retry-After: <n>` (Coda sends none).
+    pub retry_after_secs: Option<u64>,
+}
+
+impl FaultSettings {
+    /// Rolls the dice for a fraction.
+    pub(crate) fn roll(fraction: f64) -> bool {
+        fraction > 0.0 && rand::thread_rng().gen::<f64>() < fraction
+    }
+}
+
+/// A column edit a user makes in the doc, as sent to `POST /__control/faults`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ColumnFault {
+    /// Table name.
+    pub table: String,
+    /// Column name.
+    pub column: String,
+    /// New name (rename only).
+    #[serde(default)]
+    pub new_name: Option<String>,
+    /// Formula (make formula only).
+    #[serde(default)]
+    pub formula: Option<String>,
+}
+
+/// Body of `POST /__control/faults`: switches to change (absent ones stay) and column edits.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct FaultsUpdate {
+    /// Turn every switch off first.
+    pub reset: bool,
+    /// See [`FaultSettings::error_429_fraction`].
+    pub error_429_fraction: Option<f64>,
+    /// See [`FaultSettings::error_5xx_fraction`].
+    pub error_5xx_fraction: Option<f64>,
+    /// See [`FaultSettings::latency_ms`].
+    pub latency_ms: Option<u64>,
+    /// See [`FaultSettings::drop_fraction`].
+    pub drop_fraction: Option<f64>,
+    /// See [`FaultSettings::token_revoked`].
+    pub token_revoked: Option<bool>,
+    /// See [`FaultSettings::doc_deleted`].
+    pub doc_deleted: Option<bool>,
+    /// See [`FaultSettings::sticky_429`].
+    pub sticky_429: Option<bool>,
+    /// See [`FaultSettings::retry_after_secs`]; 0 removes the header.
+    pub retry_after_secs: Option<u64>,
+    /// Turns rate limits on or off.
+    pub rate_limits: Option<bool>,
+    /// Deletes a column.
+    pub drop_column: Option<ColumnFault>,
+    /// Renames a column (`newName`).
+    pub rename_column: Option<ColumnFault>,
+    /// Turns a column into a formula (`formula`, optional).
+    pub make_formula: Option<ColumnFault>,
+}
+
+/// Handle to switch faults on and off while the server runs.
+#[derive(Clone)]
+pub struct Faults {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl Faults {
+    /// The current switches.
+    pub fn settings(&self) -> FaultSettings {
+        self.shared.faults().clone()
+    }
+
+    /// Replaces every switch.
+    pub fn set(&self, settings: FaultSettings) {
+        *self.shared.faults() = settings;
+    }
+
+    /// Changes some switches.
+    pub fn update(&self, change: impl FnOnce(&mut FaultSettings)) {
+        change(&mut self.shared.faults());
+    }
+
+    /// Turns every switch off.
+    pub fn clear(&self) {
+        self.set(FaultSettings::default());
+    }
+
+    /// See [`FaultSettings::error_429_fraction`].
+    pub fn set_error_429_fraction(&self, fraction: f64) {
+        self.update(|f| f.error_429_fraction = fraction);
+    }
+
+    /// See [`FaultSettings::error_5xx_fraction`].
+    pub fn set_error_5xx_fraction(&self, fraction: f64) {
+        self.update(|f| f.error_5xx_fraction = fraction);
+    }
+
+    /// See [`FaultSettings::latency_ms`].
+    pub fn set_latency(&self, latency: Duration) {
+        let ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
+        self.update(|f| f.latency_ms = ms);
+    }
+
+    /// See [`FaultSettings::drop_fraction`].
+    pub fn set_drop_fraction(&self, fraction: f64) {
+        self.update(|f| f.drop_fraction = fraction);
+    }
+
+    /// See [`FaultSettings::token_revoked`].
+    pub fn set_token_revoked(&self, revoked: bool) {
+        self.update(|f| f.token_revoked = revoked);
+    }
+
+    /// See [`FaultSettings::doc_deleted`].
+    pub fn set_doc_deleted(&self, deleted: bool) {
+        self.update(|f| f.doc_deleted = deleted);
+    }
+
+    /// See [`FaultSettings::sticky_429`].
+    pub fn set_sticky_429(&self, sticky: bool) {
+        self.update(|f| f.sticky_429 = sticky);
+    }
+
+    /// See [`FaultSettings::retry_after_secs`].
+    pub fn set_retry_after(&self, secs: Option<u64>) {
+        self.update(|f| f.retry_after_secs = secs);
+    }
+
+    /// Turns the rate limits on or off.
+    pub fn set_rate_limits_enabled(&self, enabled: bool) {
+        self.shared.limiter().enabled = enabled;
+    }
+
+    /// Deletes a column, with its values, as a user would in the doc.
+    pub fn drop_column(&self, table: &str, column: &str) {
+        self.shared.edit_schema(table, column, |t, i| {
+            let id = t.columns.remove(i).id;
+            for row in &mut t.rows {
+                row.values.remove(&id);
+            }
+        });
+    }
+
+    /// Renames a column; its ID stays.
+    pub fn rename_column(&self, table: &str, column: &str, new_name: &str) {
+        self.shared.edit_schema(table, column, |t, i| {
+            t.columns[i].name = new_name.to_owned()
+        });
+    }
+
+    /// Turns a column into a formula column (`calculated: true`).
+    pub fn make_formula(&self, table: &str, column: &str, formula: &str) {
+        self.shared.edit_schema(table, column, |t, i| {
+            t.columns[i].formula = Some(formula.to_owned())
+        });
+    }
+
+    /// Applies a `POST /__control/faults` body.
+    pub fn apply(&self, update: FaultsUpdate) {
+        self.update(|f| {
+            if update.reset {
+                *f = FaultSettings::default();
+            }
+            if let Some(v) = update.error_429_fraction {
+                f.error_429_fraction = v;
+            }
+            if let Some(v) = update.error_5xx_fraction {
+                f.error_5xx_fraction = v;
+            }
+            if let Some(v) = update.latency_ms {
+                f.latency_ms = v;
+            }
+            if let Some(v) = update.drop_fraction {
+                f.drop_fraction = v;
+            }
+            if let Some(v) = update.token_revoked {
+                f.token_revoked = v;
+            }
+            if let Some(v) = update.doc_deleted {
+                f.doc_deleted = v;
+            }
+            if let Some(v) = update.sticky_429 {
+                f.sticky_429 = v;
+            }
+            if let Some(v) = update.retry_after_secs {
+                f.retry_after_secs = (v > 0).then_some(v);
+            }
+        });
+        if let Some(enabled) = update.rate_limits {
+            self.set_rate_limits_enabled(enabled);
+        }
+        if let Some(c) = update.drop_column {
+            self.drop_column(&c.table, &c.column);
+        }
+        if let Some(c) = update.rename_column {
+            let new_name = c
+                .new_name
+                .unwrap_or_else(|| format!("{} (renamed)", c.column));
+            self.rename_column(&c.table, &c.column, &new_name);
+        }
+        if let Some(c) = update.make_formula {
+            let formula = c.formula.unwrap_or_else(|| "thisRow.Created()".to_owned());
+            self.make_formula(&c.table, &c.column, &formula);
+        }
+    }
+}
