@@ -45,6 +45,15 @@ pub fn api_error(status: StatusCode, message: &str) -> Response {
         .into_response()
 }
 
+/// A refusal decided before the response is built; small, unlike `Response`.
+struct Refusal(StatusCode, &'static str);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        api_error(self.0, self.1)
+    }
+}
+
 fn not_logged_in() -> Response {
     (
         StatusCode::UNAUTHORIZED,
@@ -78,12 +87,12 @@ struct Paging {
     limit: usize,
 }
 
-fn paging(q: &HashMap<String, String>) -> Result<Paging, Response> {
+fn paging(q: &HashMap<String, String>) -> Result<Paging, Refusal> {
     let num = |k: &str, default: usize| match q.get(k) {
         None => Ok(default),
         Some(v) => v
             .parse::<usize>()
-            .map_err(|_| api_error(StatusCode::BAD_REQUEST, "Request was invalid")),
+            .map_err(|_| Refusal(StatusCode::BAD_REQUEST, "Request was invalid")),
     };
     Ok(Paging {
         page: num("page", 0)?,
@@ -114,7 +123,7 @@ struct Joins {
 
 /// Parses `joins`; the pre-2021 `peloton...` forms and anything unknown are refused like the
 /// real API did (400 "Request was invalid").
-fn joins(q: &HashMap<String, String>) -> Result<Joins, Response> {
+fn joins(q: &HashMap<String, String>) -> Result<Joins, Refusal> {
     let mut j = Joins {
         ride: false,
         instructor: false,
@@ -126,7 +135,7 @@ fn joins(q: &HashMap<String, String>) -> Result<Joins, Response> {
             "ride" => j.ride = true,
             "ride.instructor" => j.instructor = true,
             "user" => j.user = true,
-            _ => return Err(api_error(StatusCode::BAD_REQUEST, "Request was invalid")),
+            _ => return Err(Refusal(StatusCode::BAD_REQUEST, "Request was invalid")),
         }
     }
     // `ride.instructor` implies the ride itself.
@@ -167,7 +176,7 @@ pub async fn user_workouts(
 ) -> Response {
     let (p, j) = match (paging(&q), joins(&q)) {
         (Ok(p), Ok(j)) => (p, j),
-        (Err(e), _) | (_, Err(e)) => return e,
+        (Err(e), _) | (_, Err(e)) => return e.into_response(),
     };
     let world = lock(&s.world);
     let Some(user) = world.users.iter().find(|u| u.id == user_id) else {
@@ -229,17 +238,17 @@ fn visible<'a>(
     world: &'a crate::data::World,
     caller: &str,
     id: &str,
-) -> Result<&'a crate::data::Workout, Response> {
+) -> Result<&'a crate::data::Workout, Refusal> {
     let w = world
         .workouts
         .get(id)
-        .ok_or_else(|| api_error(StatusCode::NOT_FOUND, "Workout not found"))?;
+        .ok_or(Refusal(StatusCode::NOT_FOUND, "Workout not found"))?;
     let private = world
         .users
         .iter()
         .any(|u| u.id == w.owner && u.private && u.id != caller);
     if private {
-        return Err(api_error(StatusCode::FORBIDDEN, "This profile is private."));
+        return Err(Refusal(StatusCode::FORBIDDEN, "This profile is private."));
     }
     Ok(w)
 }
@@ -266,12 +275,12 @@ pub async fn workout(
 ) -> Response {
     let j = match joins(&q) {
         Ok(j) => j,
-        Err(e) => return e,
+        Err(e) => return e.into_response(),
     };
     let world = lock(&s.world);
     let w = match visible(&world, caller(&c), &id) {
         Ok(w) => w,
-        Err(e) => return e,
+        Err(e) => return e.into_response(),
     };
     let mut d = w.detail.clone();
     if let Some(o) = d.as_object_mut() {
@@ -303,7 +312,7 @@ pub async fn performance_graph(
     let world = lock(&s.world);
     let w = match visible(&world, caller(&c), &id) {
         Ok(w) => w,
-        Err(e) => return e,
+        Err(e) => return e.into_response(),
     };
     let t = &s.fixtures.templates[w.template];
     let mut g = t.graph.clone();
@@ -328,7 +337,7 @@ pub async fn following(
 ) -> Response {
     let p = match paging(&q) {
         Ok(p) => p,
-        Err(e) => return e,
+        Err(e) => return e.into_response(),
     };
     let world = lock(&s.world);
     let Some(idx) = world.user_index(&user_id) else {
@@ -386,7 +395,7 @@ pub async fn following(
 pub async fn instructors(State(s): State<Arc<Shared>>, Query(q): Q) -> Response {
     let p = match paging(&q) {
         Ok(p) => p,
-        Err(e) => return e,
+        Err(e) => return e.into_response(),
     };
     let world = lock(&s.world);
     let total = world.instructors.len();
