@@ -478,3 +478,62 @@ async fn default_pacing_stays_under_coda_rate_limits() {
     fake.wait_idle().await;
     assert_eq!(fake.row_count("Workouts"), 250);
 }
+
+#[tokio::test]
+async fn dropped_connections_are_retried() {
+    let fake = start(Config::default()).await;
+    let c = client(&fake);
+    fake.faults().set_drop_fraction(0.2);
+    let report = c.check_schema(&fake.doc_id(), &all_tables()).await.unwrap();
+    let table = report.resolved(Table::Workouts).unwrap();
+    let ids = c
+        .upsert_rows(&fake.doc_id(), table, &workouts(120, "t"))
+        .await
+        .unwrap();
+    fake.faults().clear();
+    settle(&c, &fake, &ids).await;
+    assert_eq!(fake.row_count("Workouts"), 120);
+}
+
+#[tokio::test]
+async fn a_column_dropped_after_the_check_fails_the_write_with_coda_s_message() {
+    let fake = start(Config::default()).await;
+    let c = client(&fake);
+    let doc = fake.doc_id();
+    let table = resolved(&c, &doc, Table::Workouts).await;
+    fake.drop_column("Workouts", "Title");
+    let err = c
+        .upsert_rows(&doc, &table, &workouts(5, "t"))
+        .await
+        .unwrap_err();
+    match &err {
+        CodaError::BadRequest {
+            status, message, ..
+        } => {
+            assert_eq!(*status, 400);
+            assert!(!message.is_empty());
+        }
+        other => panic!("expected BadRequest, got {other:?}"),
+    }
+    assert!(err.user_message().starts_with("Coda refused a request"));
+    fake.wait_idle().await;
+    assert_eq!(fake.row_count("Workouts"), 0);
+}
+
+#[tokio::test]
+async fn a_column_renamed_after_the_check_is_still_written_by_id() {
+    let fake = start(Config::default()).await;
+    let c = client(&fake);
+    let doc = fake.doc_id();
+    let table = resolved(&c, &doc, Table::Workouts).await;
+    fake.rename_column("Workouts", "Title", "Class");
+    let ids = c
+        .upsert_rows(&doc, &table, &workouts(5, "renamed"))
+        .await
+        .unwrap();
+    settle(&c, &fake, &ids).await;
+    assert!(fake
+        .rows("Workouts")
+        .iter()
+        .all(|r| r["Class"] == "renamed"));
+}
