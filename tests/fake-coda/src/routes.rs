@@ -234,7 +234,7 @@ fn parse_limit(
     max: usize,
     cut: bool,
 ) -> Result<usize, ApiError> {
-    let Some(raw) = raw else { return Ok(default) };
+    let Some(raw) = raw else { return Ok(default.min(max)) };
     let limit: usize = raw
         .parse()
         .map_err(|_| ApiError::bad_request(format!("Invalid limit: {raw}")))?;
