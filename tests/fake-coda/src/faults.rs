@@ -160,32 +160,51 @@ impl Faults {
         self.shared.limiter().enabled = enabled;
     }
 
-    /// Deletes a column, with its values, as a user would in the doc.
+    /// Deletes a column, with its values, as a user would in the doc. Panics if there is no
+    /// such column (a mistake in the test).
     pub fn drop_column(&self, table: &str, column: &str) {
+        expect_column(self.try_drop_column(table, column), table, column);
+    }
+
+    /// Renames a column; its ID stays. Panics if there is no such column.
+    pub fn rename_column(&self, table: &str, column: &str, new_name: &str) {
+        expect_column(
+            self.try_rename_column(table, column, new_name),
+            table,
+            column,
+        );
+    }
+
+    /// Turns a column into a formula column (`calculated: true`). Panics if there is no
+    /// such column.
+    pub fn make_formula(&self, table: &str, column: &str, formula: &str) {
+        expect_column(self.try_make_formula(table, column, formula), table, column);
+    }
+
+    fn try_drop_column(&self, table: &str, column: &str) -> bool {
         self.shared.edit_schema(table, column, |t, i| {
             let id = t.columns.remove(i).id;
             for row in &mut t.rows {
                 row.values.remove(&id);
             }
-        });
+        })
     }
 
-    /// Renames a column; its ID stays.
-    pub fn rename_column(&self, table: &str, column: &str, new_name: &str) {
+    fn try_rename_column(&self, table: &str, column: &str, new_name: &str) -> bool {
         self.shared.edit_schema(table, column, |t, i| {
             t.columns[i].name = new_name.to_owned()
-        });
+        })
     }
 
-    /// Turns a column into a formula column (`calculated: true`).
-    pub fn make_formula(&self, table: &str, column: &str, formula: &str) {
+    fn try_make_formula(&self, table: &str, column: &str, formula: &str) -> bool {
         self.shared.edit_schema(table, column, |t, i| {
             t.columns[i].formula = Some(formula.to_owned())
-        });
+        })
     }
 
-    /// Applies a `POST /__control/faults` body.
-    pub fn apply(&self, update: FaultsUpdate) {
+    /// Applies a `POST /__control/faults` body; fails, after applying the switches, when a
+    /// column edit names a column that does not exist.
+    pub fn apply(&self, update: FaultsUpdate) -> Result<(), String> {
         self.update(|f| {
             if update.reset {
                 *f = FaultSettings::default();
@@ -218,18 +237,37 @@ impl Faults {
         if let Some(enabled) = update.rate_limits {
             self.set_rate_limits_enabled(enabled);
         }
+        let mut missing = Vec::new();
         if let Some(c) = update.drop_column {
-            self.drop_column(&c.table, &c.column);
+            if !self.try_drop_column(&c.table, &c.column) {
+                missing.push(c);
+            }
         }
         if let Some(c) = update.rename_column {
             let new_name = c
                 .new_name
+                .clone()
                 .unwrap_or_else(|| format!("{} (renamed)", c.column));
-            self.rename_column(&c.table, &c.column, &new_name);
+            if !self.try_rename_column(&c.table, &c.column, &new_name) {
+                missing.push(c);
+            }
         }
         if let Some(c) = update.make_formula {
-            let formula = c.formula.unwrap_or_else(|| "thisRow.Created()".to_owned());
-            self.make_formula(&c.table, &c.column, &formula);
+            let formula = c
+                .formula
+                .clone()
+                .unwrap_or_else(|| "thisRow.Created()".to_owned());
+            if !self.try_make_formula(&c.table, &c.column, &formula) {
+                missing.push(c);
+            }
+        }
+        match missing.first() {
+            None => Ok(()),
+            Some(c) => Err(format!("no column {:?} in table {:?}", c.column, c.table)),
         }
     }
+}
+
+fn expect_column(found: bool, table: &str, column: &str) {
+    assert!(found, "fake-coda: no column {column:?} in table {table:?}");
 }

@@ -234,7 +234,9 @@ fn parse_limit(
     max: usize,
     cut: bool,
 ) -> Result<usize, ApiError> {
-    let Some(raw) = raw else { return Ok(default.min(max)) };
+    let Some(raw) = raw else {
+        return Ok(default.min(max));
+    };
     let limit: usize = raw
         .parse()
         .map_err(|_| ApiError::bad_request(format!("Invalid limit: {raw}")))?;
@@ -889,10 +891,10 @@ async fn control_faults(State(s): S) -> Json<FaultSettings> {
     Json(s.faults().clone())
 }
 
-async fn control_set_faults(State(s): S, Json(update): Json<FaultsUpdate>) -> Json<FaultSettings> {
+async fn control_set_faults(State(s): S, Json(update): Json<FaultsUpdate>) -> ApiResult {
     let faults = Faults { shared: s.clone() };
-    faults.apply(update);
-    Json(faults.settings())
+    faults.apply(update).map_err(ApiError::not_found)?;
+    ok(&serde_json::to_value(faults.settings()).unwrap_or_default())
 }
 
 async fn control_dump(State(s): S) -> Json<Value> {

@@ -882,3 +882,77 @@ async fn the_binary_prints_its_url_and_serves_the_api() {
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     child.kill().await.unwrap();
 }
+
+#[tokio::test]
+async fn mutation_status_can_be_404_right_after_the_write() {
+    let config = Config {
+        mutation_status_404_for: Duration::from_secs(600),
+        ..fast()
+    };
+    let coda = FakeCoda::start(config).await;
+    let api = Api::new(&coda);
+    let (_, answer) = api
+        .post(
+            &api.rows_path(&coda, "Workouts"),
+            json!({"rows": [workout("a", "A")]}),
+        )
+        .await;
+    let (status, _) = api
+        .get(&format!(
+            "/mutationStatus/{}",
+            answer["requestId"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "not replicated yet");
+    coda.wait_idle().await;
+    assert_eq!(
+        coda.row_count("Workouts"),
+        1,
+        "the write itself goes through"
+    );
+}
+
+#[tokio::test]
+async fn the_control_endpoint_edits_columns_and_refuses_unknown_ones() {
+    let coda = FakeCoda::start(fast()).await;
+    let control = format!(
+        "{}/__control/faults",
+        coda.url().trim_end_matches("/apis/v1")
+    );
+    let http = reqwest::Client::new();
+    let body =
+        json!({"makeFormula": {"table": "Friends", "column": "Location"}, "retryAfterSecs": 3});
+    let resp = http.post(&control).json(&body).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(coda.faults().settings().retry_after_secs, Some(3));
+    let dump = coda.dump();
+    let friends = dump["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "Friends")
+        .unwrap()
+        .clone();
+    let location = friends["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "Location")
+        .unwrap()
+        .clone();
+    assert_eq!(location["calculated"], true);
+    let body = json!({"dropColumn": {"table": "Friends", "column": "Nope"}});
+    assert_eq!(
+        http.post(&control)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    assert!(
+        coda.requests().is_empty(),
+        "control calls are not API requests"
+    );
+}
