@@ -822,21 +822,21 @@ async fn update_row(
 ) -> ApiResult {
     let update: RowUpdate = parse_body(&body)?;
     check_doc(&s, &doc_id)?;
-    let mutation = {
+    let (mutation, row_id) = {
         let st = s.state();
         let t = find_table(&st.live, &table)?;
         let i = t.row_index(&row).ok_or_else(ApiError::row_not_found)?;
         let cells = resolve_cells(t, update.row.cells)?;
-        Mutation::Update {
-            table_id: t.id.clone(),
-            row_id: t.rows[i].id.clone(),
-            cells,
-        }
+        let row_id = t.rows[i].id.clone();
+        (
+            Mutation::Update {
+                table_id: t.id.clone(),
+                row_id: row_id.clone(),
+                cells,
+            },
+            row_id,
+        )
     };
-    let Mutation::Update { row_id, .. } = &mutation else {
-        unreachable!("built above")
-    };
-    let row_id = row_id.clone();
     let request_id = s.enqueue(mutation);
     accepted(&json!({ "requestId": request_id, "id": row_id }))
 }
