@@ -1,0 +1,259 @@
+//! Every command the windows can call, a few lines each: validate, send a
+//! [`Request`] or call core, return a view model or a [`CommandError`].
+//!
+//! Each is also listed in `build.rs` (which makes its permission) and
+//! granted in `capabilities/default.json`; [`handler`] registers them all.
+//! No command returns a secret: credentials come back as set / not set.
+
+use std::sync::Arc;
+
+use pcs_core::dashboard;
+use pcs_core::settings::FieldError;
+use pcs_core::store::Store;
+use serde::Serialize;
+use tauri::State;
+
+use crate::controller::{Request, WindowKind};
+use crate::settings_flow::{self, TestResult};
+use crate::state::AppState;
+use crate::view::{self, DashboardView, SettingsInput, SettingsView};
+
+/// Workouts and friends' rides the main window lists.
+const LIST_LEN: usize = 10;
+/// Weeks in the chart.
+const CHART_WEEKS: usize = 12;
+
+/// What a failed command tells the window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CommandError {
+    /// One sentence: what happened and what to do.
+    pub message: String,
+    /// Errors to show beside their fields (settings window).
+    pub fields: Vec<FieldError>,
+}
+
+impl CommandError {
+    /// An error that is one sentence.
+    pub fn msg(message: impl Into<String>) -> Self {
+        CommandError {
+            message: message.into(),
+            fields: Vec::new(),
+        }
+    }
+
+    /// Errors beside fields.
+    pub fn fields(fields: Vec<FieldError>) -> Self {
+        CommandError {
+            message: "Some settings need a fix; see the messages beside them.".to_owned(),
+            fields,
+        }
+    }
+}
+
+type Shared<'a> = State<'a, Arc<AppState>>;
+
+/// The main window's content, from the local state (instant, offline).
+#[tauri::command]
+pub fn get_dashboard(state: Shared<'_>) -> Result<DashboardView, CommandError> {
+    let err = |e: pcs_core::store::StoreError| CommandError::msg(e.user_message());
+    let store = Store::open(&state.paths.state_db).map_err(err)?;
+    let now = state.clock.now();
+    let live = state.live();
+    let status =
+        dashboard::status(&store, now, live.as_ref().and_then(|l| l.next_sync_at)).map_err(err)?;
+    let avatars = state.avatar_dir();
+    Ok(DashboardView {
+        status: view::status_block(&status, live.as_ref(), now, &chrono::Local),
+        workouts: view::workout_lines(&dashboard::recent_workouts(&store, LIST_LEN).map_err(err)?),
+        friends: view::friend_lines(
+            &dashboard::friends_rides(&store, LIST_LEN, Some(&avatars)).map_err(err)?,
+        ),
+        chart: view::chart(&dashboard::weekly_totals(&store, now, CHART_WEEKS).map_err(err)?),
+    })
+}
+
+/// The settings window's content; credentials only as set / not set.
+#[tauri::command]
+pub fn get_settings(state: Shared<'_>) -> Result<SettingsView, CommandError> {
+    settings_flow::load(&state)
+}
+
+/// Validates and saves the settings (all or nothing).
+#[tauri::command]
+pub async fn save_settings(
+    state: Shared<'_>,
+    input: SettingsInput,
+) -> Result<SettingsView, CommandError> {
+    settings_flow::save(&state, &input).await
+}
+
+/// Checks the typed values against Peloton and Coda; saves them when all is well.
+#[tauri::command]
+pub async fn test_connection(
+    state: Shared<'_>,
+    input: SettingsInput,
+) -> Result<TestResult, CommandError> {
+    settings_flow::test_and_save(&state, &input).await
+}
+
+/// Starts a sync now (nothing when one is running).
+#[tauri::command]
+pub fn sync_now(state: Shared<'_>) {
+    state.send(Request::SyncNow);
+}
+
+/// Opens the settings window (from the main window's error line).
+#[tauri::command]
+pub fn open_settings(state: Shared<'_>) {
+    state.show_window(WindowKind::Settings);
+}
+
+/// Every command, for `Builder::invoke_handler`.
+pub fn handler<R: tauri::Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + Send + Sync + 'static
+{
+    tauri::generate_handler![
+        get_dashboard,
+        get_settings,
+        save_settings,
+        test_connection,
+        sync_now,
+        open_settings
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pcs_core::clock::ManualClock;
+    use pcs_core::paths::Paths;
+    use pcs_core::secrets::MemoryStore;
+    use pcs_core::setup::Overrides;
+    use std::ffi::OsString;
+    use tauri::ipc::{CallbackFn, InvokeBody};
+    use tauri::test::{get_ipc_response, mock_builder, MockRuntime, INVOKE_KEY};
+    use tauri::webview::InvokeRequest;
+    use tauri::{Manager, WebviewWindowBuilder};
+    use tokio::sync::mpsc;
+
+    struct App {
+        app: tauri::App<MockRuntime>,
+        requests: mpsc::UnboundedReceiver<Request>,
+        _dir: tempfile::TempDir,
+    }
+
+    fn app() -> App {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().to_owned();
+        let paths = Paths::from_vars(|k| (k == "HOME").then(|| OsString::from(&home))).unwrap();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let state = AppState::new(
+            paths,
+            Overrides::default(),
+            Arc::new(MemoryStore::new()),
+            Arc::new(ManualClock::new(chrono::DateTime::UNIX_EPOCH)),
+            tx,
+        );
+        // The real configuration and capabilities, so the ACL is the shipped one.
+        let app = mock_builder()
+            .manage(Arc::new(state))
+            .invoke_handler(handler())
+            .build(tauri::generate_context!(test = true))
+            .unwrap();
+        App {
+            app,
+            requests: rx,
+            _dir: dir,
+        }
+    }
+
+    fn invoke(
+        w: &tauri::WebviewWindow<MockRuntime>,
+        cmd: &str,
+        body: serde_json::Value,
+    ) -> Result<serde_json::Value, serde_json::Value> {
+        get_ipc_response(
+            w,
+            InvokeRequest {
+                cmd: cmd.into(),
+                callback: CallbackFn(0),
+                error: CallbackFn(1),
+                url: "tauri://localhost".parse().unwrap(),
+                body: InvokeBody::Json(body),
+                headers: Default::default(),
+                invoke_key: INVOKE_KEY.to_string(),
+            },
+        )
+        .map(|b| b.deserialize::<serde_json::Value>().unwrap())
+    }
+
+    fn window(a: &App, label: &str) -> tauri::WebviewWindow<MockRuntime> {
+        a.app.get_webview_window(label).unwrap_or_else(|| {
+            WebviewWindowBuilder::new(&a.app, label, Default::default())
+                .build()
+                .unwrap()
+        })
+    }
+
+    #[test]
+    fn get_settings_answers_without_any_secret() {
+        let a = app();
+        let v = invoke(
+            &window(&a, "settings"),
+            "get_settings",
+            serde_json::json!({}),
+        )
+        .unwrap();
+        assert_eq!(v["interval_minutes"], 60);
+        assert_eq!(v["peloton_password_set"], false);
+        assert!(v.get("peloton_password").is_none());
+    }
+
+    #[test]
+    fn sync_now_sends_one_request() {
+        let mut a = app();
+        invoke(&window(&a, "main"), "sync_now", serde_json::json!({})).unwrap();
+        assert_eq!(a.requests.try_recv().unwrap(), Request::SyncNow);
+        assert!(a.requests.try_recv().is_err());
+    }
+
+    #[test]
+    fn the_dashboard_of_a_fresh_install_is_empty_not_an_error() {
+        let a = app();
+        let v = invoke(&window(&a, "main"), "get_dashboard", serde_json::json!({})).unwrap();
+        assert_eq!(v["status"]["last_sync"], "Never");
+        assert_eq!(v["workouts"], serde_json::json!([]));
+        assert_eq!(v["chart"]["bars"].as_array().unwrap().len(), 12);
+    }
+
+    #[test]
+    fn save_settings_returns_field_errors_beside_fields() {
+        let a = app();
+        let input = serde_json::json!({"input": {
+            "peloton_email": "rider@example.com", "coda_doc": "AbC123",
+            "interval_minutes": 5, "friend_workouts_per_friend": 10, "tables": [],
+            "notifications": {"new_workouts": true, "friends_new_rides": false, "failures": true},
+            "launch_at_login": false}});
+        let err = invoke(&window(&a, "settings"), "save_settings", input).unwrap_err();
+        assert_eq!(err["fields"][0]["field"], "interval_minutes");
+    }
+
+    #[test]
+    fn commands_and_plugins_not_granted_are_refused() {
+        let a = app();
+        // The app's own window may not reach plugin commands it was not granted.
+        let main = window(&a, "main");
+        let err = invoke(&main, "plugin:autostart|enable", serde_json::json!({})).unwrap_err();
+        assert!(err.to_string().contains("not allowed"), "{err}");
+        let err = invoke(
+            &main,
+            "plugin:opener|open_url",
+            serde_json::json!({"url": "https://example.com"}),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("not allowed"), "{err}");
+        // A window the capability does not name may not call even the app's commands.
+        let stranger = window(&a, "stranger");
+        let err = invoke(&stranger, "get_settings", serde_json::json!({})).unwrap_err();
+        assert!(err.to_string().contains("not allowed"), "{err}");
+    }
+}

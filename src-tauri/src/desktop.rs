@@ -1,0 +1,39 @@
+//! Window and login-item effects on the real desktop.
+
+use tauri::{AppHandle, Manager, Runtime};
+use tauri_plugin_autostart::AutoLaunchManager;
+
+use crate::controller::WindowKind;
+use crate::state::Desktop;
+
+/// Shows, un-minimizes and focuses a window.
+pub fn show<R: Runtime>(app: &AppHandle<R>, w: WindowKind) {
+    match app.get_webview_window(w.label()) {
+        Some(win) => {
+            let _ = win.show();
+            let _ = win.unminimize();
+            let _ = win.set_focus();
+        }
+        None => tracing::warn!(label = w.label(), "no such window"),
+    }
+}
+
+/// The desktop effects of commands, over a running app.
+pub struct TauriDesktop<R: Runtime>(pub AppHandle<R>);
+
+impl<R: Runtime> Desktop for TauriDesktop<R> {
+    fn show_window(&self, w: WindowKind) {
+        show(&self.0, w);
+    }
+
+    fn set_launch_at_login(&self, on: bool) -> Result<(), String> {
+        let Some(al) = self.0.try_state::<AutoLaunchManager>() else {
+            return Ok(());
+        };
+        let result = if on { al.enable() } else { al.disable() };
+        result.map_err(|e| {
+            tracing::warn!(error = %e, on, "launch at login could not be changed");
+            "Launch at login could not be changed; check that your autostart folder (~/.config/autostart) is writable.".to_owned()
+        })
+    }
+}

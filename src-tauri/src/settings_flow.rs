@@ -1,0 +1,466 @@
+//! Reading, saving and testing the settings the settings window edits.
+//!
+//! Invariants:
+//! - Nothing is half-saved: every field is validated first, the keychain
+//!   writes are undone when a later step fails, and the settings file is
+//!   replaced atomically, last.
+//! - "Test connection" checks the NEW values with a keychain of its own in
+//!   memory; the saved credentials are replaced only when every check
+//!   passed.
+//! - No secret leaves this module except into the keychain.
+
+use std::sync::Arc;
+
+use pcs_core::secrets::{MemoryStore, SecretKey, SecretStore, SecretsError};
+use pcs_core::settings::Settings;
+use pcs_core::setup::{build_engine, Overrides, SetupInput};
+use secrecy::SecretString;
+use serde::Serialize;
+
+use crate::commands::CommandError;
+use crate::controller::{AppSettings, Request};
+use crate::state::AppState;
+use crate::view::{settings_view, CredentialsSet, SettingsInput, SettingsView};
+
+/// What "Test connection" found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TestResult {
+    /// Every check passed.
+    pub ok: bool,
+    /// The new values were saved (only when `ok`).
+    pub saved: bool,
+    /// The Peloton member logged in as.
+    pub peloton_user: Option<String>,
+    /// The Coda doc's name.
+    pub doc_name: Option<String>,
+    /// Tables that passed their check.
+    pub tables_ok: Vec<String>,
+    /// What is wrong, one sentence each.
+    pub problems: Vec<String>,
+}
+
+/// The names of the environment variables overriding settings now.
+pub fn env_override_names(o: &Overrides) -> Vec<String> {
+    [
+        ("PELOTON_USERNAME", o.peloton_email.is_some()),
+        ("PELOTON_PASSWORD", o.peloton_password.is_some()),
+        ("CODA_API_TOKEN", o.coda_token.is_some()),
+        ("CODA_DOC", o.coda_doc.is_some()),
+        ("PELOTON_API_URL", o.peloton_api_url.is_some()),
+        ("PELOTON_AUTH_URL", o.peloton_auth_url.is_some()),
+        ("CODA_API_URL", o.coda_api_url.is_some()),
+    ]
+    .into_iter()
+    .filter(|(_, on)| *on)
+    .map(|(n, _)| n.to_owned())
+    .collect()
+}
+
+/// Which credentials are stored, and why the keychain cannot be read if so.
+pub fn credentials(secrets: &dyn SecretStore) -> (CredentialsSet, Option<String>) {
+    let mut error = None;
+    let mut has = |key: SecretKey| match secrets.get(key) {
+        Ok(v) => v.is_some(),
+        Err(e) => {
+            error.get_or_insert_with(|| e.user_message());
+            false
+        }
+    };
+    let peloton = has(SecretKey::PelotonPassword) | has(SecretKey::PelotonRefreshToken);
+    let coda = has(SecretKey::CodaToken);
+    (CredentialsSet { peloton, coda }, error)
+}
+
+/// The settings window's content.
+pub fn load(state: &AppState) -> Result<SettingsView, CommandError> {
+    let settings = Settings::load(&state.paths.config_file)
+        .map_err(|e| CommandError::msg(e.user_message()))?;
+    let (creds, keychain_error) = credentials(state.secrets.as_ref());
+    Ok(settings_view(
+        &settings,
+        creds,
+        keychain_error,
+        env_override_names(&state.overrides),
+    ))
+}
+
+fn non_empty(s: &str) -> Option<SecretString> {
+    (!s.is_empty()).then(|| SecretString::from(s.to_owned()))
+}
+
+/// A change to the keychain: each key set to a value or deleted.
+type SecretChanges = Vec<(SecretKey, Option<SecretString>)>;
+
+/// Applies `changes` to the keychain; on a failure, puts back what was
+/// there before and returns the failure.
+fn write_secrets(store: &dyn SecretStore, changes: &SecretChanges) -> Result<Undo, SecretsError> {
+    let mut undo = Undo(Vec::new());
+    for (key, value) in changes {
+        let before = match store.get(*key) {
+            Ok(v) => v,
+            Err(e) => {
+                undo.run(store);
+                return Err(e);
+            }
+        };
+        let result = match value {
+            Some(v) => store.set(*key, v),
+            None => store.delete(*key),
+        };
+        if let Err(e) = result {
+            undo.run(store);
+            return Err(e);
+        }
+        undo.0.push((*key, before));
+    }
+    Ok(undo)
+}
+
+/// What a keychain write replaced, to put it back.
+struct Undo(SecretChanges);
+
+impl Undo {
+    fn run(self, store: &dyn SecretStore) {
+        for (key, before) in self.0.into_iter().rev() {
+            let _ = match before {
+                Some(v) => store.set(key, &v),
+                None => store.delete(key),
+            };
+        }
+    }
+}
+
+/// The keychain changes the typed values ask for. A new password makes the
+/// kept Peloton login stale; so does another e-mail.
+fn typed_changes(input: &SettingsInput, email_changed: bool) -> SecretChanges {
+    let mut changes = Vec::new();
+    let password = non_empty(&input.peloton_password);
+    if password.is_some() || email_changed {
+        changes.push((SecretKey::PelotonRefreshToken, None));
+    }
+    if let Some(p) = password {
+        changes.push((SecretKey::PelotonPassword, Some(p)));
+    }
+    if let Some(t) = non_empty(&input.coda_token) {
+        changes.push((SecretKey::CodaToken, Some(t)));
+    }
+    changes
+}
+
+/// Writes the keychain changes, then the settings file; undoes the keychain
+/// if the file cannot be written.
+fn commit(
+    state: &AppState,
+    settings: &Settings,
+    changes: &SecretChanges,
+) -> Result<(), CommandError> {
+    let undo = write_secrets(state.secrets.as_ref(), changes)
+        .map_err(|e| CommandError::msg(e.user_message()))?;
+    if let Err(e) = settings.save(&state.paths.config_file) {
+        undo.run(state.secrets.as_ref());
+        return Err(CommandError::msg(e.user_message()));
+    }
+    Ok(())
+}
+
+fn changed(before: &Settings, after: &Settings, changes: &SecretChanges) -> AppSettings {
+    AppSettings {
+        interval_minutes: after.interval_minutes,
+        notifications: after.notifications.clone(),
+        credentials_changed: !changes.is_empty()
+            || before.peloton_email != after.peloton_email
+            || before.coda_doc != after.coda_doc
+            || before.tables != after.tables,
+    }
+}
+
+/// Saves what the window sends, after validating every field.
+pub async fn save(state: &AppState, input: &SettingsInput) -> Result<SettingsView, CommandError> {
+    let _one_at_a_time = state.saving.lock().await;
+    let before = Settings::load(&state.paths.config_file)
+        .map_err(|e| CommandError::msg(e.user_message()))?;
+    let after = input.apply(&before).map_err(CommandError::fields)?;
+    let changes = typed_changes(input, before.peloton_email != after.peloton_email);
+    if before.launch_at_login != after.launch_at_login {
+        state
+            .set_launch_at_login(after.launch_at_login)
+            .map_err(CommandError::msg)?;
+    }
+    if let Err(e) = commit(state, &after, &changes) {
+        if before.launch_at_login != after.launch_at_login {
+            let _ = state.set_launch_at_login(before.launch_at_login);
+        }
+        return Err(e);
+    }
+    tracing::info!("settings saved");
+    state.send(Request::SettingsChanged(changed(&before, &after, &changes)));
+    load(state)
+}
+
+/// Checks the NEW values (Peloton login, Coda doc, every table and column)
+/// with a keychain of their own; saves them only when all is well.
+pub async fn test_and_save(
+    state: &AppState,
+    input: &SettingsInput,
+) -> Result<TestResult, CommandError> {
+    let _one_at_a_time = state.saving.lock().await;
+    let before = Settings::load(&state.paths.config_file)
+        .map_err(|e| CommandError::msg(e.user_message()))?;
+    let after = input.apply(&before).map_err(CommandError::fields)?;
+    let email_changed = before.peloton_email != after.peloton_email;
+    let changes = typed_changes(input, email_changed);
+
+    // The trial keychain: the typed values, else the saved ones that still apply.
+    let trial = Arc::new(MemoryStore::new());
+    let saved = |k: SecretKey| state.secrets.get(k).ok().flatten();
+    for key in SecretKey::ALL {
+        let value = match changes.iter().find(|(k, _)| *k == key) {
+            Some((_, v)) => v.clone(),
+            None => saved(key),
+        };
+        if let Some(v) = value {
+            let _ = trial.set(key, &v);
+        }
+    }
+    // Only the endpoints come from the environment: the values under test
+    // are the typed ones.
+    let overrides = Overrides {
+        peloton_api_url: state.overrides.peloton_api_url.clone(),
+        peloton_auth_url: state.overrides.peloton_auth_url.clone(),
+        coda_api_url: state.overrides.coda_api_url.clone(),
+        ..Overrides::default()
+    };
+    let engine = match build_engine(SetupInput {
+        paths: &state.paths,
+        settings: &after,
+        overrides: &overrides,
+        secrets: trial.clone(),
+        clock: state.clock.clone(),
+        lock_wait: std::time::Duration::ZERO,
+    }) {
+        Ok(e) => e,
+        Err(e) => {
+            return Ok(TestResult {
+                ok: false,
+                saved: false,
+                peloton_user: None,
+                doc_name: None,
+                tables_ok: Vec::new(),
+                problems: vec![e.user_message()],
+            })
+        }
+    };
+    let report = engine.check().await;
+    let mut result = TestResult {
+        ok: report.problems.is_empty(),
+        saved: false,
+        peloton_user: report.peloton_user,
+        doc_name: report.doc_name,
+        tables_ok: report.tables_ok,
+        problems: report.problems.into_iter().map(|p| p.message).collect(),
+    };
+    if !result.ok {
+        return Ok(result);
+    }
+    // Everything the trial keychain holds now (the login it made included) replaces the saved.
+    let mut to_save: SecretChanges = Vec::new();
+    for key in SecretKey::ALL {
+        let value = trial.get(key).ok().flatten();
+        to_save.push((key, value));
+    }
+    if before.launch_at_login != after.launch_at_login {
+        state
+            .set_launch_at_login(after.launch_at_login)
+            .map_err(CommandError::msg)?;
+    }
+    commit(state, &after, &to_save)?;
+    result.saved = true;
+    tracing::info!("connection tested and settings saved");
+    let mut c = changed(&before, &after, &changes);
+    c.credentials_changed = true;
+    state.send(Request::SettingsChanged(c));
+    Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pcs_core::clock::ManualClock;
+    use pcs_core::paths::Paths;
+    use pcs_core::settings::Notifications;
+    use secrecy::ExposeSecret;
+    use std::ffi::OsString;
+    use tokio::sync::mpsc;
+
+    fn state(
+        dir: &std::path::Path,
+        secrets: Arc<dyn SecretStore>,
+    ) -> (AppState, mpsc::UnboundedReceiver<Request>) {
+        let home = dir.to_owned();
+        let paths = Paths::from_vars(|k| (k == "HOME").then(|| OsString::from(&home))).unwrap();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let clock = ManualClock::new(chrono::DateTime::UNIX_EPOCH);
+        (
+            AppState::new(paths, Overrides::default(), secrets, Arc::new(clock), tx),
+            rx,
+        )
+    }
+
+    fn input() -> SettingsInput {
+        SettingsInput {
+            peloton_email: "rider@example.com".into(),
+            peloton_password: "hunter2".into(),
+            coda_token: "tok".into(),
+            coda_doc: "AbC123".into(),
+            interval_minutes: Some(90.0),
+            friend_workouts_per_friend: Some(10.0),
+            tables: vec![],
+            notifications: Notifications::default(),
+            launch_at_login: false,
+        }
+    }
+
+    fn secret(s: &dyn SecretStore, k: SecretKey) -> Option<String> {
+        s.get(k).unwrap().map(|v| v.expose_secret().to_owned())
+    }
+
+    #[tokio::test]
+    async fn saving_writes_the_file_and_the_keychain_and_tells_the_controller() {
+        let dir = tempfile::tempdir().unwrap();
+        let secrets: Arc<dyn SecretStore> = Arc::new(MemoryStore::new());
+        secrets
+            .set(
+                SecretKey::PelotonRefreshToken,
+                &SecretString::from("old-login"),
+            )
+            .unwrap();
+        let (st, mut rx) = state(dir.path(), secrets.clone());
+        let view = save(&st, &input()).await.unwrap();
+        assert!(view.peloton_password_set && view.coda_token_set);
+        assert_eq!(view.interval_minutes, 90);
+        let saved = Settings::load(&st.paths.config_file).unwrap();
+        assert_eq!(saved.peloton_email, "rider@example.com");
+        assert!(!std::fs::read_to_string(&st.paths.config_file)
+            .unwrap()
+            .contains("hunter2"));
+        assert_eq!(
+            secret(secrets.as_ref(), SecretKey::PelotonPassword).as_deref(),
+            Some("hunter2")
+        );
+        assert_eq!(
+            secret(secrets.as_ref(), SecretKey::CodaToken).as_deref(),
+            Some("tok")
+        );
+        // A new password makes the kept login stale.
+        assert_eq!(
+            secret(secrets.as_ref(), SecretKey::PelotonRefreshToken),
+            None
+        );
+        match rx.try_recv().unwrap() {
+            Request::SettingsChanged(s) => {
+                assert_eq!(s.interval_minutes, 90);
+                assert!(s.credentials_changed);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn empty_secret_fields_keep_the_stored_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let secrets: Arc<dyn SecretStore> = Arc::new(MemoryStore::new());
+        secrets
+            .set(SecretKey::CodaToken, &SecretString::from("kept"))
+            .unwrap();
+        let (st, _rx) = state(dir.path(), secrets.clone());
+        let mut i = input();
+        i.coda_token.clear();
+        save(&st, &i).await.unwrap();
+        assert_eq!(
+            secret(secrets.as_ref(), SecretKey::CodaToken).as_deref(),
+            Some("kept")
+        );
+    }
+
+    #[tokio::test]
+    async fn bad_input_saves_nothing_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let secrets: Arc<dyn SecretStore> = Arc::new(MemoryStore::new());
+        let (st, mut rx) = state(dir.path(), secrets.clone());
+        let mut i = input();
+        i.interval_minutes = Some(5.0);
+        let err = save(&st, &i).await.unwrap_err();
+        assert_eq!(err.fields[0].field, "interval_minutes");
+        assert!(!st.paths.config_file.exists());
+        assert_eq!(secret(secrets.as_ref(), SecretKey::PelotonPassword), None);
+        assert!(rx.try_recv().is_err());
+    }
+
+    /// A keychain that accepts reads but refuses the second write.
+    #[derive(Default)]
+    struct Flaky {
+        inner: MemoryStore,
+        writes: std::sync::Mutex<u32>,
+    }
+
+    impl SecretStore for Flaky {
+        fn get(&self, k: SecretKey) -> Result<Option<SecretString>, SecretsError> {
+            self.inner.get(k)
+        }
+        fn set(&self, k: SecretKey, v: &SecretString) -> Result<(), SecretsError> {
+            let mut n = self.writes.lock().unwrap();
+            *n += 1;
+            if *n == 2 {
+                return Err(SecretsError::Failed("locked".into()));
+            }
+            self.inner.set(k, v)
+        }
+        fn delete(&self, k: SecretKey) -> Result<(), SecretsError> {
+            self.inner.delete(k)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_keychain_failure_midway_undoes_the_first_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let flaky = Arc::new(Flaky::default());
+        flaky
+            .inner
+            .set(SecretKey::PelotonPassword, &SecretString::from("old"))
+            .unwrap();
+        let (st, _rx) = state(dir.path(), flaky.clone());
+        let err = save(&st, &input()).await.unwrap_err();
+        assert!(err.message.contains("keychain"), "{}", err.message);
+        assert_eq!(
+            secret(&flaky.inner, SecretKey::PelotonPassword).as_deref(),
+            Some("old")
+        );
+        assert_eq!(secret(&flaky.inner, SecretKey::CodaToken), None);
+        assert!(!st.paths.config_file.exists());
+    }
+
+    #[test]
+    fn an_unavailable_keychain_is_reported_not_worked_around() {
+        struct NoKeychain;
+        impl SecretStore for NoKeychain {
+            fn get(&self, _: SecretKey) -> Result<Option<SecretString>, SecretsError> {
+                Err(SecretsError::Unavailable("no secret service".into()))
+            }
+            fn set(&self, _: SecretKey, _: &SecretString) -> Result<(), SecretsError> {
+                Err(SecretsError::Unavailable("no secret service".into()))
+            }
+            fn delete(&self, _: SecretKey) -> Result<(), SecretsError> {
+                Err(SecretsError::Unavailable("no secret service".into()))
+            }
+        }
+        let (creds, error) = credentials(&NoKeychain);
+        assert_eq!(creds, CredentialsSet::default());
+        assert!(error.unwrap().contains("No system keychain"));
+    }
+
+    #[test]
+    fn env_overrides_are_named() {
+        let o = Overrides::from_vars(|k| (k == "PELOTON_API_URL").then(|| "http://x".to_owned()));
+        assert_eq!(env_override_names(&o), ["PELOTON_API_URL"]);
+    }
+}

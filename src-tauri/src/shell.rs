@@ -1,0 +1,97 @@
+//! The controller's effects on the real desktop: tray, notifications,
+//! windows, status events and sync tasks.
+
+use std::sync::Arc;
+
+use tauri::{AppHandle, Emitter, Runtime};
+use tokio_util::sync::CancellationToken;
+
+use crate::controller::{LiveStatus, Notification, Request, Shell, WindowKind};
+use crate::state::AppState;
+use crate::tray::TrayState;
+use crate::tray_adapter::TrayAdapter;
+
+/// The event name windows listen to for [`LiveStatus`].
+pub const STATUS_EVENT: &str = "status";
+
+/// The name notifications are filed under.
+const APP_NAME: &str = "Peloton Coda Sync";
+
+/// The [`Shell`] of the running app.
+pub struct TauriShell<R: Runtime> {
+    app: AppHandle<R>,
+    state: Arc<AppState>,
+    tray: Option<TrayAdapter<R>>,
+    cancel: Option<CancellationToken>,
+}
+
+impl<R: Runtime> TauriShell<R> {
+    /// A shell over the app, its shared state and its tray icon (none where
+    /// the desktop has no tray).
+    pub fn new(app: AppHandle<R>, state: Arc<AppState>, tray: Option<TrayAdapter<R>>) -> Self {
+        TauriShell {
+            app,
+            state,
+            tray,
+            cancel: None,
+        }
+    }
+}
+
+impl<R: Runtime> Shell for TauriShell<R> {
+    fn set_tray(&mut self, s: &TrayState) {
+        if let Some(t) = &mut self.tray {
+            if let Err(e) = t.show(s) {
+                tracing::warn!(error = %e, "the tray could not be updated");
+            }
+        }
+    }
+
+    fn notify(&mut self, n: Notification) {
+        tracing::info!(title = %n.title, "notification");
+        // A D-Bus round trip; never on the controller's task.
+        std::thread::spawn(move || {
+            let shown = notify_rust::Notification::new()
+                .appname(APP_NAME)
+                .summary(&n.title)
+                .body(&n.body)
+                .show();
+            if let Err(e) = shown {
+                tracing::warn!(error = %e, "the notification could not be shown");
+            }
+        });
+    }
+
+    fn show_window(&mut self, w: WindowKind) {
+        crate::desktop::show(&self.app, w);
+    }
+
+    fn emit_status(&mut self, s: &LiveStatus) {
+        self.state.set_live(s);
+        if let Err(e) = self.app.emit(STATUS_EVENT, s) {
+            tracing::warn!(error = %e, "the status event could not be sent");
+        }
+    }
+
+    fn start_sync(&mut self) {
+        let token = CancellationToken::new();
+        self.cancel = Some(token.clone());
+        let state = self.state.clone();
+        tracing::info!("sync starting");
+        tauri::async_runtime::spawn(async move {
+            let result = crate::sync_task::run_once(state.clone(), token).await;
+            state.send(Request::SyncFinished(result));
+        });
+    }
+
+    fn cancel_sync(&mut self) {
+        if let Some(t) = self.cancel.take() {
+            t.cancel();
+        }
+    }
+
+    fn quit(&mut self) {
+        tracing::info!("quitting");
+        self.app.exit(0);
+    }
+}

@@ -1,0 +1,400 @@
+//! One sync run for the app: settings, engine and run exactly as the CLI
+//! builds them (through `pcs_core::setup`), with the report boiled down to
+//! what the controller needs. Also what the controller is told at start.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use pcs_core::secrets::{SecretKey, SecretStore};
+use pcs_core::settings::Settings;
+use pcs_core::setup::{build_engine, Overrides, SetupError, SetupInput};
+use pcs_core::store::Store;
+use pcs_core::sync::{ProblemArea, Progress, RunOptions, RunReport};
+use tokio_util::sync::CancellationToken;
+
+use crate::controller::{Failure, FailureKind, Initial, Request, RunSummary, SyncResult};
+use crate::state::AppState;
+
+/// The app never queues behind another sync (the CLI from cron): it finds
+/// the lock taken, says "busy" and tries again a little later.
+const LOCK_WAIT: Duration = Duration::ZERO;
+
+/// The short tray sentence for a problem the user must fix, and whether
+/// the fix is in the settings window.
+pub fn attention(area: ProblemArea) -> (String, bool) {
+    let (s, settings) = match area {
+        ProblemArea::PelotonLogin => ("Peloton login refused - open Settings", true),
+        ProblemArea::CodaToken => ("Coda token refused - open Settings", true),
+        ProblemArea::Settings => (crate::controller::SETUP_SENTENCE, true),
+        ProblemArea::CodaDoc => ("The Coda doc needs a fix - open the window", false),
+        ProblemArea::Local => ("A problem on this computer - open the window", false),
+        ProblemArea::Peloton | ProblemArea::Coda | ProblemArea::Friend => {
+            ("Sync failed - open the window", false)
+        }
+    };
+    (s.to_owned(), settings)
+}
+
+/// What the controller needs of a report. A run whose only problems are
+/// single friends counts as working: the next run retries them anyway, and
+/// the window lists them.
+pub fn summary(report: &RunReport) -> RunSummary {
+    let serious: Vec<_> = report
+        .problems
+        .iter()
+        .filter(|p| p.area != ProblemArea::Friend)
+        .collect();
+    let failure = if serious.is_empty() {
+        None
+    } else if let Some(p) = serious.iter().find(|p| p.area.needs_user()) {
+        let (short, open_settings) = attention(p.area);
+        Some(Failure {
+            message: p.message.clone(),
+            kind: FailureKind::NeedsUser {
+                short,
+                open_settings,
+            },
+        })
+    } else {
+        Some(Failure {
+            message: serious[0].message.clone(),
+            kind: FailureKind::Transient,
+        })
+    };
+    RunSummary {
+        finished_at: report.finished_at,
+        failure,
+        new_workouts: report.new_workouts.iter().map(|w| w.describe()).collect(),
+        new_friend_workouts: report.new_friend_workouts,
+    }
+}
+
+/// A run that could not start because setup is incomplete or broken.
+pub fn setup_failure(at: DateTime<Utc>, e: &SetupError) -> RunSummary {
+    let area = match e {
+        SetupError::MissingPelotonEmail
+        | SetupError::MissingCodaToken
+        | SetupError::MissingCodaDoc => ProblemArea::Settings,
+        SetupError::Secrets(_) | SetupError::Store(_) => ProblemArea::Local,
+        SetupError::Peloton(_) => ProblemArea::Peloton,
+        SetupError::Coda(_) => ProblemArea::Coda,
+    };
+    let (short, open_settings) = attention(area);
+    let kind = if area.needs_user() {
+        FailureKind::NeedsUser {
+            short,
+            open_settings,
+        }
+    } else {
+        FailureKind::Transient
+    };
+    RunSummary {
+        finished_at: at,
+        failure: Some(Failure {
+            message: e.user_message(),
+            kind,
+        }),
+        new_workouts: Vec::new(),
+        new_friend_workouts: 0,
+    }
+}
+
+// `RunRefused` is not re-exported by `pcs_core::sync`, so its variant is
+// told by its Debug name.
+fn is_busy(e: &impl Debug) -> bool {
+    format!("{e:?}").starts_with("AlreadyRunning")
+}
+
+/// Runs one sync and tells how it went. Progress goes to the controller as
+/// it happens.
+pub async fn run_once(state: Arc<AppState>, cancel: CancellationToken) -> SyncResult {
+    let now = state.clock.now();
+    let settings = match Settings::load(&state.paths.config_file) {
+        Ok(s) => s,
+        Err(e) => {
+            let (short, open_settings) = attention(ProblemArea::Settings);
+            return SyncResult::Finished(RunSummary {
+                finished_at: now,
+                failure: Some(Failure {
+                    message: e.user_message(),
+                    kind: FailureKind::NeedsUser {
+                        short,
+                        open_settings,
+                    },
+                }),
+                new_workouts: Vec::new(),
+                new_friend_workouts: 0,
+            });
+        }
+    };
+    let engine = match build_engine(SetupInput {
+        paths: &state.paths,
+        settings: &settings,
+        overrides: &state.overrides,
+        secrets: state.secrets.clone(),
+        clock: state.clock.clone(),
+        lock_wait: LOCK_WAIT,
+    }) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::warn!(error = %e, "sync could not start");
+            return SyncResult::Finished(setup_failure(now, &e));
+        }
+    };
+    let tx = state.requests.clone();
+    let progress = move |p: Progress| {
+        let _ = tx.send(Request::Progress(p.describe()));
+    };
+    match engine.run(RunOptions::default(), &progress, &cancel).await {
+        Ok(report) => {
+            tracing::info!(summary = %report.summary(), "sync finished");
+            SyncResult::Finished(summary(&report))
+        }
+        Err(e) if is_busy(&e) => {
+            tracing::info!("another sync holds the lock; retrying later");
+            SyncResult::Busy {
+                at: state.clock.now(),
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "sync refused");
+            let (short, open_settings) = attention(ProblemArea::Local);
+            SyncResult::Finished(RunSummary {
+                finished_at: state.clock.now(),
+                failure: Some(Failure {
+                    message: e.user_message(),
+                    kind: FailureKind::NeedsUser {
+                        short,
+                        open_settings,
+                    },
+                }),
+                new_workouts: Vec::new(),
+                new_friend_workouts: 0,
+            })
+        }
+    }
+}
+
+/// Whether a credential is available: from the environment, else stored.
+/// A keychain that cannot be read counts as "not available".
+fn has_secret(env: bool, secrets: &dyn SecretStore, keys: &[SecretKey]) -> bool {
+    env || keys.iter().any(|k| matches!(secrets.get(*k), Ok(Some(_))))
+}
+
+/// Whether the settings lack something a sync needs (first run, or
+/// credentials removed): then the settings window opens by itself.
+pub fn needs_setup(settings: &Settings, overrides: &Overrides, secrets: &dyn SecretStore) -> bool {
+    let email = overrides.peloton_email.is_some() || !settings.peloton_email.trim().is_empty();
+    let doc = overrides.coda_doc.is_some() || !settings.coda_doc.trim().is_empty();
+    let peloton = has_secret(
+        overrides.peloton_password.is_some(),
+        secrets,
+        &[SecretKey::PelotonPassword, SecretKey::PelotonRefreshToken],
+    );
+    let coda = has_secret(
+        overrides.coda_token.is_some(),
+        secrets,
+        &[SecretKey::CodaToken],
+    );
+    !(email && doc && peloton && coda)
+}
+
+/// What the local state says at start: the last run, the last success,
+/// the failure streak. A state that cannot be read starts blank (the first
+/// sync will say what is wrong).
+pub fn initial(store: Option<&Store>, needs_setup: bool) -> Initial {
+    let Some(store) = store else {
+        return Initial {
+            needs_setup,
+            ..Initial::default()
+        };
+    };
+    let last = store.last_run().ok().flatten();
+    let last_ok_at = store.runs(50).ok().and_then(|runs| {
+        runs.into_iter()
+            .find(|r| r.ok == Some(true))
+            .and_then(|r| r.finished_at)
+    });
+    Initial {
+        last_end: last.as_ref().map(|r| r.finished_at.unwrap_or(r.started_at)),
+        last_ok_at,
+        failure_streak: store.failure_streak().unwrap_or(0),
+        last_error: last.and_then(|r| r.errors.into_iter().next()),
+        needs_setup,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use pcs_core::secrets::MemoryStore;
+    use pcs_core::sync::{NewWorkout, Problem};
+    use secrecy::SecretString;
+    use std::collections::BTreeMap;
+
+    fn report(problems: Vec<Problem>) -> RunReport {
+        let t = Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap();
+        RunReport {
+            started_at: t,
+            finished_at: t,
+            written: BTreeMap::new(),
+            deleted: BTreeMap::new(),
+            problems,
+            notes: vec![],
+            new_workouts: vec![NewWorkout {
+                id: "w".into(),
+                title: "Power Zone Ride".into(),
+                instructor: Some("Matt Wilpers".into()),
+                minutes: 45,
+                start_time: String::new(),
+            }],
+            friends: 0,
+            new_friend_workouts: 2,
+            peloton_requests: 0,
+            coda_writes: 0,
+        }
+    }
+
+    fn p(area: ProblemArea, m: &str) -> Problem {
+        Problem {
+            area,
+            message: m.into(),
+        }
+    }
+
+    #[test]
+    fn a_clean_report_is_a_success_with_its_workouts_described() {
+        let s = summary(&report(vec![]));
+        assert_eq!(s.failure, None);
+        assert_eq!(s.new_workouts, ["45 min Power Zone Ride with Matt Wilpers"]);
+        assert_eq!(s.new_friend_workouts, 2);
+    }
+
+    #[test]
+    fn friend_problems_alone_are_no_failure() {
+        let s = summary(&report(vec![p(ProblemArea::Friend, "bob failed")]));
+        assert_eq!(s.failure, None);
+    }
+
+    #[test]
+    fn a_problem_the_user_must_fix_wins_over_a_transient_one() {
+        let s = summary(&report(vec![
+            p(ProblemArea::Coda, "Coda is down."),
+            p(ProblemArea::PelotonLogin, "Peloton refused the login."),
+        ]));
+        assert_eq!(
+            s.failure,
+            Some(Failure {
+                message: "Peloton refused the login.".into(),
+                kind: FailureKind::NeedsUser {
+                    short: "Peloton login refused - open Settings".into(),
+                    open_settings: true
+                }
+            })
+        );
+        let s = summary(&report(vec![p(ProblemArea::Peloton, "Peloton is down.")]));
+        assert_eq!(s.failure.unwrap().kind, FailureKind::Transient);
+    }
+
+    #[test]
+    fn missing_credentials_ask_for_settings() {
+        let at = Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap();
+        let s = setup_failure(at, &SetupError::MissingCodaToken);
+        let f = s.failure.unwrap();
+        assert!(matches!(
+            f.kind,
+            FailureKind::NeedsUser {
+                open_settings: true,
+                ..
+            }
+        ));
+        assert_eq!(f.message, SetupError::MissingCodaToken.user_message());
+    }
+
+    #[test]
+    fn setup_is_needed_until_everything_is_there() {
+        let secrets = MemoryStore::new();
+        let mut settings = Settings::default();
+        let none = Overrides::default();
+        assert!(needs_setup(&settings, &none, &secrets));
+        settings.peloton_email = "rider@example.com".into();
+        settings.coda_doc = "AbC123".into();
+        assert!(needs_setup(&settings, &none, &secrets));
+        secrets
+            .set(SecretKey::PelotonRefreshToken, &SecretString::from("r"))
+            .unwrap();
+        secrets
+            .set(SecretKey::CodaToken, &SecretString::from("t"))
+            .unwrap();
+        assert!(!needs_setup(&settings, &none, &secrets));
+        // The environment alone is enough too (the e2e tests run so).
+        let env = Overrides::from_vars(|k| {
+            matches!(
+                k,
+                "PELOTON_USERNAME" | "PELOTON_PASSWORD" | "CODA_API_TOKEN" | "CODA_DOC"
+            )
+            .then(|| "x".to_owned())
+        });
+        assert!(!needs_setup(
+            &Settings::default(),
+            &env,
+            &MemoryStore::new()
+        ));
+    }
+
+    #[test]
+    fn busy_is_told_by_the_refusal_name() {
+        #[derive(Debug)]
+        #[allow(dead_code)] // only its Debug name is read
+        enum Refused {
+            AlreadyRunning,
+            Lock(String),
+        }
+        assert!(is_busy(&Refused::AlreadyRunning));
+        assert!(!is_busy(&Refused::Lock("x".into())));
+    }
+
+    #[test]
+    fn initial_reads_the_last_run_and_streak() {
+        use pcs_core::store::RunOutcome;
+        let mut store = Store::open_in_memory().unwrap();
+        let t = Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap();
+        for (i, ok) in [true, false, false].into_iter().enumerate() {
+            let start = t + chrono::Duration::hours(i as i64);
+            let id = store.start_run(start).unwrap();
+            store
+                .finish_run(
+                    id,
+                    &RunOutcome {
+                        finished_at: start + chrono::Duration::minutes(1),
+                        ok,
+                        seconds: 60.0,
+                        written: BTreeMap::new(),
+                        deleted: BTreeMap::new(),
+                        errors: if ok {
+                            vec![]
+                        } else {
+                            vec!["Coda is down.".into()]
+                        },
+                        notes: vec![],
+                        new_workouts: vec![],
+                    },
+                )
+                .unwrap();
+        }
+        let i = initial(Some(&store), false);
+        assert_eq!(i.failure_streak, 2);
+        assert_eq!(i.last_ok_at, Some(t + chrono::Duration::minutes(1)));
+        assert_eq!(
+            i.last_end,
+            Some(t + chrono::Duration::hours(2) + chrono::Duration::minutes(1))
+        );
+        assert_eq!(i.last_error.as_deref(), Some("Coda is down."));
+        let blank = initial(None, true);
+        assert!(blank.needs_setup);
+        assert_eq!(blank.last_end, None);
+    }
+}

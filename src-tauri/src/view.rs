@@ -1,0 +1,797 @@
+//! The view models the windows receive: core's dashboard data with every
+//! date, number and chart coordinate already formatted, so the JavaScript
+//! only places text. Serializable types are a boundary; these are the only
+//! ones the webview sees, and none has a field for a secret.
+
+use std::path::Path;
+
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use pcs_core::dashboard::{FriendRide, LastOutcome, StatusView, WeekTotal, WorkoutCard};
+use pcs_core::settings::{FieldError, Notifications, Settings};
+use pcs_core::tables::Table;
+use serde::{Deserialize, Serialize};
+
+use crate::controller::LiveStatus;
+
+/// The main window's whole content.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DashboardView {
+    /// The status block.
+    pub status: StatusBlock,
+    /// The user's latest workouts.
+    pub workouts: Vec<WorkoutLine>,
+    /// Friends' latest rides.
+    pub friends: Vec<FriendLine>,
+    /// The 12-week chart.
+    pub chart: ChartView,
+}
+
+/// The status block of the main window.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StatusBlock {
+    /// "10:42 (12 min ago)", or "Never".
+    pub last_sync: String,
+    /// `ok`, `failed`, `interrupted`, `never`.
+    pub outcome: LastOutcome,
+    /// "2 new workouts, 14 rows written".
+    pub summary: String,
+    /// "11:42", "Paused", or "Running now".
+    pub next_sync: String,
+    /// The running sync's progress.
+    pub progress: Option<String>,
+    /// Whether a sync is running (the Sync now button is disabled).
+    pub syncing: bool,
+    /// The sentence saying what failed and what to do.
+    pub error: Option<String>,
+    /// Whether the fix is in the settings window.
+    pub error_opens_settings: bool,
+    /// Notes that are not failures.
+    pub notes: Vec<String>,
+    /// The live status's revision (the window reloads when it grows).
+    pub revision: u64,
+}
+
+/// One of the user's workouts.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WorkoutLine {
+    /// Peloton's id.
+    pub id: String,
+    /// "45 min Power Zone Ride".
+    pub title: String,
+    /// "Matt Wilpers", or empty.
+    pub instructor: String,
+    /// "512.3 kJ", or empty.
+    pub output: String,
+    /// "45 min", or empty.
+    pub minutes: String,
+    /// "Mon 2 Mar, 08:00".
+    pub date: String,
+    /// "Cycling".
+    pub discipline: String,
+}
+
+/// One of a friend's workouts.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FriendLine {
+    /// Peloton's workout id.
+    pub id: String,
+    /// The friend's name.
+    pub username: String,
+    /// The avatar as a `data:` URL (the CSP allows no remote image), or
+    /// `None` for the initial-letter placeholder.
+    pub avatar: Option<String>,
+    /// The first letter of the name, for the placeholder.
+    pub initial: String,
+    /// Class title.
+    pub title: String,
+    /// "Mon 2 Mar, 08:00".
+    pub when: String,
+    /// "300.0 kJ", or empty.
+    pub output: String,
+}
+
+/// The 12-week chart, drawn by the window as SVG from these numbers.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChartView {
+    /// The SVG's width.
+    pub width: f64,
+    /// The SVG's height.
+    pub height: f64,
+    /// One bar per week (minutes), oldest first.
+    pub bars: Vec<ChartBar>,
+    /// The output line's points, `x,y x,y ...`, for a `<polyline>`.
+    pub output_points: String,
+    /// "Most: 240 min", for the minutes axis.
+    pub max_minutes_label: String,
+    /// "Most: 2100 kJ".
+    pub max_output_label: String,
+    /// An accessible description of the whole chart.
+    pub summary: String,
+}
+
+/// One week's bar.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChartBar {
+    /// Left edge.
+    pub x: f64,
+    /// Top edge.
+    pub y: f64,
+    /// Width.
+    pub width: f64,
+    /// Height.
+    pub height: f64,
+    /// "2 Mar", under the bar (every other week is empty to keep room).
+    pub label: String,
+    /// "Week of 2 Mar: 65 min, 550.0 kJ, 2 workouts" (the bar's tooltip).
+    pub title: String,
+}
+
+const CHART_W: f64 = 360.0;
+const CHART_H: f64 = 140.0;
+const CHART_TOP: f64 = 8.0;
+const CHART_BOTTOM: f64 = 20.0;
+
+fn round1(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
+fn kj(x: Option<f64>) -> String {
+    x.map(|v| format!("{v:.1} kJ")).unwrap_or_default()
+}
+
+fn minutes(x: Option<f64>) -> String {
+    x.map(|m| format!("{} min", m.round())).unwrap_or_default()
+}
+
+/// `2026-03-02T08:00:00+01:00` as "Mon 2 Mar, 08:00" in the workout's own
+/// zone (where the rider was), or the text as it is when it is no date.
+pub fn workout_date(rfc3339: &str) -> String {
+    DateTime::parse_from_rfc3339(rfc3339)
+        .map(|d| d.format("%a %-d %b, %H:%M").to_string())
+        .unwrap_or_else(|_| rfc3339.to_owned())
+}
+
+/// A time in `tz`: "10:42" when it is on `now`'s day, else "Mon 2 Mar, 10:42".
+pub fn local_time<Tz: TimeZone>(t: DateTime<Utc>, now: DateTime<Utc>, tz: &Tz) -> String
+where
+    Tz::Offset: std::fmt::Display,
+{
+    let local = t.with_timezone(tz);
+    if local.date_naive() == now.with_timezone(tz).date_naive() {
+        local.format("%H:%M").to_string()
+    } else {
+        local.format("%a %-d %b, %H:%M").to_string()
+    }
+}
+
+/// The status block from the last run and the live state.
+pub fn status_block<Tz: TimeZone>(
+    s: &StatusView,
+    live: Option<&LiveStatus>,
+    now: DateTime<Utc>,
+    tz: &Tz,
+) -> StatusBlock
+where
+    Tz::Offset: std::fmt::Display,
+{
+    let last_sync = match (s.last_sync_at, &s.last_sync_ago) {
+        (Some(at), Some(ago)) => format!("{} ({ago})", local_time(at, now, tz)),
+        (Some(at), None) => local_time(at, now, tz),
+        _ => "Never".to_owned(),
+    };
+    let syncing = live.is_some_and(|l| l.syncing);
+    let paused = live.is_some_and(|l| l.paused);
+    let next = live.and_then(|l| l.next_sync_at).or(s.next_sync_at);
+    let next_sync = if syncing {
+        "Running now".to_owned()
+    } else if paused {
+        "Paused".to_owned()
+    } else {
+        next.map(|t| local_time(t, now, tz))
+            .unwrap_or_else(|| "Not planned".to_owned())
+    };
+    // The controller's sentence is the newest (it knows runs that could not
+    // even start); the stored one covers a fresh start.
+    let error = live
+        .and_then(|l| l.error.clone())
+        .or_else(|| s.error.clone());
+    let error_opens_settings = matches!(
+        live.map(|l| &l.phase),
+        Some(crate::tray::Phase::NeedsAttention { .. })
+    );
+    StatusBlock {
+        last_sync,
+        outcome: s.outcome,
+        summary: s.summary.clone(),
+        next_sync,
+        progress: live.and_then(|l| l.progress.clone()),
+        syncing,
+        error,
+        error_opens_settings,
+        notes: s.notes.clone(),
+        revision: live.map(|l| l.revision).unwrap_or(0),
+    }
+}
+
+/// The workout lines.
+pub fn workout_lines(cards: &[WorkoutCard]) -> Vec<WorkoutLine> {
+    cards
+        .iter()
+        .map(|c| WorkoutLine {
+            id: c.id.clone(),
+            title: c.title.clone(),
+            instructor: c.instructor.clone().unwrap_or_default(),
+            output: kj(c.output_kj),
+            minutes: minutes(c.minutes),
+            date: workout_date(&c.start_time),
+            discipline: c.discipline.clone().unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// The image type of a cached avatar, from its first bytes.
+fn image_mime(bytes: &[u8]) -> Option<&'static str> {
+    match bytes {
+        [0x89, b'P', b'N', b'G', ..] => Some("image/png"),
+        [0xFF, 0xD8, 0xFF, ..] => Some("image/jpeg"),
+        [b'G', b'I', b'F', b'8', ..] => Some("image/gif"),
+        [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'E', b'B', b'P', ..] => Some("image/webp"),
+        _ => None,
+    }
+}
+
+/// A cached avatar as a `data:` URL; `None` when missing or not an image.
+pub fn avatar_data_url(path: &Path) -> Option<String> {
+    use base64::Engine as _;
+    let bytes = std::fs::read(path).ok()?;
+    let mime = image_mime(&bytes)?;
+    Some(format!(
+        "data:{mime};base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(&bytes)
+    ))
+}
+
+/// The friends' lines.
+pub fn friend_lines(rides: &[FriendRide]) -> Vec<FriendLine> {
+    rides
+        .iter()
+        .map(|r| FriendLine {
+            id: r.id.clone(),
+            username: r.username.clone(),
+            avatar: r.avatar.as_deref().and_then(avatar_data_url),
+            initial: r
+                .username
+                .chars()
+                .next()
+                .map(|c| c.to_uppercase().to_string())
+                .unwrap_or_default(),
+            title: r.title.clone(),
+            when: workout_date(&r.when),
+            output: kj(r.output_kj),
+        })
+        .collect()
+}
+
+fn day_month(d: NaiveDate) -> String {
+    d.format("%-d %b").to_string()
+}
+
+/// The chart's geometry: bars for minutes, a line for output, each scaled
+/// to its own maximum.
+pub fn chart(weeks: &[WeekTotal]) -> ChartView {
+    let n = weeks.len().max(1) as f64;
+    let slot = CHART_W / n;
+    let plot_h = CHART_H - CHART_TOP - CHART_BOTTOM;
+    let max_min = weeks.iter().map(|w| w.minutes).fold(0.0, f64::max);
+    let max_kj = weeks.iter().map(|w| w.output_kj).fold(0.0, f64::max);
+    let scale = |v: f64, max: f64| if max > 0.0 { v / max * plot_h } else { 0.0 };
+    let base = CHART_TOP + plot_h;
+    let bars = weeks
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            let h = round1(scale(w.minutes, max_min));
+            ChartBar {
+                x: round1(i as f64 * slot + slot * 0.15),
+                y: round1(base - h),
+                width: round1(slot * 0.7),
+                height: h,
+                label: if (weeks.len() - 1 - i) % 2 == 0 {
+                    day_month(w.week_start)
+                } else {
+                    String::new()
+                },
+                title: format!(
+                    "Week of {}: {} min, {:.1} kJ, {} workout{}",
+                    day_month(w.week_start),
+                    w.minutes.round(),
+                    w.output_kj,
+                    w.workouts,
+                    if w.workouts == 1 { "" } else { "s" }
+                ),
+            }
+        })
+        .collect();
+    let output_points = weeks
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            format!(
+                "{},{}",
+                round1(i as f64 * slot + slot / 2.0),
+                round1(base - scale(w.output_kj, max_kj))
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    let total_min: f64 = weeks.iter().map(|w| w.minutes).sum();
+    let total_kj: f64 = weeks.iter().map(|w| w.output_kj).sum();
+    ChartView {
+        width: CHART_W,
+        height: CHART_H,
+        bars,
+        output_points,
+        max_minutes_label: format!("Most: {} min", max_min.round()),
+        max_output_label: format!("Most: {max_kj:.0} kJ"),
+        summary: format!(
+            "Last {} weeks: {} min and {:.0} kJ in all",
+            weeks.len(),
+            total_min.round(),
+            total_kj
+        ),
+    }
+}
+
+/// One table's settings as the window shows them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TableView {
+    /// `workouts`, `instructors`, `friends`, `friend_workouts`.
+    pub key: String,
+    /// "Workouts", "Friend Workouts".
+    pub label: String,
+    /// Whether it is written.
+    pub enabled: bool,
+    /// Its name in the doc.
+    pub name: String,
+}
+
+/// The settings window's content. Credentials appear only as set or not set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SettingsView {
+    /// The Peloton e-mail.
+    pub peloton_email: String,
+    /// Whether a Peloton password (or a login kept from it) is stored.
+    pub peloton_password_set: bool,
+    /// Whether a Coda token is stored.
+    pub coda_token_set: bool,
+    /// The doc's ID or URL.
+    pub coda_doc: String,
+    /// Minutes between syncs.
+    pub interval_minutes: u32,
+    /// Below this many minutes the window warns that Peloton may frown on it.
+    pub interval_warning_below: u32,
+    /// Latest workouts kept per friend.
+    pub friend_workouts_per_friend: u32,
+    /// The four tables.
+    pub tables: Vec<TableView>,
+    /// The notification switches.
+    pub notifications: Notifications,
+    /// Start at login, tray only.
+    pub launch_at_login: bool,
+    /// Why the keychain cannot be used, when it cannot.
+    pub keychain_error: Option<String>,
+    /// Environment variables that override settings in this session.
+    pub env_overrides: Vec<String>,
+}
+
+/// The interval below which the settings window warns.
+pub const RECOMMENDED_MIN_INTERVAL: u32 = 60;
+
+/// Which credentials are stored (never their values).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CredentialsSet {
+    /// A Peloton password or refresh token is stored.
+    pub peloton: bool,
+    /// A Coda token is stored.
+    pub coda: bool,
+}
+
+/// The settings window's content.
+pub fn settings_view(
+    s: &Settings,
+    creds: CredentialsSet,
+    keychain_error: Option<String>,
+    env_overrides: Vec<String>,
+) -> SettingsView {
+    SettingsView {
+        peloton_email: s.peloton_email.clone(),
+        peloton_password_set: creds.peloton,
+        coda_token_set: creds.coda,
+        coda_doc: s.coda_doc.clone(),
+        interval_minutes: s.interval_minutes,
+        interval_warning_below: RECOMMENDED_MIN_INTERVAL,
+        friend_workouts_per_friend: s.friend_workouts_per_friend,
+        tables: Table::ALL
+            .iter()
+            .map(|t| TableView {
+                key: t.key().to_owned(),
+                label: t.default_name().to_owned(),
+                enabled: s.table(*t).enabled,
+                name: s.table(*t).name.clone(),
+            })
+            .collect(),
+        notifications: s.notifications.clone(),
+        launch_at_login: s.launch_at_login,
+        keychain_error,
+        env_overrides,
+    }
+}
+
+/// One table as the settings window sends it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct TableInput {
+    /// `workouts`, ...
+    pub key: String,
+    /// Whether to write it.
+    pub enabled: bool,
+    /// Its name in the doc.
+    pub name: String,
+}
+
+/// What the settings window sends. An empty password or token keeps the
+/// stored one.
+#[derive(Clone, PartialEq, Deserialize)]
+pub struct SettingsInput {
+    /// The Peloton e-mail.
+    pub peloton_email: String,
+    /// A new Peloton password, or empty.
+    #[serde(default)]
+    pub peloton_password: String,
+    /// A new Coda token, or empty.
+    #[serde(default)]
+    pub coda_token: String,
+    /// The doc's ID or URL.
+    pub coda_doc: String,
+    /// Minutes between syncs, as typed (`null` when the field is not a number).
+    pub interval_minutes: Option<f64>,
+    /// Workouts kept per friend, as typed.
+    pub friend_workouts_per_friend: Option<f64>,
+    /// The tables.
+    pub tables: Vec<TableInput>,
+    /// The notification switches.
+    pub notifications: Notifications,
+    /// Start at login.
+    pub launch_at_login: bool,
+}
+
+impl std::fmt::Debug for SettingsInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SettingsInput")
+            .field("peloton_email", &self.peloton_email)
+            .field("peloton_password", &redacted(&self.peloton_password))
+            .field("coda_token", &redacted(&self.coda_token))
+            .field("coda_doc", &self.coda_doc)
+            .field("interval_minutes", &self.interval_minutes)
+            .finish_non_exhaustive()
+    }
+}
+
+fn redacted(s: &str) -> &'static str {
+    if s.is_empty() {
+        "<empty>"
+    } else {
+        "<redacted>"
+    }
+}
+
+fn whole(x: Option<f64>) -> Option<u32> {
+    x.filter(|v| v.fract() == 0.0 && *v >= 0.0 && *v <= f64::from(u32::MAX))
+        .map(|v| v as u32)
+}
+
+impl SettingsInput {
+    /// The settings this input describes, on top of `base` (which keeps the
+    /// keys the window does not show), or every field error at once.
+    pub fn apply(&self, base: &Settings) -> Result<Settings, Vec<FieldError>> {
+        let mut s = base.clone();
+        let mut errors = Vec::new();
+        s.peloton_email = self.peloton_email.trim().to_owned();
+        s.coda_doc = self.coda_doc.trim().to_owned();
+        match whole(self.interval_minutes) {
+            Some(m) => s.interval_minutes = m,
+            None => errors.push(FieldError {
+                field: "interval_minutes".into(),
+                message: "Enter a whole number of minutes between 15 and 1440.".into(),
+            }),
+        }
+        match whole(self.friend_workouts_per_friend) {
+            Some(n) => s.friend_workouts_per_friend = n,
+            None => errors.push(FieldError {
+                field: "friend_workouts_per_friend".into(),
+                message: "Enter a whole number of workouts between 0 and 100.".into(),
+            }),
+        }
+        for t in &self.tables {
+            match Table::ALL.iter().find(|k| k.key() == t.key) {
+                Some(table) => {
+                    let ts = s.table_mut(*table);
+                    ts.enabled = t.enabled;
+                    ts.name = t.name.trim().to_owned();
+                }
+                None => errors.push(FieldError {
+                    field: format!("tables.{}", t.key),
+                    message: format!("There is no table \"{}\".", t.key),
+                }),
+            }
+        }
+        s.notifications = self.notifications.clone();
+        s.launch_at_login = self.launch_at_login;
+        // The number fields' own errors replace core's range message for them.
+        let core_errors: Vec<FieldError> = s
+            .validate()
+            .into_iter()
+            .filter(|e| !errors.iter().any(|x| x.field == e.field))
+            .collect();
+        errors.extend(core_errors);
+        if errors.is_empty() {
+            Ok(s)
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tray::Phase;
+    use chrono::FixedOffset;
+
+    fn t(d: u32, h: u32, m: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, d, h, m, 0).unwrap()
+    }
+
+    fn status(error: Option<&str>) -> StatusView {
+        StatusView {
+            last_sync_at: Some(t(2, 10, 42)),
+            last_sync_ago: Some("12 min ago".into()),
+            outcome: if error.is_some() {
+                LastOutcome::Failed
+            } else {
+                LastOutcome::Ok
+            },
+            counts: vec![],
+            summary: "2 new workouts, 14 rows written".into(),
+            error: error.map(str::to_owned),
+            notes: vec![],
+            failure_streak: 0,
+            next_sync_at: None,
+        }
+    }
+
+    fn live(phase: Phase, syncing: bool) -> LiveStatus {
+        LiveStatus {
+            phase,
+            syncing,
+            paused: false,
+            progress: syncing.then(|| "Syncing 1/2 workouts".to_owned()),
+            next_sync_at: Some(t(2, 11, 42)),
+            error: None,
+            revision: 3,
+        }
+    }
+
+    #[test]
+    fn the_status_block_reads_in_local_time() {
+        let tz = FixedOffset::east_opt(3600).unwrap();
+        let b = status_block(
+            &status(None),
+            Some(&live(Phase::Idle { last_ok_at: None }, false)),
+            t(2, 10, 54),
+            &tz,
+        );
+        assert_eq!(b.last_sync, "11:42 (12 min ago)");
+        assert_eq!(b.next_sync, "12:42");
+        assert_eq!(b.revision, 3);
+        assert!(!b.syncing);
+        // Another day shows the date.
+        let b = status_block(&status(None), None, t(4, 10, 0), &Utc);
+        assert_eq!(b.last_sync, "Mon 2 Mar, 10:42 (12 min ago)");
+        assert_eq!(b.next_sync, "Not planned");
+    }
+
+    #[test]
+    fn a_running_sync_shows_progress_and_running_now() {
+        let b = status_block(
+            &status(None),
+            Some(&live(
+                Phase::Syncing {
+                    progress: "x".into(),
+                },
+                true,
+            )),
+            t(2, 11, 0),
+            &Utc,
+        );
+        assert_eq!(b.next_sync, "Running now");
+        assert_eq!(b.progress.as_deref(), Some("Syncing 1/2 workouts"));
+        assert!(b.syncing);
+    }
+
+    #[test]
+    fn an_error_that_needs_the_user_points_at_settings() {
+        let mut l = live(
+            Phase::NeedsAttention {
+                sentence: "Peloton login refused - open Settings".into(),
+            },
+            false,
+        );
+        l.error = Some("Peloton refused the e-mail or password; fix them in Settings.".into());
+        let b = status_block(&status(Some("old")), Some(&l), t(2, 11, 0), &Utc);
+        assert_eq!(
+            b.error.as_deref(),
+            Some("Peloton refused the e-mail or password; fix them in Settings.")
+        );
+        assert!(b.error_opens_settings);
+        let b = status_block(&status(Some("stored")), None, t(2, 11, 0), &Utc);
+        assert_eq!(b.error.as_deref(), Some("stored"));
+        assert!(!b.error_opens_settings);
+    }
+
+    #[test]
+    fn workout_lines_are_formatted() {
+        let lines = workout_lines(&[WorkoutCard {
+            id: "a".into(),
+            title: "45 min Power Zone Ride".into(),
+            instructor: Some("Matt Wilpers".into()),
+            output_kj: Some(512.34),
+            minutes: Some(45.0),
+            start_time: "2026-03-02T08:00:00+01:00".into(),
+            discipline: Some("Cycling".into()),
+        }]);
+        assert_eq!(lines[0].output, "512.3 kJ");
+        assert_eq!(lines[0].minutes, "45 min");
+        assert_eq!(lines[0].date, "Mon 2 Mar, 08:00");
+        assert_eq!(lines[0].instructor, "Matt Wilpers");
+    }
+
+    #[test]
+    fn avatars_become_data_urls_only_when_they_are_images() {
+        let dir = tempfile::tempdir().unwrap();
+        let png = dir.path().join("a.img");
+        std::fs::write(&png, [0x89, b'P', b'N', b'G', 1, 2, 3]).unwrap();
+        let html = dir.path().join("b.img");
+        std::fs::write(&html, b"<script>alert(1)</script>").unwrap();
+        assert!(avatar_data_url(&png)
+            .unwrap()
+            .starts_with("data:image/png;base64,"));
+        assert_eq!(avatar_data_url(&html), None);
+        assert_eq!(avatar_data_url(&dir.path().join("missing")), None);
+        let lines = friend_lines(&[FriendRide {
+            id: "w".into(),
+            friend_id: "f".into(),
+            username: "alice".into(),
+            avatar: Some(png),
+            title: "Ride".into(),
+            discipline: None,
+            when: "2026-03-02T08:00:00+00:00".into(),
+            output_kj: None,
+            minutes: None,
+        }]);
+        assert_eq!(lines[0].initial, "A");
+        assert!(lines[0].avatar.is_some());
+        assert_eq!(lines[0].output, "");
+    }
+
+    #[test]
+    fn the_chart_scales_bars_and_line_to_their_maxima() {
+        let week = |d: u32, minutes: f64, kj: f64| WeekTotal {
+            week_start: NaiveDate::from_ymd_opt(2026, 2, d).unwrap(),
+            minutes,
+            output_kj: kj,
+            workouts: 1,
+        };
+        let c = chart(&[
+            week(16, 30.0, 100.0),
+            week(23, 0.0, 0.0),
+            week(2, 60.0, 400.0),
+        ]);
+        assert_eq!(c.bars.len(), 3);
+        let plot_h = CHART_H - CHART_TOP - CHART_BOTTOM;
+        assert_eq!(c.bars[2].height, plot_h);
+        assert_eq!(c.bars[0].height, plot_h / 2.0);
+        assert_eq!(c.bars[1].height, 0.0);
+        assert_eq!(c.bars[2].y, CHART_TOP);
+        assert_eq!(c.bars[2].label, "2 Feb");
+        assert_eq!(c.bars[1].label, "");
+        assert_eq!(c.output_points.split(' ').count(), 3);
+        assert!(c.output_points.ends_with(&format!(",{CHART_TOP}")));
+        assert_eq!(c.max_minutes_label, "Most: 60 min");
+        assert_eq!(c.summary, "Last 3 weeks: 90 min and 500 kJ in all");
+        // No data at all draws flat, never NaN.
+        let empty = chart(&[week(2, 0.0, 0.0)]);
+        assert!(!empty.output_points.contains("NaN"));
+    }
+
+    fn input() -> SettingsInput {
+        SettingsInput {
+            peloton_email: " rider@example.com ".into(),
+            peloton_password: String::new(),
+            coda_token: "secret-token".into(),
+            coda_doc: "https://coda.io/d/Doc_dAbc123".into(),
+            interval_minutes: Some(30.0),
+            friend_workouts_per_friend: Some(5.0),
+            tables: vec![TableInput {
+                key: "friends".into(),
+                enabled: false,
+                name: "People".into(),
+            }],
+            notifications: Notifications::default(),
+            launch_at_login: true,
+        }
+    }
+
+    #[test]
+    fn input_applies_on_top_of_the_saved_settings() {
+        let base = Settings {
+            peloton_api_url: Some("http://127.0.0.1:9".into()),
+            ..Settings::default()
+        };
+        let s = input().apply(&base).unwrap();
+        assert_eq!(s.peloton_email, "rider@example.com");
+        assert_eq!(s.interval_minutes, 30);
+        assert_eq!(s.friend_workouts_per_friend, 5);
+        assert!(!s.tables.friends.enabled);
+        assert_eq!(s.tables.friends.name, "People");
+        assert!(s.launch_at_login);
+        assert_eq!(s.peloton_api_url.as_deref(), Some("http://127.0.0.1:9"));
+    }
+
+    #[test]
+    fn bad_input_gives_every_field_error_at_once() {
+        let mut i = input();
+        i.interval_minutes = Some(5.0);
+        i.friend_workouts_per_friend = None;
+        i.coda_doc = " ".into();
+        let errors = i.apply(&Settings::default()).unwrap_err();
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            ["friend_workouts_per_friend", "interval_minutes", "coda_doc"]
+        );
+        i.interval_minutes = Some(12.5);
+        let errors = i.apply(&Settings::default()).unwrap_err();
+        assert!(errors
+            .iter()
+            .any(|e| e.field == "interval_minutes" && e.message.contains("whole number")));
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let mut i = input();
+        i.peloton_password = "hunter2".into();
+        let dbg = format!("{i:?}");
+        assert!(!dbg.contains("hunter2"), "{dbg}");
+        assert!(!dbg.contains("secret-token"), "{dbg}");
+    }
+
+    #[test]
+    fn the_settings_view_says_set_or_not_set_only() {
+        let v = settings_view(
+            &Settings::default(),
+            CredentialsSet {
+                peloton: true,
+                coda: false,
+            },
+            None,
+            vec![],
+        );
+        let json = serde_json::to_value(&v).unwrap();
+        assert_eq!(json["peloton_password_set"], true);
+        assert_eq!(json["coda_token_set"], false);
+        assert!(json.get("peloton_password").is_none());
+        assert!(json.get("coda_token").is_none());
+        assert_eq!(v.tables.len(), 4);
+        assert_eq!(v.tables[3].key, "friend_workouts");
+    }
+}
