@@ -8,6 +8,7 @@
 
 pub mod clock;
 pub mod coda;
+pub mod dashboard;
 pub mod lock;
 pub mod net;
 pub mod paths;
@@ -15,7 +16,9 @@ pub mod peloton;
 pub mod rows;
 pub mod secrets;
 pub mod settings;
+pub mod setup;
 pub mod store;
+pub mod sync;
 pub mod tables;
 
 /// The user agent every request to Peloton and Coda carries.

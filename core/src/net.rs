@@ -53,7 +53,11 @@ impl Pacer {
     /// Waits for a free slot; the returned permit is held while the request runs.
     pub async fn acquire(&self) -> SemaphorePermit<'_> {
         #[allow(clippy::expect_used)] // the semaphore is never closed
-        let permit = self.in_flight.acquire().await.expect("pacer semaphore closed");
+        let permit = self
+            .in_flight
+            .acquire()
+            .await
+            .expect("pacer semaphore closed");
         let wait_until = {
             let mut next = self.next_slot.lock().unwrap_or_else(|e| e.into_inner());
             let now = Instant::now();
@@ -180,7 +184,11 @@ impl NetError {
 }
 
 fn retry_after(resp: &Response) -> Option<Duration> {
-    let v = resp.headers().get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    let v = resp
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?;
     v.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 

@@ -179,7 +179,10 @@ mod tests {
         s.set(SecretKey::CodaToken, &SecretString::from("t0k3n"))
             .unwrap();
         assert_eq!(
-            s.get(SecretKey::CodaToken).unwrap().unwrap().expose_secret(),
+            s.get(SecretKey::CodaToken)
+                .unwrap()
+                .unwrap()
+                .expose_secret(),
             "t0k3n"
         );
         s.delete(SecretKey::CodaToken).unwrap();

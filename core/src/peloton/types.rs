@@ -217,7 +217,9 @@ pub struct PerformanceGraph {
 impl PerformanceGraph {
     /// The summary with this slug.
     pub fn summary(&self, slug: &str) -> Option<&Summary> {
-        self.summaries.iter().find(|s| s.slug.as_deref() == Some(slug))
+        self.summaries
+            .iter()
+            .find(|s| s.slug.as_deref() == Some(slug))
     }
 
     /// The average summary with this slug.
@@ -229,7 +231,9 @@ impl PerformanceGraph {
 
     /// The metric with this slug.
     pub fn metric(&self, slug: &str) -> Option<&Metric> {
-        self.metrics.iter().find(|m| m.slug.as_deref() == Some(slug))
+        self.metrics
+            .iter()
+            .find(|m| m.slug.as_deref() == Some(slug))
     }
 }
 

@@ -1,0 +1,236 @@
+//! Builds a ready [`Engine`] from the settings, the environment and the
+//! keychain: the one place both binaries get their clients from, so the CLI
+//! and the app sync exactly alike.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+use crate::clock::SharedClock;
+use crate::coda::{CodaClient, CodaConfig, CodaError};
+use crate::paths::Paths;
+use crate::peloton::client::{PelotonClient, PelotonConfig};
+use crate::peloton::PelotonError;
+use crate::secrets::{SecretKey, SecretStore, SecretsError};
+use crate::settings::Settings;
+use crate::store::{Store, StoreError};
+use crate::sync::{Engine, EngineConfig, TableTarget};
+use crate::tables::Table;
+
+/// Values given in the environment; each overrides the stored setting
+/// (cli.md, "Environment"). Secrets given here are used as they are and
+/// never written anywhere.
+#[derive(Default, Clone)]
+pub struct Overrides {
+    /// `PELOTON_USERNAME`: the account's e-mail.
+    pub peloton_email: Option<String>,
+    /// `PELOTON_PASSWORD`.
+    pub peloton_password: Option<SecretString>,
+    /// `CODA_API_TOKEN`.
+    pub coda_token: Option<SecretString>,
+    /// `CODA_DOC`: id or browser URL.
+    pub coda_doc: Option<String>,
+    /// `PELOTON_API_URL`.
+    pub peloton_api_url: Option<String>,
+    /// `PELOTON_AUTH_URL`.
+    pub peloton_auth_url: Option<String>,
+    /// `CODA_API_URL`.
+    pub coda_api_url: Option<String>,
+}
+
+impl std::fmt::Debug for Overrides {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Overrides")
+            .field("peloton_email", &self.peloton_email)
+            .field(
+                "peloton_password",
+                &self.peloton_password.as_ref().map(|_| "<set>"),
+            )
+            .field("coda_token", &self.coda_token.as_ref().map(|_| "<set>"))
+            .field("coda_doc", &self.coda_doc)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Overrides {
+    /// Reads the variables named in cli.md from a lookup (the process
+    /// environment in the binaries, a map in tests). Empty values count as unset.
+    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Self {
+        let var = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+        Self {
+            peloton_email: var("PELOTON_USERNAME"),
+            peloton_password: var("PELOTON_PASSWORD").map(SecretString::from),
+            coda_token: var("CODA_API_TOKEN").map(SecretString::from),
+            coda_doc: var("CODA_DOC"),
+            peloton_api_url: var("PELOTON_API_URL"),
+            peloton_auth_url: var("PELOTON_AUTH_URL"),
+            coda_api_url: var("CODA_API_URL"),
+        }
+    }
+
+    /// Reads the process environment.
+    pub fn from_env() -> Self {
+        Self::from_vars(|name| std::env::var(name).ok())
+    }
+}
+
+/// Why an engine could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// No Peloton e-mail in the settings or the environment.
+    #[error("no Peloton e-mail is set")]
+    MissingPelotonEmail,
+    /// No Coda token in the keychain or the environment.
+    #[error("no Coda API token is set")]
+    MissingCodaToken,
+    /// No Coda doc in the settings or the environment.
+    #[error("no Coda doc is set")]
+    MissingCodaDoc,
+    /// The keychain failed.
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
+    /// The local state could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The Peloton client could not be built.
+    #[error(transparent)]
+    Peloton(#[from] PelotonError),
+    /// The Coda client could not be built.
+    #[error(transparent)]
+    Coda(#[from] CodaError),
+}
+
+impl SetupError {
+    /// The one sentence a user sees.
+    pub fn user_message(&self) -> String {
+        match self {
+            SetupError::MissingPelotonEmail => "No Peloton e-mail is set; run `peloton-coda-sync login` or open Settings.".into(),
+            SetupError::MissingCodaToken => "No Coda API token is set; run `peloton-coda-sync login` or open Settings.".into(),
+            SetupError::MissingCodaDoc => "No Coda doc is set; run `peloton-coda-sync login` or open Settings and paste the doc's URL.".into(),
+            SetupError::Secrets(e) => e.user_message(),
+            SetupError::Store(e) => e.user_message(),
+            SetupError::Peloton(e) => e.user_message(),
+            SetupError::Coda(e) => e.user_message(),
+        }
+    }
+}
+
+/// Everything [`build_engine`] needs.
+pub struct SetupInput<'a> {
+    /// Where files live.
+    pub paths: &'a Paths,
+    /// The user's settings.
+    pub settings: &'a Settings,
+    /// The environment's overrides.
+    pub overrides: &'a Overrides,
+    /// The keychain (or a memory store where there is none).
+    pub secrets: Arc<dyn SecretStore>,
+    /// The clock.
+    pub clock: SharedClock,
+    /// How long a run waits for another sync to finish.
+    pub lock_wait: Duration,
+}
+
+/// The Coda token: from the environment, else the keychain.
+pub fn coda_token(
+    overrides: &Overrides,
+    secrets: &dyn SecretStore,
+) -> Result<SecretString, SetupError> {
+    if let Some(t) = &overrides.coda_token {
+        return Ok(t.clone());
+    }
+    secrets
+        .get(SecretKey::CodaToken)?
+        .ok_or(SetupError::MissingCodaToken)
+}
+
+/// The Peloton client the settings and environment describe.
+pub fn peloton_client(input: &SetupInput<'_>) -> Result<PelotonClient, SetupError> {
+    let email = input
+        .overrides
+        .peloton_email
+        .clone()
+        .or_else(|| Some(input.settings.peloton_email.clone()).filter(|e| !e.trim().is_empty()))
+        .ok_or(SetupError::MissingPelotonEmail)?;
+    let mut config = PelotonConfig {
+        dump_dir: Some(input.paths.log_dir.clone()),
+        ..PelotonConfig::default()
+    };
+    if let Some(url) = input
+        .overrides
+        .peloton_api_url
+        .clone()
+        .or(input.settings.peloton_api_url.clone())
+    {
+        config.api_url = url;
+    }
+    if let Some(url) = input
+        .overrides
+        .peloton_auth_url
+        .clone()
+        .or(input.settings.peloton_auth_url.clone())
+    {
+        config.auth_url = url;
+    }
+    Ok(PelotonClient::new(
+        config,
+        input.clock.clone(),
+        input.secrets.clone(),
+        email,
+        input.overrides.peloton_password.clone(),
+    )?)
+}
+
+/// The Coda client the settings and environment describe.
+pub fn coda_client(input: &SetupInput<'_>) -> Result<CodaClient, SetupError> {
+    let token = coda_token(input.overrides, input.secrets.as_ref())?;
+    let mut config = CodaConfig::default();
+    if let Some(url) = input
+        .overrides
+        .coda_api_url
+        .clone()
+        .or(input.settings.coda_api_url.clone())
+    {
+        config.api_url = url;
+    }
+    Ok(CodaClient::new(config, token)?)
+}
+
+/// The doc to write: the environment's, else the settings'.
+pub fn coda_doc(input: &SetupInput<'_>) -> Result<String, SetupError> {
+    input
+        .overrides
+        .coda_doc
+        .clone()
+        .or_else(|| Some(input.settings.coda_doc.clone()))
+        .filter(|d| !d.trim().is_empty())
+        .ok_or(SetupError::MissingCodaDoc)
+}
+
+/// Builds the engine: clients, local state and the tables as configured.
+pub fn build_engine(input: SetupInput<'_>) -> Result<Engine, SetupError> {
+    let peloton = peloton_client(&input)?;
+    let doc = coda_doc(&input)?;
+    let coda = coda_client(&input)?;
+    let store = Store::open(&input.paths.state_db)?;
+    let tables = Table::ALL
+        .into_iter()
+        .map(|t| {
+            let s = input.settings.table(t);
+            TableTarget {
+                table: t,
+                name: s.name.clone(),
+                enabled: s.enabled,
+            }
+        })
+        .collect();
+    let config = EngineConfig {
+        doc,
+        tables,
+        friend_workouts_per_friend: input.settings.friend_workouts_per_friend,
+        lock_file: input.paths.lock_file.clone(),
+        lock_wait: input.lock_wait,
+    };
+    Ok(Engine::new(peloton, coda, store, input.clock, config))
+}

@@ -1,0 +1,259 @@
+//! What a run tells the outside world: progress while it runs, a report when
+//! it ends. The CLI prints these, the app turns them into its tooltip, window
+//! and notifications; neither computes anything of its own.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::tables::Table;
+
+/// A step of a run, for progress bars and the tray tooltip.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "phase", rename_all = "snake_case")]
+pub enum Progress {
+    /// Logging in to Peloton and opening the Coda doc.
+    Connecting,
+    /// Listing workouts; `seen` so far.
+    Listing {
+        /// Workouts listed so far.
+        seen: u64,
+    },
+    /// Fetching details of new or changed workouts.
+    Fetching {
+        /// Fetched so far.
+        done: u64,
+        /// To fetch in all.
+        total: u64,
+    },
+    /// Reading friends and their workouts.
+    Friends {
+        /// Friends read so far.
+        done: u64,
+        /// Friends in all.
+        total: u64,
+    },
+    /// Writing rows to a Coda table.
+    Writing {
+        /// The table being written.
+        table: Table,
+        /// Rows accepted so far.
+        done: u64,
+        /// Rows to write in all.
+        total: u64,
+    },
+}
+
+impl Progress {
+    /// A short phrase for a tooltip or a progress bar ("Syncing 120/300 workouts").
+    pub fn describe(&self) -> String {
+        match self {
+            Progress::Connecting => "Connecting".to_string(),
+            Progress::Listing { seen } => format!("Listing workouts ({seen})"),
+            Progress::Fetching { done, total } => format!("Syncing {done}/{total} workouts"),
+            Progress::Friends { done, total } => format!("Reading friends {done}/{total}"),
+            Progress::Writing { table, done, total } => {
+                format!("Writing {} {done}/{total}", table.default_name())
+            }
+        }
+    }
+}
+
+/// Where a problem happened, so the app can point at the right setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemArea {
+    /// Peloton login refused: the user must fix the e-mail or password.
+    PelotonLogin,
+    /// Peloton could not be read (network, rate limit, changed API).
+    Peloton,
+    /// The Coda token was refused or lacks access.
+    CodaToken,
+    /// The doc, a table or a column is missing or wrong.
+    CodaDoc,
+    /// Coda could not be written (network, rate limit).
+    Coda,
+    /// One friend could not be read.
+    Friend,
+    /// The local state or the machine (disk full, keychain).
+    Local,
+    /// Settings are incomplete.
+    Settings,
+}
+
+impl ProblemArea {
+    /// Whether the user must act (open Settings) rather than wait for a retry.
+    pub fn needs_user(self) -> bool {
+        matches!(
+            self,
+            ProblemArea::PelotonLogin
+                | ProblemArea::CodaToken
+                | ProblemArea::CodaDoc
+                | ProblemArea::Settings
+                | ProblemArea::Local
+        )
+    }
+}
+
+/// One thing that went wrong, as a sentence a user can act on.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Problem {
+    /// Where it happened.
+    pub area: ProblemArea,
+    /// One sentence: what happened and what to do.
+    pub message: String,
+}
+
+/// A workout that arrived in this run, for the "new workouts" notification.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NewWorkout {
+    /// Peloton workout id.
+    pub id: String,
+    /// Class title ("Power Zone Ride").
+    pub title: String,
+    /// Instructor, if any.
+    pub instructor: Option<String>,
+    /// Minutes, rounded.
+    pub minutes: u32,
+    /// Start time as written to Coda.
+    pub start_time: String,
+}
+
+impl NewWorkout {
+    /// "45 min Power Zone Ride with Matt Wilpers".
+    pub fn describe(&self) -> String {
+        match &self.instructor {
+            Some(i) => format!("{} min {} with {i}", self.minutes, self.title),
+            None => format!("{} min {}", self.minutes, self.title),
+        }
+    }
+}
+
+/// Everything a finished run has to say.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunReport {
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// When it ended.
+    pub finished_at: DateTime<Utc>,
+    /// Rows accepted by Coda, per table name key (`workouts`, ...).
+    pub written: BTreeMap<String, u64>,
+    /// Rows deleted, per table key.
+    pub deleted: BTreeMap<String, u64>,
+    /// What failed.
+    pub problems: Vec<Problem>,
+    /// What the user should know but that is not a failure (skipped private friends).
+    pub notes: Vec<String>,
+    /// Workouts seen for the first time.
+    pub new_workouts: Vec<NewWorkout>,
+    /// Friends read.
+    pub friends: u64,
+    /// Friends' workouts that are new since the last run.
+    pub new_friend_workouts: u64,
+    /// Peloton API requests made.
+    pub peloton_requests: u64,
+    /// Coda write requests made.
+    pub coda_writes: u64,
+}
+
+impl RunReport {
+    /// True when nothing failed.
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    /// Seconds the run took.
+    pub fn seconds(&self) -> f64 {
+        (self.finished_at - self.started_at).num_milliseconds() as f64 / 1000.0
+    }
+
+    /// The one sentence to show when it failed: the first problem the user must act on, else the first.
+    pub fn headline(&self) -> Option<&str> {
+        self.problems
+            .iter()
+            .find(|p| p.area.needs_user())
+            .or_else(|| self.problems.first())
+            .map(|p| p.message.as_str())
+    }
+
+    /// "12 new workouts, 3 friends, 0 errors in 4.2 s".
+    pub fn summary(&self) -> String {
+        let n = self.new_workouts.len();
+        format!(
+            "{n} new workout{}, {} friend{}, {} error{} in {:.1} s",
+            if n == 1 { "" } else { "s" },
+            self.friends,
+            if self.friends == 1 { "" } else { "s" },
+            self.problems.len(),
+            if self.problems.len() == 1 { "" } else { "s" },
+            self.seconds()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report() -> RunReport {
+        let t = DateTime::parse_from_rfc3339("2026-01-01T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        RunReport {
+            started_at: t,
+            finished_at: t + chrono::Duration::milliseconds(4200),
+            written: BTreeMap::new(),
+            deleted: BTreeMap::new(),
+            problems: vec![],
+            notes: vec![],
+            new_workouts: vec![],
+            friends: 3,
+            new_friend_workouts: 0,
+            peloton_requests: 0,
+            coda_writes: 0,
+        }
+    }
+
+    #[test]
+    fn summary_reads_like_the_cli_contract() {
+        let mut r = report();
+        r.new_workouts = (0..12)
+            .map(|i| NewWorkout {
+                id: i.to_string(),
+                title: "Ride".into(),
+                instructor: None,
+                minutes: 20,
+                start_time: String::new(),
+            })
+            .collect();
+        assert_eq!(r.summary(), "12 new workouts, 3 friends, 0 errors in 4.2 s");
+    }
+
+    #[test]
+    fn headline_prefers_what_the_user_must_fix() {
+        let mut r = report();
+        r.problems.push(Problem {
+            area: ProblemArea::Friend,
+            message: "friend failed".into(),
+        });
+        r.problems.push(Problem {
+            area: ProblemArea::PelotonLogin,
+            message: "login refused".into(),
+        });
+        assert_eq!(r.headline(), Some("login refused"));
+        assert!(!r.ok());
+    }
+
+    #[test]
+    fn new_workout_describes_itself() {
+        let w = NewWorkout {
+            id: "x".into(),
+            title: "Power Zone Ride".into(),
+            instructor: Some("Matt Wilpers".into()),
+            minutes: 45,
+            start_time: String::new(),
+        };
+        assert_eq!(w.describe(), "45 min Power Zone Ride with Matt Wilpers");
+    }
+}
