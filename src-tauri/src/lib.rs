@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use pcs_core::clock::{SharedClock, SystemClock};
 use pcs_core::paths::Paths;
-use pcs_core::secrets::{KeyringStore, SecretStore};
+use pcs_core::secrets::{KeyringStore, MemoryStore, SecretKey, SecretStore, SecretsError};
 use pcs_core::settings::Settings;
 use pcs_core::setup::Overrides;
 use pcs_core::store::Store;
@@ -157,13 +157,14 @@ pub fn run() -> i32 {
     let secrets: Arc<dyn SecretStore> = Arc::new(KeyringStore::default());
     let clock: SharedClock = Arc::new(SystemClock);
     let (tx, rx) = mpsc::unbounded_channel();
-    let state = Arc::new(AppState::new(
-        paths,
-        Overrides::from_env(),
-        secrets,
-        clock,
-        tx,
-    ));
+    let mut state = AppState::new(paths, Overrides::from_env(), secrets, clock, tx);
+    if let Err(e @ SecretsError::Unavailable(_)) = state.secrets.get(SecretKey::CodaToken) {
+        // Settings still refuse to save credentials (no file fallback);
+        // syncs use the environment's, as the CLI does.
+        tracing::warn!(reason = %e, "no keychain; credentials come from the environment only");
+        state.sync_secrets = Arc::new(MemoryStore::new());
+    }
+    let state = Arc::new(state);
     let setup_state = state.clone();
 
     let app = tauri::Builder::default()

@@ -28,8 +28,12 @@ pub struct AppState {
     pub paths: Paths,
     /// The environment's overrides (`PELOTON_API_URL` ...), as in the CLI.
     pub overrides: Overrides,
-    /// The keychain.
+    /// The keychain (settings are saved here, and only here).
     pub secrets: Arc<dyn SecretStore>,
+    /// What syncs read credentials from: the keychain, or, where there is
+    /// none, a store in memory for this session (the environment's
+    /// credentials then work as in the CLI; nothing goes to a file).
+    pub sync_secrets: Arc<dyn SecretStore>,
     /// The clock.
     pub clock: SharedClock,
     /// The controller's requests.
@@ -54,6 +58,7 @@ impl AppState {
         AppState {
             paths,
             overrides,
+            sync_secrets: secrets.clone(),
             secrets,
             clock,
             requests,

@@ -133,7 +133,7 @@ pub async fn run_once(state: Arc<AppState>, cancel: CancellationToken) -> SyncRe
         paths: &state.paths,
         settings: &settings,
         overrides: &state.overrides,
-        secrets: state.secrets.clone(),
+        secrets: state.sync_secrets.clone(),
         clock: state.clock.clone(),
         lock_wait: LOCK_WAIT,
     }) {

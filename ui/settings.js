@@ -1,0 +1,225 @@
+// The settings window: fills the form from get_settings, sends it to
+// save_settings or test_connection, and shows each message beside its
+// field. Secrets are only ever typed here, never read back.
+'use strict';
+
+const { invoke } = window.__TAURI__.core;
+const $ = (id) => document.getElementById(id);
+let warnBelow = 60;
+let tableKeys = [];
+
+function message(err) {
+  return (err && err.message) || String(err);
+}
+
+function errorId(field) {
+  return 'error-' + field.replace(/[._]/g, '-');
+}
+
+// The input a settings key belongs to.
+function inputFor(field) {
+  const fixed = {
+    peloton_email: 'peloton-email',
+    coda_doc: 'coda-doc',
+    interval_minutes: 'interval',
+    friend_workouts_per_friend: 'friend-workouts',
+    launch_at_login: 'launch-at-login',
+  };
+  const table = /^tables\.([a-z_]+)\.name$/.exec(field);
+  return table ? `table-${table[1]}-name` : fixed[field];
+}
+
+function clearErrors() {
+  for (const e of document.querySelectorAll('.field-error')) {
+    e.hidden = true;
+    e.textContent = '';
+  }
+  for (const i of document.querySelectorAll('[aria-invalid]')) i.removeAttribute('aria-invalid');
+}
+
+function showFieldErrors(fields) {
+  for (const f of fields || []) {
+    const box = $(errorId(f.field));
+    if (box) {
+      box.textContent = f.message;
+      box.hidden = false;
+      const input = $(inputFor(f.field));
+      if (input) input.setAttribute('aria-invalid', 'true');
+    }
+  }
+}
+
+function setBadge(id, set) {
+  const b = $(id);
+  b.textContent = set ? 'Saved' : 'Not set';
+  b.classList.toggle('set', !!set);
+}
+
+function renderTables(tables) {
+  tableKeys = tables.map((t) => t.key);
+  const box = $('tables');
+  box.replaceChildren(...tables.map((t) => {
+    const wrap = document.createElement('div');
+    const row = document.createElement('div');
+    row.className = 'table-row';
+    const label = document.createElement('label');
+    label.className = 'check';
+    const on = document.createElement('input');
+    on.type = 'checkbox';
+    on.id = `table-${t.key}-enabled`;
+    on.checked = t.enabled;
+    label.append(on, ` ${t.label}`);
+    const name = document.createElement('input');
+    name.type = 'text';
+    name.id = `table-${t.key}-name`;
+    name.value = t.name;
+    name.setAttribute('aria-label', `Name of the ${t.label} table in the doc`);
+    row.append(label, name);
+    const err = document.createElement('p');
+    err.className = 'field-error';
+    err.id = errorId(`tables.${t.key}.name`);
+    err.hidden = true;
+    wrap.append(row, err);
+    return wrap;
+  }));
+}
+
+function fill(v) {
+  $('peloton-email').value = v.peloton_email;
+  $('peloton-password').value = '';
+  $('peloton-password').placeholder = v.peloton_password_set ? 'Saved; type to replace' : '';
+  setBadge('peloton-password-state', v.peloton_password_set);
+  $('coda-token').value = '';
+  $('coda-token').placeholder = v.coda_token_set ? 'Saved; type to replace' : '';
+  setBadge('coda-token-state', v.coda_token_set);
+  $('coda-doc').value = v.coda_doc;
+  $('interval').value = v.interval_minutes;
+  warnBelow = v.interval_warning_below;
+  $('friend-workouts').value = v.friend_workouts_per_friend;
+  renderTables(v.tables);
+  $('notify-new-workouts').checked = v.notifications.new_workouts;
+  $('notify-friends').checked = v.notifications.friends_new_rides;
+  $('notify-failures').checked = v.notifications.failures;
+  $('launch-at-login').checked = v.launch_at_login;
+  $('keychain-error').hidden = !v.keychain_error;
+  $('keychain-error').textContent = v.keychain_error || '';
+  $('env-overrides').hidden = v.env_overrides.length === 0;
+  $('env-overrides').textContent = v.env_overrides.length
+    ? `Set in the environment for this session, and used over these settings: ${v.env_overrides.join(', ')}.`
+    : '';
+  intervalNote();
+}
+
+function number(id) {
+  const raw = $(id).value.trim();
+  if (raw === '') return null;
+  const n = Number(raw);
+  return Number.isFinite(n) ? n : null;
+}
+
+function input() {
+  return {
+    peloton_email: $('peloton-email').value,
+    peloton_password: $('peloton-password').value,
+    coda_token: $('coda-token').value,
+    coda_doc: $('coda-doc').value,
+    interval_minutes: number('interval'),
+    friend_workouts_per_friend: number('friend-workouts'),
+    tables: tableKeys.map((key) => ({
+      key,
+      enabled: $(`table-${key}-enabled`).checked,
+      name: $(`table-${key}-name`).value,
+    })),
+    notifications: {
+      new_workouts: $('notify-new-workouts').checked,
+      friends_new_rides: $('notify-friends').checked,
+      failures: $('notify-failures').checked,
+    },
+    launch_at_login: $('launch-at-login').checked,
+  };
+}
+
+function intervalNote() {
+  const n = number('interval');
+  $('interval-note').hidden = !(n !== null && n < warnBelow);
+}
+
+function saveResult(text, ok) {
+  const r = $('save-result');
+  r.textContent = text;
+  r.className = 'result-line ' + (ok ? 'ok' : 'bad');
+}
+
+async function load() {
+  try {
+    fill(await invoke('get_settings'));
+  } catch (err) {
+    saveResult(message(err), false);
+  }
+}
+
+async function save(ev) {
+  ev.preventDefault();
+  clearErrors();
+  saveResult('Saving…', true);
+  $('save').disabled = true;
+  try {
+    fill(await invoke('save_settings', { input: input() }));
+    saveResult('Saved.', true);
+  } catch (err) {
+    showFieldErrors(err.fields);
+    saveResult(message(err), false);
+  } finally {
+    $('save').disabled = false;
+  }
+}
+
+async function test() {
+  clearErrors();
+  const box = $('test-result');
+  const summary = $('test-summary');
+  const problems = $('test-problems');
+  box.hidden = false;
+  box.className = 'result';
+  summary.textContent = 'Checking Peloton and Coda…';
+  problems.replaceChildren();
+  $('test-connection').disabled = true;
+  try {
+    const r = await invoke('test_connection', { input: input() });
+    const found = [];
+    if (r.peloton_user) found.push(`Logged in to Peloton as ${r.peloton_user}.`);
+    if (r.doc_name) found.push(`Found the Coda doc "${r.doc_name}".`);
+    if (r.tables_ok.length) found.push(`Tables ready: ${r.tables_ok.join(', ')}.`);
+    if (r.ok) {
+      found.push(r.saved ? 'Everything works; the settings are saved.' : 'Everything works.');
+      box.className = 'result ok';
+      await load();
+      saveResult('Saved.', true);
+    } else {
+      found.push('Nothing was saved; fix these, then test again:');
+      box.className = 'result bad';
+    }
+    summary.textContent = found.join(' ');
+    problems.replaceChildren(...r.problems.map((p) => {
+      const li = document.createElement('li');
+      li.textContent = p;
+      return li;
+    }));
+  } catch (err) {
+    showFieldErrors(err.fields);
+    box.className = 'result bad';
+    summary.textContent = message(err);
+  } finally {
+    $('test-connection').disabled = false;
+  }
+}
+
+$('settings-form').addEventListener('submit', save);
+$('test-connection').addEventListener('click', test);
+$('interval').addEventListener('input', intervalNote);
+$('close').addEventListener('click', () => window.__TAURI__.window.getCurrentWindow().hide());
+document.addEventListener('visibilitychange', () => {
+  // Reopened from the tray: show what is saved now.
+  if (document.visibilityState === 'visible') load();
+});
+load();
