@@ -73,6 +73,8 @@ pub struct Args {
     pub help: bool,
     /// Print the version and leave.
     pub version: bool,
+    /// Flags this app does not know, left to others (logged).
+    pub ignored: Vec<String>,
 }
 
 impl Args {
@@ -92,6 +94,9 @@ impl Args {
                 "--version" | "-V" => out.version = true,
                 other => match other.strip_prefix("--config=") {
                     Some(f) => out.config = Some(PathBuf::from(f)),
+                    // WebKit's WebDriver starts the app with `--automation`;
+                    // other launchers may add flags of their own too.
+                    None if other.starts_with("--") => out.ignored.push(other.to_owned()),
                     None => return Err(format!("unknown argument {other}")),
                 },
             }
@@ -150,6 +155,9 @@ pub fn run() -> i32 {
     };
     let _ = paths.create_dirs();
     let _log = logging::init(&paths.log_dir);
+    if !args.ignored.is_empty() {
+        tracing::info!(flags = ?args.ignored, "ignoring flags meant for others");
+    }
     let settings = Settings::load(&paths.config_file).unwrap_or_else(|e| {
         tracing::warn!(error = %e, "settings unreadable; starting from the defaults");
         Settings::default()
@@ -285,6 +293,7 @@ mod tests {
             Some(PathBuf::from("/y.toml"))
         );
         assert!(parse(&["--config"]).is_err());
-        assert!(parse(&["--frobnicate"]).is_err());
+        assert!(parse(&["stray"]).is_err());
+        assert_eq!(parse(&["--automation"]).unwrap().ignored, ["--automation"]);
     }
 }
