@@ -22,6 +22,9 @@ use crate::tables::Table;
 
 /// How often the slow-moving data (`/api/me`, instructors) is read again.
 const DAILY: chrono::Duration = chrono::Duration::hours(24);
+/// How far Coda's listings may lag its writes: a row written more recently
+/// than this and missing from a listing is not taken as deleted by the user.
+const LISTING_LAG: chrono::Duration = chrono::Duration::hours(1);
 /// Concurrent detail + graph fetches; the client's pacer still applies.
 const FETCH_CONCURRENCY: usize = 4;
 
@@ -303,6 +306,47 @@ impl Engine {
     }
 }
 
+/// The doc resolved and every enabled table checked; tables that fail their
+/// check are left out of `resolved` and described in `problems`.
+#[derive(Default)]
+struct OpenedDoc {
+    doc_id: Option<String>,
+    resolved: HashMap<Table, ResolvedTable>,
+    problems: Vec<Problem>,
+}
+
+impl OpenedDoc {
+    async fn open(engine: &Engine) -> OpenedDoc {
+        let mut out = OpenedDoc::default();
+        let coda = &engine.coda;
+        let doc = match coda.resolve_doc(&engine.config.doc).await {
+            Ok(doc) => doc,
+            Err(e) => {
+                out.problems.push(coda_problem(&e));
+                return out;
+            }
+        };
+        match coda.check_schema(&doc.id, &engine.enabled_tables()).await {
+            Ok(report) => {
+                for check in report.tables {
+                    match check.result {
+                        Ok(resolved) => {
+                            out.resolved.insert(check.table, resolved);
+                        }
+                        Err(problems) => out.problems.extend(problems.iter().map(|p| Problem {
+                            area: ProblemArea::CodaDoc,
+                            message: p.user_message(),
+                        })),
+                    }
+                }
+                out.doc_id = Some(doc.id);
+            }
+            Err(e) => out.problems.push(coda_problem(&e)),
+        }
+        out
+    }
+}
+
 fn peloton_problem(e: &PelotonError) -> Problem {
     let area = match e {
         PelotonError::LoginRefused | PelotonError::MissingPassword => ProblemArea::PelotonLogin,
@@ -414,19 +458,24 @@ impl Run<'_> {
 
     async fn go(&mut self) -> Result<(), Abort> {
         (self.progress)(Progress::Connecting);
-        if let Err(e) = self.engine.peloton.ensure_login().await {
-            let p = peloton_problem(&e);
+        // Opening the doc needs nothing from Peloton, so it runs during the
+        // login: a quiet run waits for the slower of the two, not their sum.
+        let engine = self.engine;
+        let (login, opened) =
+            futures::join!(engine.peloton.ensure_login(), OpenedDoc::open(engine));
+        if let Err(e) = &login {
+            let p = peloton_problem(e);
             self.problem(p.area, p.message);
+        }
+        self.take_doc(opened);
+        if login.is_err() {
             // Without Peloton nothing new can be read, but rows already in the
             // state and not yet accepted by Coda can still be written.
-            self.open_coda().await;
             self.write_workouts(&HashSet::new()).await?;
             return Err(Abort);
         }
         let me = self.me().await?;
         self.fallback_tz = me.timezone.clone();
-        self.check_cancel()?;
-        self.open_coda().await;
         self.check_cancel()?;
 
         let new_ids = self.fetch_workouts(&me.id).await?;
@@ -468,40 +517,14 @@ impl Run<'_> {
         }
     }
 
-    /// Resolves the doc and checks every enabled table; tables that fail
-    /// their check are reported and left out of this run's writes.
-    async fn open_coda(&mut self) {
-        let coda = &self.engine.coda;
-        let doc = match coda.resolve_doc(&self.engine.config.doc).await {
-            Ok(doc) => doc,
-            Err(e) => {
-                let p = coda_problem(&e);
-                self.problem(p.area, p.message);
-                return;
-            }
-        };
-        let wanted = self.engine.enabled_tables();
-        match coda.check_schema(&doc.id, &wanted).await {
-            Ok(report) => {
-                for check in report.tables {
-                    match check.result {
-                        Ok(resolved) => {
-                            self.resolved.insert(check.table, resolved);
-                        }
-                        Err(problems) => {
-                            for p in problems {
-                                self.problem(ProblemArea::CodaDoc, p.user_message());
-                            }
-                        }
-                    }
-                }
-                self.doc_id = Some(doc.id);
-            }
-            Err(e) => {
-                let p = coda_problem(&e);
-                self.problem(p.area, p.message);
-            }
+    /// Keeps what opening the doc found: the tables that passed their check
+    /// are written this run; every problem goes into the report.
+    fn take_doc(&mut self, opened: OpenedDoc) {
+        for p in opened.problems {
+            self.problem(p.area, p.message);
         }
+        self.resolved = opened.resolved;
+        self.doc_id = opened.doc_id;
     }
 
     /// Lists the user's workouts and keeps every new or changed one (detail
@@ -904,11 +927,13 @@ impl Run<'_> {
         else {
             return Ok(());
         };
-        let stale: BTreeSet<String> = self
-            .with_store(|s| s.written_keys(table))?
+        let written: BTreeMap<String, DateTime<Utc>> = self
+            .with_store(|s| s.written_rows(table))?
             .into_iter()
-            .filter(|k| !keep.contains(k))
+            .filter(|w| !keep.contains(&w.key))
+            .map(|w| (w.key, w.written_at))
             .collect();
+        let stale: BTreeSet<String> = written.keys().cloned().collect();
         if stale.is_empty() {
             return Ok(());
         }
@@ -940,8 +965,17 @@ impl Run<'_> {
                 }
             }
         }
-        // A stale key not found in the doc was removed by the user already.
-        let keys: Vec<String> = stale.into_iter().collect();
+        // A stale key not found in the doc was removed by the user already,
+        // unless it was written so recently that the listing (a snapshot
+        // that lags writes by minutes, coda-api.md §7) cannot show it yet:
+        // that one is kept and deleted by a later run.
+        let listed: HashSet<&str> = remote.iter().map(|r| r.key.as_str()).collect();
+        let now = self.now();
+        let keys: Vec<String> = written
+            .into_iter()
+            .filter(|(key, at)| listed.contains(key.as_str()) || now - *at >= LISTING_LAG)
+            .map(|(key, _)| key)
+            .collect();
         self.with_store(|s| s.forget_rows(table, &keys))?;
         *self
             .report
