@@ -46,5 +46,15 @@ unit: deps
 test: deps-e2e lint unit
 	@echo "make test: all green"
 
+# Not part of `make test`: the first sync of 1000 workouts takes minutes by design.
+bench: deps-e2e
+	$(CARGO) build --release --locked -p peloton-coda-sync -p fake-peloton -p fake-coda -p bench
+	@bin="$${CARGO_TARGET_DIR:-target}/release"; \
+	if $(CARGO) build --release --locked -p peloton-coda-sync-app; then \
+	  "$$bin/bench" --app "$$bin/peloton-coda-sync-app"; \
+	else \
+	  "$$bin/bench" --skip-app "skipped: app did not build"; \
+	fi
+
 clean:
 	$(CARGO) clean
