@@ -22,9 +22,9 @@ use crate::store::{Store, StoreError};
 /// none of their own (the same fallback the sync uses).
 const META_ME: &str = "peloton.me";
 
-/// The most workouts read to total the weeks (far more than anyone rides in
-/// the weeks shown).
-const WEEKS_SCAN_LIMIT: usize = 2000;
+/// The most workouts read to total the weeks (more than four a day for the
+/// twelve weeks shown).
+const WEEKS_SCAN_LIMIT: usize = 400;
 
 /// One of the user's workouts, as a card in the window.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -286,7 +286,9 @@ pub fn weekly_totals(
         if earliest.is_some_and(|e| s.start_time < e) {
             break;
         }
-        let Some(row) = stored_row(&s.detail_json, s.graph_json.as_deref(), tz.as_deref()) else {
+        // Minutes and output come from the detail alone; the graph (large)
+        // is not read.
+        let Some(row) = stored_row(&s.detail_json, None, tz.as_deref()) else {
             continue;
         };
         let date = text(&row, "Start Time")

@@ -53,8 +53,9 @@ impl CommandError {
 type Shared<'a> = State<'a, Arc<AppState>>;
 
 /// The main window's content, from the local state (instant, offline).
+/// Async so the reading happens off the window's thread.
 #[tauri::command]
-pub fn get_dashboard(state: Shared<'_>) -> Result<DashboardView, CommandError> {
+pub async fn get_dashboard(state: Shared<'_>) -> Result<DashboardView, CommandError> {
     let err = |e: pcs_core::store::StoreError| CommandError::msg(e.user_message());
     let store = Store::open(&state.paths.state_db).map_err(err)?;
     let now = state.clock.now();
@@ -74,7 +75,7 @@ pub fn get_dashboard(state: Shared<'_>) -> Result<DashboardView, CommandError> {
 
 /// The settings window's content; credentials only as set / not set.
 #[tauri::command]
-pub fn get_settings(state: Shared<'_>) -> Result<SettingsView, CommandError> {
+pub async fn get_settings(state: Shared<'_>) -> Result<SettingsView, CommandError> {
     settings_flow::load(&state)
 }
 

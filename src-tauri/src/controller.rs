@@ -214,6 +214,9 @@ pub struct Controller<S: Shell> {
     failure_notified: bool,
     /// The settings window was opened for the current streak.
     settings_opened: bool,
+    /// Setup was incomplete at start: no automatic sync until settings are
+    /// saved (a first run should ask for credentials, not report failures).
+    awaiting_setup: bool,
     revision: u64,
     shown_tray: Option<TrayState>,
     shown_status: Option<LiveStatus>,
@@ -243,6 +246,7 @@ impl<S: Shell> Controller<S> {
             // user has seen it since); only its end is news.
             failure_notified: streak && settings.notifications.failures,
             settings_opened: false,
+            awaiting_setup: initial.needs_setup,
             revision: 0,
             shown_tray: None,
             shown_status: None,
@@ -284,6 +288,7 @@ impl<S: Shell> Controller<S> {
                 // A click during a run starts nothing: the run in progress
                 // already fetches everything new.
                 if !self.running {
+                    self.awaiting_setup = false;
                     self.start();
                 }
             }
@@ -306,6 +311,7 @@ impl<S: Shell> Controller<S> {
                 self.notifications = s.notifications;
                 if s.credentials_changed {
                     self.settings_opened = false;
+                    self.awaiting_setup = false;
                     self.schedule.nudge(now);
                 }
                 self.start_if_due(now);
@@ -324,7 +330,7 @@ impl<S: Shell> Controller<S> {
     }
 
     fn start_if_due(&mut self, now: DateTime<Utc>) {
-        if !self.paused && !self.running && self.schedule.due(now) {
+        if !self.paused && !self.running && !self.awaiting_setup && self.schedule.due(now) {
             self.start();
         }
     }
@@ -924,6 +930,28 @@ mod tests {
                 sentence: SETUP_SENTENCE.into()
             }
         );
+    }
+
+    #[test]
+    fn without_setup_nothing_runs_by_itself_until_settings_are_saved() {
+        let mut w = world_with(
+            Initial {
+                needs_setup: true,
+                ..Initial::default()
+            },
+            settings(),
+        );
+        w.at(t0() + Duration::hours(3), Request::Tick);
+        assert_eq!(w.starts(), 0);
+        assert!(w.notifications().is_empty());
+        let mut s = settings();
+        s.credentials_changed = true;
+        w.at(t0() + Duration::hours(3), Request::SettingsChanged(s));
+        w.at(
+            t0() + Duration::hours(3) + Duration::minutes(1),
+            Request::Tick,
+        );
+        assert_eq!(w.starts(), 1);
     }
 
     #[test]
