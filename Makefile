@@ -41,9 +41,13 @@ lint: deps
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
 unit: deps
-	$(CARGO) test --workspace --locked
+	$(CARGO) test --workspace --locked --exclude desktop-e2e
 
-test: deps-e2e lint unit
+# The tray app end to end: release build, Xvfb, private D-Bus, keyring, WebDriver.
+e2e: deps-e2e
+	@scripts/e2e-desktop.sh
+
+test: deps-e2e lint unit e2e
 	@echo "make test: all green"
 
 # Not part of `make test`: the first sync of 1000 workouts takes minutes by design.

@@ -1,0 +1,610 @@
+//! One test's world: a fresh HOME with its XDG folders, the fake Peloton and
+//! fake Coda in-process, the desktop's D-Bus services, and the release app
+//! started through tauri-driver and driven through WebDriver. Its methods
+//! read like the user's steps; dropping it ends every process it started.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use fake_coda::FakeCoda;
+use fake_peloton::FakePeloton;
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use pcs_core::settings::Settings;
+use serde_json::json;
+use tempfile::TempDir;
+
+use crate::bus::{DesktopBus, Notified, Tray};
+use crate::procs::{self, Group};
+use crate::wait::until;
+use crate::{icons, keychain};
+
+/// The main window's title.
+pub const MAIN_TITLE: &str = "Peloton Coda Sync";
+/// The settings window's title.
+pub const SETTINGS_TITLE: &str = "Peloton Coda Sync Settings";
+/// The name launch at login files its desktop entry under.
+pub const AUTOSTART_NAME: &str = "peloton-coda-sync";
+/// The flag the login item passes.
+pub const MINIMIZED_FLAG: &str = "--minimized";
+
+fn repo_dir() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_dir().join("target"))
+}
+
+/// The release app under test (`PCS_APP_BIN` overrides).
+pub fn app_binary() -> PathBuf {
+    std::env::var_os("PCS_APP_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| target_dir().join("release/peloton-coda-sync-app"))
+}
+
+/// Where screenshots are saved.
+pub fn screenshot_dir() -> PathBuf {
+    target_dir().join("e2e-screenshots")
+}
+
+/// What the user types into Settings.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    /// Peloton e-mail.
+    pub email: String,
+    /// Peloton password.
+    pub password: String,
+    /// Coda API token.
+    pub coda_token: String,
+    /// The doc's browser address.
+    pub coda_doc: String,
+}
+
+struct Running {
+    client: Client,
+    /// tauri-driver, WebKitWebDriver and the app, in one process group.
+    group: Group,
+}
+
+/// One test's world.
+pub struct World {
+    /// The fake Peloton.
+    pub peloton: FakePeloton,
+    /// The fake Coda.
+    pub coda: FakeCoda,
+    /// The desktop's D-Bus services (tray watcher, notification server).
+    pub bus: DesktopBus,
+    root: TempDir,
+    app: Option<Running>,
+}
+
+impl World {
+    /// A fresh world: new folders, both fakes (10 workouts, two friends who
+    /// ride), the desktop services on the bus, and no credential in the
+    /// keychain.
+    pub async fn new(name: &str) -> Result<World> {
+        let root = tempfile::Builder::new()
+            .prefix(&format!("pcs-desktop-{name}-"))
+            .tempdir()
+            .context("creating the test folder")?;
+        let peloton = FakePeloton::start(fake_peloton::Config::default()).await;
+        let coda = FakeCoda::start(fake_coda::Config::default().without_rate_limits()).await;
+        let bus = DesktopBus::start().await?;
+        keychain::clear().await?;
+        let w = World {
+            peloton,
+            coda,
+            bus,
+            root,
+            app: None,
+        };
+        for d in [
+            w.home(),
+            w.config_home(),
+            w.data_home(),
+            w.state_home(),
+            w.cache_home(),
+            w.runtime_dir(),
+        ] {
+            std::fs::create_dir_all(&d)?;
+        }
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(w.runtime_dir(), std::fs::Permissions::from_mode(0o700))?;
+        Ok(w)
+    }
+
+    /// `HOME`.
+    pub fn home(&self) -> PathBuf {
+        self.root.path().join("home")
+    }
+
+    /// `XDG_CONFIG_HOME`: under HOME, and on purpose not `~/.config`, so a
+    /// file written to the wrong one is seen.
+    pub fn config_home(&self) -> PathBuf {
+        self.home().join("xdg-config")
+    }
+
+    fn data_home(&self) -> PathBuf {
+        self.home().join("xdg-data")
+    }
+
+    fn state_home(&self) -> PathBuf {
+        self.home().join("xdg-state")
+    }
+
+    fn cache_home(&self) -> PathBuf {
+        self.home().join("xdg-cache")
+    }
+
+    fn runtime_dir(&self) -> PathBuf {
+        self.root.path().join("run")
+    }
+
+    fn log_file(&self) -> PathBuf {
+        self.root.path().join("app.log")
+    }
+
+    /// The settings file the app and the CLI share.
+    pub fn settings_file(&self) -> PathBuf {
+        self.config_home().join("peloton-coda-sync/settings.toml")
+    }
+
+    /// The desktop entry launch at login writes.
+    pub fn autostart_entry(&self) -> PathBuf {
+        self.config_home()
+            .join("autostart")
+            .join(format!("{AUTOSTART_NAME}.desktop"))
+    }
+
+    /// The credentials the fakes accept.
+    pub fn credentials(&self) -> Credentials {
+        Credentials {
+            email: self.peloton.email(),
+            password: self.peloton.password(),
+            coda_token: self.coda.token(),
+            coda_doc: self.coda.doc_url(),
+        }
+    }
+
+    /// Settings and keychain as after a finished setup, with this Peloton
+    /// password (a wrong one makes every sync fail at login).
+    pub async fn saved_setup(&self, peloton_password: &str) -> Result<()> {
+        let c = self.credentials();
+        let settings = Settings {
+            peloton_email: c.email,
+            coda_doc: c.coda_doc,
+            ..Settings::default()
+        };
+        settings
+            .save(&self.settings_file())
+            .map_err(|e| anyhow!("{e}"))?;
+        keychain::store(keychain::PELOTON_PASSWORD, peloton_password).await?;
+        keychain::store(keychain::CODA_TOKEN, &c.coda_token).await?;
+        Ok(())
+    }
+
+    /// The app's environment: nothing of the test's own but what a desktop
+    /// session has, the fresh folders and the fakes' addresses.
+    fn app_env(&self) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = [
+            ("HOME", self.home()),
+            ("XDG_CONFIG_HOME", self.config_home()),
+            ("XDG_DATA_HOME", self.data_home()),
+            ("XDG_STATE_HOME", self.state_home()),
+            ("XDG_CACHE_HOME", self.cache_home()),
+            ("XDG_RUNTIME_DIR", self.runtime_dir()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.display().to_string()))
+        .collect();
+        for (k, v) in [
+            ("PELOTON_API_URL", self.peloton.url()),
+            ("PELOTON_AUTH_URL", self.peloton.url()),
+            ("CODA_API_URL", self.coda.url()),
+            ("TZ", "UTC".to_owned()),
+            ("LANG", "C.UTF-8".to_owned()),
+            ("RUST_LOG", "info".to_owned()),
+            // No accessibility bus in this session; GTK would wait for one.
+            ("NO_AT_BRIDGE", "1".to_owned()),
+        ] {
+            env.push((k.to_owned(), v));
+        }
+        for k in [
+            "PATH",
+            "DISPLAY",
+            "DBUS_SESSION_BUS_ADDRESS",
+            "XDG_DATA_DIRS",
+        ] {
+            if let Ok(v) = std::env::var(k) {
+                env.push((k.to_owned(), v));
+            }
+        }
+        env
+    }
+
+    /// Starts the app (with `args`) through tauri-driver and opens a
+    /// WebDriver session on it.
+    pub async fn launch(&mut self, args: &[&str]) -> Result<()> {
+        if self.app.is_some() {
+            bail!("the app is already running in this world");
+        }
+        let app = app_binary();
+        if !app.exists() {
+            bail!(
+                "{} is missing: build it with `cargo build --release -p peloton-coda-sync-app` (or run `make e2e`)",
+                app.display()
+            );
+        }
+        let port = procs::free_port()?;
+        let native_port = procs::free_port()?;
+        let mut cmd = Command::new("tauri-driver");
+        cmd.args([
+            "--port",
+            &port.to_string(),
+            "--native-port",
+            &native_port.to_string(),
+            "--native-driver",
+            "/usr/bin/WebKitWebDriver",
+        ])
+        .env_clear()
+        .envs(self.app_env());
+        let group = Group::spawn(cmd, "tauri-driver", &self.log_file())?;
+        until("tauri-driver to listen", || async {
+            Ok(tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .ok()
+                .map(|_| ()))
+        })
+        .await?;
+        let caps = json!({
+            "browserName": "wry",
+            "tauri:options": {
+                "application": app.display().to_string(),
+                "args": args,
+            },
+        });
+        let serde_json::Value::Object(caps) = caps else {
+            unreachable!("a JSON object literal");
+        };
+        let client = ClientBuilder::new(HttpConnector::new())
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+            .with_context(|| {
+                format!(
+                    "opening a WebDriver session on the app; its log: {}",
+                    self.log_tail()
+                )
+            })?;
+        self.app = Some(Running { client, group });
+        Ok(())
+    }
+
+    /// The end of the app's log (tauri-driver, WebKitWebDriver and the app
+    /// write to it), for error messages.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(self.log_file()).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+
+    fn client(&self) -> Result<&Client> {
+        Ok(&self
+            .app
+            .as_ref()
+            .ok_or_else(|| anyhow!("the app is not running"))?
+            .client)
+    }
+
+    /// Quits through the tray's Quit and waits until the app has left the
+    /// bus; then ends tauri-driver.
+    pub async fn quit_from_tray(&mut self) -> Result<()> {
+        let tray = self.tray().await?;
+        tray.click("Quit").await?;
+        let service = tray.address().service.clone();
+        until("the app to leave after Quit", || async {
+            Ok((!self.bus.has_owner(&service).await?).then_some(()))
+        })
+        .await?;
+        self.stop();
+        Ok(())
+    }
+
+    /// Ends the app and its driver at once.
+    pub fn stop(&mut self) {
+        if let Some(mut running) = self.app.take() {
+            running.group.end();
+        }
+    }
+
+    // ---- windows ------------------------------------------------------
+
+    /// Makes the window titled `title` the one the next steps act on.
+    pub async fn switch_to(&self, title: &str) -> Result<()> {
+        let client = self.client()?;
+        until(&format!("a window titled {title:?}"), || async {
+            let mut seen = Vec::new();
+            for handle in client.windows().await? {
+                client.switch_to_window(handle).await?;
+                let t = client.title().await?;
+                if t == title {
+                    return Ok(Some(()));
+                }
+                seen.push(t);
+            }
+            Err(anyhow!("windows: {seen:?}"))
+        })
+        .await
+    }
+
+    /// Acts on the main window from now on.
+    pub async fn in_main_window(&self) -> Result<()> {
+        self.switch_to(MAIN_TITLE).await
+    }
+
+    /// Acts on the settings window from now on.
+    pub async fn in_settings_window(&self) -> Result<()> {
+        self.switch_to(SETTINGS_TITLE).await
+    }
+
+    /// The titles of the app's windows shown on screen (X11, through xdotool).
+    pub async fn visible_windows(&self) -> Result<Vec<String>> {
+        let out = tokio::process::Command::new("xdotool")
+            .args(["search", "--onlyvisible", "--name", "Peloton Coda Sync"])
+            .output()
+            .await
+            .context("running xdotool")?;
+        let mut titles = Vec::new();
+        for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+            let name = tokio::process::Command::new("xdotool")
+                .args(["getwindowname", id])
+                .output()
+                .await?;
+            if name.status.success() {
+                titles.push(String::from_utf8_lossy(&name.stdout).trim().to_owned());
+            }
+        }
+        titles.sort();
+        Ok(titles)
+    }
+
+    /// Waits until the window titled `title` is on screen.
+    pub async fn wait_shown(&self, title: &str) -> Result<()> {
+        until(&format!("the window {title:?} on screen"), || async {
+            let shown = self.visible_windows().await?;
+            if shown.iter().any(|t| t == title) {
+                Ok(Some(()))
+            } else {
+                Err(anyhow!("shown: {shown:?}"))
+            }
+        })
+        .await
+    }
+
+    // ---- elements of the current window ---------------------------------
+
+    async fn element(&self, id: &str) -> Result<Element> {
+        let client = self.client()?;
+        until(&format!("the element #{id}"), || async {
+            Ok(Some(client.find(Locator::Id(id)).await?))
+        })
+        .await
+    }
+
+    /// Types into the field `id`, replacing what it held.
+    pub async fn type_into(&self, id: &str, text: &str) -> Result<()> {
+        let e = self.element(id).await?;
+        e.clear().await?;
+        e.send_keys(text).await?;
+        Ok(())
+    }
+
+    /// Clicks the element `id`.
+    pub async fn click(&self, id: &str) -> Result<()> {
+        self.element(id).await?.click().await?;
+        Ok(())
+    }
+
+    /// Ticks or unticks the checkbox `id`.
+    pub async fn set_checked(&self, id: &str, on: bool) -> Result<()> {
+        let e = self.element(id).await?;
+        if e.is_selected().await? != on {
+            e.click().await?;
+        }
+        Ok(())
+    }
+
+    /// The text of the element `id`.
+    pub async fn text(&self, id: &str) -> Result<String> {
+        Ok(self.element(id).await?.text().await?)
+    }
+
+    /// The attribute `name` of the element `id` ("" when absent).
+    pub async fn attribute(&self, id: &str, name: &str) -> Result<String> {
+        Ok(self
+            .element(id)
+            .await?
+            .attr(name)
+            .await?
+            .unwrap_or_default())
+    }
+
+    /// The current value of the field `id`.
+    pub async fn value(&self, id: &str) -> Result<String> {
+        Ok(self
+            .element(id)
+            .await?
+            .prop("value")
+            .await?
+            .unwrap_or_default())
+    }
+
+    /// Waits until the text of `id` satisfies `ok` (described by `what`),
+    /// and returns it.
+    pub async fn wait_text(
+        &self,
+        id: &str,
+        what: &str,
+        ok: impl Fn(&str) -> bool,
+    ) -> Result<String> {
+        let ok = &ok;
+        until(&format!("#{id} to show {what}"), || async move {
+            let t = self.text(id).await?;
+            if ok(&t) {
+                Ok(Some(t))
+            } else {
+                Err(anyhow!("#{id} shows {t:?}"))
+            }
+        })
+        .await
+    }
+
+    /// How many elements match the CSS selector.
+    pub async fn count(&self, css: &str) -> Result<usize> {
+        Ok(self.client()?.find_all(Locator::Css(css)).await?.len())
+    }
+
+    /// Resizes the current window.
+    pub async fn resize(&self, width: u32, height: u32) -> Result<()> {
+        self.client()?.set_window_size(width, height).await?;
+        Ok(())
+    }
+
+    /// Saves a screenshot of the current window as `<name>.png`.
+    pub async fn screenshot(&self, name: &str) -> Result<PathBuf> {
+        let png = self.client()?.screenshot().await?;
+        let dir = screenshot_dir();
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join(format!("{name}.png"));
+        std::fs::write(&path, png)?;
+        Ok(path)
+    }
+
+    // ---- tray and notifications -----------------------------------------
+
+    /// The app's tray item, once it registered and its menu is readable.
+    pub async fn tray(&self) -> Result<Tray> {
+        until("the app's tray item on the bus", || async {
+            let Some(tray) = self.bus.tray() else {
+                return Ok(None);
+            };
+            tray.menu().await?;
+            Ok(Some(tray))
+        })
+        .await
+    }
+
+    /// Waits until the tray's status line reads `want`.
+    pub async fn wait_tray_status(&self, want: &str) -> Result<()> {
+        let tray = self.tray().await?;
+        until(&format!("the tray's status line {want:?}"), || async {
+            let line = tray.status_line().await?;
+            if line == want {
+                Ok(Some(()))
+            } else {
+                Err(anyhow!("it reads {line:?}"))
+            }
+        })
+        .await
+    }
+
+    /// Waits until the tray shows the icon `name` (see [`icons::TRAY_ICONS`]).
+    pub async fn wait_tray_icon(&self, name: &str) -> Result<()> {
+        let tray = self.tray().await?;
+        until(&format!("the tray icon {name:?}"), || async {
+            let shown = icons::tray_icon_name(&tray.icon_file().await?)?;
+            if shown == Some(name) {
+                Ok(Some(()))
+            } else {
+                Err(anyhow!("it shows {shown:?}"))
+            }
+        })
+        .await
+    }
+
+    /// Waits until `n` notifications arrived, and returns all of them.
+    pub async fn wait_notifications(&self, n: usize) -> Result<Vec<Notified>> {
+        until(&format!("{n} notification(s)"), || async {
+            let seen = self.bus.notifications();
+            if seen.len() >= n {
+                Ok(Some(seen))
+            } else {
+                Err(anyhow!("seen: {seen:?}"))
+            }
+        })
+        .await
+    }
+
+    // ---- processes and files --------------------------------------------
+
+    /// Starts the app a second time, directly, with the same environment,
+    /// and returns how it exited (an error if it is still running after a
+    /// while: then it is ended).
+    pub async fn launch_again(&self) -> Result<std::process::ExitStatus> {
+        let mut cmd = Command::new(app_binary());
+        cmd.env_clear().envs(self.app_env());
+        let mut second = Group::spawn(cmd, "the second launch", &self.log_file())?;
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = second.try_wait()? {
+                return Ok(status);
+            }
+            if std::time::Instant::now() >= deadline {
+                second.end();
+                bail!(
+                    "the second launch was still running after 20 s; log: {}",
+                    self.log_tail()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Every file under HOME whose bytes contain `needle`.
+    pub fn files_containing(&self, needle: &str) -> Vec<PathBuf> {
+        let mut found = Vec::new();
+        let mut stack = vec![self.home()];
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let path = e.path();
+                match e.file_type() {
+                    Ok(t) if t.is_dir() => stack.push(path),
+                    Ok(t) if t.is_file() => {
+                        if std::fs::read(&path).is_ok_and(|b| contains(&b, needle.as_bytes())) {
+                            found.push(path);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        found
+    }
+
+    /// The text of a file, or "" when it does not exist.
+    pub fn read(&self, path: &Path) -> String {
+        std::fs::read_to_string(path).unwrap_or_default()
+    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        self.stop();
+        if std::thread::panicking() {
+            eprintln!("--- the app's log ---\n{}", self.log_tail());
+        }
+    }
+}

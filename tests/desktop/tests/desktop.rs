@@ -1,0 +1,282 @@
+//! The tray app end to end, as the issue lists it: the real release binary
+//! on an X display, in a private D-Bus session with an unlocked keyring,
+//! against the fake Peloton and fake Coda; its windows driven through
+//! WebDriver, its tray menu read and clicked through D-Bus as a panel does,
+//! its notifications read off D-Bus. Run by `make e2e`
+//! (`scripts/e2e-desktop.sh` sets the environment up), one test at a time.
+
+use std::path::PathBuf;
+
+use anyhow::{anyhow, Result};
+use desktop_e2e::wait::until;
+use desktop_e2e::world::{app_binary, MAIN_TITLE, MINIMIZED_FLAG, SETTINGS_TITLE};
+use desktop_e2e::{keychain, procs, World};
+use pcs_core::peloton::PelotonError;
+
+/// The tray's status line at first run (the app's `SETUP_SENTENCE`).
+const SETUP_INCOMPLETE: &str = "Setup incomplete - open Settings";
+/// The tray's status line after Peloton refused the password.
+const LOGIN_REFUSED: &str = "Peloton login refused - open Settings";
+
+/// Minutes past midnight of a shown time ("14:05" or "Tue 3 Mar, 14:05").
+fn clock_minutes(shown: &str) -> Option<i64> {
+    let hhmm = shown.get(shown.len().checked_sub(5)?..)?;
+    let (h, m) = hhmm.split_once(':')?;
+    Some(h.parse::<i64>().ok()? * 60 + m.parse::<i64>().ok()?)
+}
+
+/// Saves the form and waits until the window says it is saved.
+async fn save_settings(w: &World) -> Result<()> {
+    w.click("save").await?;
+    w.wait_text("save-result", "\"Saved.\"", |t| t == "Saved.")
+        .await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_run_opens_settings_and_keeps_credentials_in_the_keychain() -> Result<()> {
+    let mut w = World::new("first-run").await?;
+    let c = w.credentials();
+
+    w.launch(&[]).await?;
+    w.wait_shown(SETTINGS_TITLE).await?;
+    w.wait_tray_status(SETUP_INCOMPLETE).await?;
+    w.wait_tray_icon("needs-attention").await?;
+
+    w.in_settings_window().await?;
+    w.type_into("peloton-email", &c.email).await?;
+    w.type_into("peloton-password", &c.password).await?;
+    w.type_into("coda-token", &c.coda_token).await?;
+    w.type_into("coda-doc", &c.coda_doc).await?;
+    w.click("test-connection").await?;
+    let summary = w
+        .wait_text("test-summary", "success", |t| {
+            t.contains("Everything works")
+        })
+        .await?;
+    assert!(
+        summary.contains("Found the Coda doc \"Training Log\""),
+        "{summary}"
+    );
+    assert_eq!(
+        w.attribute("test-result", "class").await?,
+        "result ok",
+        "the test result is shown as a success"
+    );
+    w.screenshot("settings").await?;
+    save_settings(&w).await?;
+    assert_eq!(w.text("peloton-password-state").await?, "Saved");
+    assert_eq!(w.text("coda-token-state").await?, "Saved");
+
+    // Read back through the Secret Service, not through the app.
+    assert_eq!(
+        keychain::lookup(keychain::PELOTON_PASSWORD).await?,
+        Some(c.password.clone())
+    );
+    assert_eq!(
+        keychain::lookup(keychain::CODA_TOKEN).await?,
+        Some(c.coda_token.clone())
+    );
+    let settings = w.read(&w.settings_file());
+    assert!(settings.contains(&c.email), "{settings}");
+    assert!(settings.contains(&w.coda.doc_id()), "{settings}");
+    for secret in [&c.password, &c.coda_token] {
+        assert_eq!(
+            w.files_containing(secret),
+            Vec::<PathBuf>::new(),
+            "a secret was written to a file under HOME"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_now_from_the_tray_fills_coda_and_tells_the_user_once() -> Result<()> {
+    let mut w = World::new("tray-sync").await?;
+    w.saved_setup(&w.credentials().password).await?;
+    w.launch(&[]).await?;
+    w.wait_tray_status("Not synced yet").await?;
+
+    w.tray().await?.click("Sync now").await?;
+
+    let workouts = w.peloton.workout_ids();
+    until("every workout as a row in the fake Coda", || async {
+        let rows = w.coda.row_count("Workouts");
+        if rows == workouts.len() {
+            Ok(Some(()))
+        } else {
+            Err(anyhow!("{rows} of {} rows", workouts.len()))
+        }
+    })
+    .await?;
+    assert!(w.coda.row_count("Friend Workouts") > 0);
+    w.wait_tray_status("Up to date").await?;
+    w.wait_tray_icon("up-to-date").await?;
+
+    w.in_main_window().await?;
+    w.wait_text("last-sync", "the time of the sync", |t| {
+        clock_minutes(t.split(" (").next().unwrap_or(t)).is_some()
+    })
+    .await?;
+    until("the window to list the workouts", || async {
+        Ok((w.count("#workouts li").await? == 10).then_some(()))
+    })
+    .await?;
+    assert!(w.count("#friends li").await? > 0, "friends' rides listed");
+    assert!(w.count("#chart rect.bar").await? > 0, "the chart drawn");
+
+    let newest = w.peloton.workout_ids()[0].clone();
+    let newest_title = w
+        .coda
+        .rows("Workouts")
+        .into_iter()
+        .find(|r| r.get("Workout ID").and_then(|v| v.as_str()) == Some(newest.as_str()))
+        .and_then(|r| r.get("Title").and_then(|v| v.as_str()).map(str::to_owned))
+        .ok_or_else(|| anyhow!("the newest workout's row"))?;
+    let told = w.wait_notifications(1).await?;
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(told[0].app_name, "Peloton Coda Sync");
+    assert!(
+        told[0]
+            .body
+            .starts_with(&format!("{} new workouts synced: ", workouts.len())),
+        "{told:?}"
+    );
+    assert!(told[0].body.contains(&newest_title), "{told:?}");
+
+    w.resize(440, 1320).await?;
+    w.screenshot("main").await?;
+    assert_eq!(w.bus.notifications().len(), 1, "one notification per run");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_interval_moves_the_next_sync_and_survives_a_restart() -> Result<()> {
+    let mut w = World::new("interval").await?;
+    w.saved_setup(&w.credentials().password).await?;
+    w.launch(&[]).await?;
+    w.in_main_window().await?;
+    w.click("sync-now").await?;
+    w.wait_tray_status("Up to date").await?;
+    let before = w
+        .wait_text("next-sync", "a time", |t| clock_minutes(t).is_some())
+        .await?;
+
+    w.click("open-settings").await?;
+    w.wait_shown(SETTINGS_TITLE).await?;
+    w.in_settings_window().await?;
+    w.type_into("interval", "240").await?;
+    save_settings(&w).await?;
+
+    w.in_main_window().await?;
+    let after = w
+        .wait_text("next-sync", "another time", |t| {
+            clock_minutes(t).is_some() && t != before
+        })
+        .await?;
+    let moved = (clock_minutes(&after).unwrap_or(0) - clock_minutes(&before).unwrap_or(0))
+        .rem_euclid(24 * 60);
+    assert_eq!(moved, 180, "from {before} to {after}");
+
+    w.quit_from_tray().await?;
+    w.launch(&[]).await?;
+    w.in_main_window().await?;
+    w.wait_text("next-sync", &after, |t| t == after).await?;
+    w.in_settings_window().await?;
+    assert_eq!(w.value("interval").await?, "240");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn launch_at_login_writes_and_removes_the_autostart_entry() -> Result<()> {
+    let mut w = World::new("autostart").await?;
+    w.saved_setup(&w.credentials().password).await?;
+    w.launch(&[]).await?;
+    w.tray().await?.click("Settings...").await?;
+    w.wait_shown(SETTINGS_TITLE).await?;
+    w.in_settings_window().await?;
+
+    w.set_checked("launch-at-login", true).await?;
+    save_settings(&w).await?;
+    let entry = w.read(&w.autostart_entry());
+    let exec = entry
+        .lines()
+        .find_map(|l| l.strip_prefix("Exec="))
+        .ok_or_else(|| {
+            anyhow!(
+                "no Exec= line in {} ({entry:?}); files under HOME: {:?}",
+                w.autostart_entry().display(),
+                w.files_containing("[Desktop Entry]")
+            )
+        })?;
+    let app = app_binary().canonicalize()?;
+    assert_eq!(
+        exec.trim(),
+        format!("{} {MINIMIZED_FLAG}", app.display()),
+        "{entry}"
+    );
+    assert!(w
+        .read(&w.settings_file())
+        .contains("launch_at_login = true"));
+
+    w.set_checked("launch-at-login", false).await?;
+    save_settings(&w).await?;
+    assert!(!w.autostart_entry().exists(), "the entry is removed");
+    assert_eq!(w.files_containing("[Desktop Entry]"), Vec::<PathBuf>::new());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_launch_shows_the_running_instance() -> Result<()> {
+    let mut w = World::new("single-instance").await?;
+    w.saved_setup(&w.credentials().password).await?;
+    w.launch(&[MINIMIZED_FLAG]).await?;
+    w.tray().await?;
+    assert_eq!(w.visible_windows().await?, Vec::<String>::new());
+
+    let second = w.launch_again().await?;
+    assert!(second.success(), "the second launch exited with {second}");
+    w.wait_shown(MAIN_TITLE).await?;
+    assert_eq!(
+        procs::pids_of(&app_binary()).len(),
+        1,
+        "one app process stays"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_password_is_shown_and_told_once() -> Result<()> {
+    let mut w = World::new("wrong-password").await?;
+    w.saved_setup("not the password").await?;
+    w.launch(&[]).await?;
+    let tray = w.tray().await?;
+    tray.click("Sync now").await?;
+
+    let sentence = PelotonError::LoginRefused.user_message();
+    w.in_main_window().await?;
+    w.wait_text("error-text", &sentence, |t| t == sentence)
+        .await?;
+    w.wait_tray_status(LOGIN_REFUSED).await?;
+    w.wait_tray_icon("needs-attention").await?;
+    let told = w.wait_notifications(1).await?;
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(told[0].summary, "Peloton Coda Sync could not sync");
+    assert_eq!(told[0].body, sentence);
+
+    // Failing again is no news.
+    let requests = w.peloton.requests().len();
+    tray.click("Sync now").await?;
+    until("the second run to reach Peloton", || async {
+        Ok((w.peloton.requests().len() > requests).then_some(()))
+    })
+    .await?;
+    w.wait_tray_status(LOGIN_REFUSED).await?;
+    assert_eq!(
+        w.bus.notifications().len(),
+        1,
+        "{:?}",
+        w.bus.notifications()
+    );
+    Ok(())
+}
