@@ -1,0 +1,470 @@
+//! End-to-end tests: the real `peloton-coda-sync` binary against the fake
+//! Peloton and the fake Coda, each test in a fresh `HOME`. One module per
+//! area; each test reads as a user's steps, `support` hides the plumbing.
+//! The CLI's contract is `shared/spec/cli.md`, the tables' is
+//! `shared/spec/coda-tables.md`.
+
+mod support;
+
+use support::expect::{self, friend_window};
+use support::{keys, FriendSpec, World};
+
+/// Counts of `status --json`'s `written` (or `deleted`) for one table.
+fn count(status: &serde_json::Value, field: &str, table: &str) -> u64 {
+    status[field][table].as_u64().unwrap_or(0)
+}
+
+mod status {
+    use super::*;
+
+    #[test]
+    fn before_any_run_status_json_is_ok_null_and_exits_0() {
+        let w = World::builder().start();
+
+        let status = w.status_json();
+        assert_eq!(status, serde_json::json!({"ok": null}));
+        let text = w.cli(["status"]).succeeds();
+        assert!(text.stdout.contains("No sync has run yet"), "{text}");
+
+        w.assert_no_secrets();
+    }
+
+    #[test]
+    fn check_passes_on_a_good_setup_and_writes_nothing() {
+        let w = World::builder().start();
+
+        let run = w.cli(["check"]).succeeds().no_panic();
+
+        assert!(run.stdout.contains("Training Log"), "names the doc:\n{run}");
+        for (table, _) in support::TABLES {
+            assert!(
+                run.stdout.contains(&format!("Table \"{table}\": ok")),
+                "{table}:\n{run}"
+            );
+        }
+        assert_eq!(w.coda.write_request_count(), 0);
+        assert_eq!(w.status_json(), serde_json::json!({"ok": null}));
+        w.assert_no_secrets();
+    }
+}
+
+mod first_sync {
+    use super::*;
+
+    /// Issue: a first sync of a real-sized history fills every table
+    /// exactly, and a second sync costs a few reads and no write.
+    #[test]
+    fn three_hundred_workouts_fill_every_table_exactly_then_a_second_sync_writes_nothing() {
+        let w = World::builder().workouts(300).start();
+
+        let run = w.cli(["sync"]).succeeds().no_panic();
+        assert!(
+            run.stdout.contains("300 new workouts, 2 friends, 0 errors"),
+            "{run}"
+        );
+        w.assert_tables_exact();
+
+        let status = w.status_json();
+        for field in [
+            "started_at",
+            "finished_at",
+            "ok",
+            "seconds",
+            "written",
+            "deleted",
+            "errors",
+            "notes",
+        ] {
+            assert!(status.get(field).is_some(), "no {field} in {status}");
+        }
+        assert_eq!(status["ok"], true, "{status}");
+        assert!(status["seconds"].as_f64().is_some(), "{status}");
+        assert_eq!(count(&status, "written", "workouts"), 300, "{status}");
+        assert_eq!(
+            count(&status, "written", "instructors"),
+            w.peloton.instructor_ids().len() as u64
+        );
+        assert_eq!(count(&status, "written", "friends"), 2, "{status}");
+        assert_eq!(count(&status, "written", "friend_workouts"), 8, "{status}");
+        assert_eq!(status["errors"], serde_json::json!([]), "{status}");
+        for t in ["started_at", "finished_at"] {
+            let s = status[t].as_str().unwrap_or_default();
+            assert!(
+                chrono::DateTime::parse_from_rfc3339(s).is_ok(),
+                "{t} is not ISO 8601: {s:?}"
+            );
+        }
+
+        // Nothing changed at Peloton: the second run only reads.
+        w.coda.reset_log();
+        w.peloton.reset_log();
+        let again = w.cli(["sync"]).succeeds().no_panic();
+        assert!(again.stdout.contains("0 new workouts"), "{again}");
+        assert_eq!(
+            w.coda.write_request_count(),
+            0,
+            "Coda writes: {:?}",
+            w.coda.requests()
+        );
+        let friends = w.peloton.friend_ids().len();
+        assert!(
+            w.peloton.api_request_count() <= 2 + friends,
+            "{} Peloton API requests: {:?}",
+            w.peloton.api_request_count(),
+            w.peloton.requests()
+        );
+        assert!(w.peloton.unexpected_requests().is_empty());
+        assert!(w.coda.unexpected_requests().is_empty());
+        w.assert_tables_exact();
+        w.assert_no_secrets();
+    }
+}
+
+mod incremental {
+    use super::*;
+
+    #[test]
+    fn three_new_workouts_write_exactly_three_rows() {
+        let w = World::builder().workouts(10).start();
+        w.cli(["sync"]).succeeds();
+        let before = w.rows_by_key("Workouts", "Workout ID");
+
+        let new = w.peloton.add_workouts(3);
+        w.coda.reset_log();
+        let run = w.cli(["sync"]).succeeds().no_panic();
+
+        assert!(run.stdout.contains("3 new workouts"), "{run}");
+        let status = w.status_json();
+        assert_eq!(count(&status, "written", "workouts"), 3, "{status}");
+        let workouts_table = w.coda.table_id("Workouts");
+        // Accepted ones: right after the first run the doc's write limit
+        // may still answer 429 once, and the same upsert is sent again.
+        let writes_to_workouts: Vec<_> = w
+            .coda
+            .requests()
+            .into_iter()
+            .filter(|r| r.is_row_write() && r.path.contains(&workouts_table))
+            .collect();
+        assert_eq!(
+            writes_to_workouts
+                .iter()
+                .filter(|r| r.status == 202)
+                .count(),
+            1,
+            "one upsert carries the three rows: {writes_to_workouts:?}"
+        );
+        let after = w.rows_by_key("Workouts", "Workout ID");
+        assert_eq!(after.len(), 13);
+        for id in &new {
+            assert!(after.contains_key(id), "new workout {id} missing");
+        }
+        // The ten older rows are the very same rows, untouched.
+        for (key, row) in &before {
+            assert_eq!(after.get(key), Some(row), "row {key} changed");
+        }
+        w.assert_tables_exact();
+
+        // A workout whose list entry changed (Peloton recomputed its
+        // output) is fetched and written again, alone.
+        let changed = &new[1];
+        assert!(w.peloton.update_workout(changed, |d| {
+            d["total_work"] = serde_json::json!(123_456.0);
+        }));
+        w.cli(["sync"]).succeeds();
+        let status = w.status_json();
+        assert_eq!(count(&status, "written", "workouts"), 1, "{status}");
+        let row = &w.rows_by_key("Workouts", "Workout ID")[changed];
+        assert_eq!(row["Total Output (kJ)"], serde_json::json!(123.5));
+        w.assert_tables_exact();
+
+        // --full sends every row again, still keyed.
+        w.cli(["sync", "--full"]).succeeds().no_panic();
+        let status = w.status_json();
+        assert_eq!(count(&status, "written", "workouts"), 13, "{status}");
+        w.assert_tables_exact();
+        w.assert_no_secrets();
+    }
+}
+
+mod faults {
+    use super::*;
+
+    /// Issue: 15% 429 and 5% 5xx on both services; the run finishes, or
+    /// fails with one clear sentence and a re-run finishes.
+    #[test]
+    fn rate_limits_and_server_errors_on_both_sides_still_end_exact() {
+        let w = World::builder().workouts(40).start();
+        w.peloton.faults().set_rate_429(0.15);
+        w.peloton.faults().set_server_error_rate(0.05);
+        w.coda.faults().set_error_429_fraction(0.15);
+        w.coda.faults().set_error_5xx_fraction(0.05);
+
+        let mut finished = false;
+        for _ in 0..3 {
+            let run = w.cli(["sync"]).no_panic();
+            if run.status.success() {
+                finished = true;
+                break;
+            }
+            let sentence = run.last_stderr_line();
+            assert!(
+                sentence.ends_with('.') && sentence.len() > 20 && !sentence.contains('\n'),
+                "a failed run ends with one clear sentence:\n{run}"
+            );
+            w.assert_no_duplicates();
+        }
+        assert!(finished, "three runs under faults did not finish");
+
+        let peloton_faults = w
+            .peloton
+            .requests()
+            .iter()
+            .filter(|r| r.status == 429 || r.status >= 500)
+            .count();
+        let coda_faults = w
+            .coda
+            .requests()
+            .iter()
+            .filter(|r| r.status == 429 || r.status >= 500)
+            .count();
+        assert!(
+            peloton_faults > 0 && coda_faults > 0,
+            "faults were injected"
+        );
+        w.assert_tables_exact();
+        w.assert_no_secrets();
+    }
+}
+
+mod kills {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+    use std::time::Duration;
+
+    /// Issue: `kill -9` at any instant loses nothing and duplicates
+    /// nothing; the next run resumes.
+    #[test]
+    fn kill_9_at_twenty_random_instants_then_a_rerun_is_exact() {
+        let w = World::builder().workouts(30).start();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0x6b11_1009);
+
+        for i in 0..20 {
+            // A full run of 30 workouts takes about 25 s (Peloton is paced
+            // at 5 requests/s, Coda writes at one per 3.5 s); kills land
+            // anywhere in its first half, where fetching and writing are.
+            let at = Duration::from_millis(rng.gen_range(100..12_000));
+            let killed = w.spawn(["sync"]).kill9_at(at);
+            assert!(
+                !killed.stderr.contains("panicked"),
+                "kill {i} at {at:?}:\n{killed}"
+            );
+            w.assert_no_duplicates();
+        }
+
+        let run = w.cli(["sync"]).succeeds().no_panic();
+        assert!(run.stdout.contains("0 errors"), "{run}");
+        w.assert_tables_exact();
+        let status = w.status_json();
+        assert_eq!(status["ok"], true, "{status}");
+        w.cli(["status"]).succeeds();
+        w.assert_no_secrets();
+    }
+}
+
+mod refusals {
+    use super::*;
+
+    #[test]
+    fn a_wrong_coda_token_is_named_and_nothing_is_written() {
+        let w = World::builder().workouts(3).start();
+        w.set_env("CODA_API_TOKEN", "not-the-coda-token");
+
+        let run = w.cli(["sync"]).fails().no_panic();
+
+        let sentence = run.last_stderr_line().to_lowercase();
+        assert!(
+            sentence.contains("coda") && sentence.contains("token"),
+            "the last line names the Coda token:\n{run}"
+        );
+        assert_eq!(w.coda.write_request_count(), 0);
+        for (table, _) in support::TABLES {
+            assert_eq!(w.rows(table).len(), 0, "{table}");
+        }
+        assert_eq!(w.status_json()["ok"], false);
+        w.assert_no_secrets();
+    }
+
+    #[test]
+    fn a_wrong_peloton_password_is_named_after_one_login_attempt() {
+        let w = World::builder().workouts(3).start();
+        w.set_env("PELOTON_PASSWORD", "wrong horse battery");
+
+        let run = w.cli(["sync"]).fails().no_panic();
+
+        assert!(
+            run.last_stderr_line()
+                .starts_with("Peloton refused the email or password"),
+            "{run}"
+        );
+        assert_eq!(w.peloton.login_count(), 1, "{:?}", w.peloton.requests());
+        assert_eq!(w.coda.write_request_count(), 0);
+        assert_eq!(w.rows("Workouts").len(), 0);
+        w.assert_no_secrets();
+    }
+
+    #[test]
+    fn check_names_a_refused_password() {
+        let w = World::builder().workouts(3).start();
+        w.set_env("PELOTON_PASSWORD", "wrong horse battery");
+
+        let run = w.cli(["check"]).fails().no_panic();
+
+        assert!(
+            run.stderr.contains("Peloton refused the email or password"),
+            "{run}"
+        );
+        assert_eq!(w.coda.write_request_count(), 0);
+        w.assert_no_secrets();
+    }
+}
+
+mod schema {
+    use super::*;
+
+    fn world_without_avg_output() -> World {
+        World::builder()
+            .workouts(5)
+            .coda(|c| c.without_column("Workouts", "Avg Output (W)"))
+            .start()
+    }
+
+    /// Issue: a missing column stops its table only, and the sentence says
+    /// which table, which column and what kind.
+    #[test]
+    fn a_missing_column_leaves_its_table_untouched_and_syncs_the_others() {
+        let w = world_without_avg_output();
+
+        let run = w.cli(["sync"]).fails().no_panic();
+
+        let sentence = run.last_stderr_line();
+        for part in ["Workouts", "Avg Output (W)", "number"] {
+            assert!(sentence.contains(part), "names {part}:\n{run}");
+        }
+        assert_eq!(w.rows("Workouts").len(), 0, "Workouts untouched");
+        let workouts_table = w.coda.table_id("Workouts");
+        assert!(
+            !w.coda
+                .requests()
+                .iter()
+                .any(|r| r.is_row_write() && r.path.contains(&workouts_table)),
+            "a write went to Workouts"
+        );
+        expect::assert_instructors(&w);
+        expect::assert_friends(&w);
+        expect::assert_friend_workouts(&w);
+        w.assert_no_duplicates();
+        w.assert_no_secrets();
+    }
+
+    #[test]
+    fn check_names_the_missing_column_and_writes_nothing() {
+        let w = world_without_avg_output();
+
+        let run = w.cli(["check"]).fails().no_panic();
+
+        let sentence = run.last_stderr_line();
+        for part in ["Workouts", "Avg Output (W)", "number"] {
+            assert!(sentence.contains(part), "names {part}:\n{run}");
+        }
+        assert!(run.stdout.contains("Table \"Instructors\": ok"), "{run}");
+        assert_eq!(w.coda.write_request_count(), 0);
+    }
+}
+
+mod friends {
+    use super::*;
+
+    #[test]
+    fn a_private_friend_is_skipped_and_named_and_the_run_succeeds() {
+        let w = World::builder()
+            .workouts(3)
+            .friends(vec![
+                FriendSpec::public("PowerZonePal", 5),
+                FriendSpec::private("HiddenHannah", 4),
+            ])
+            .start();
+
+        let run = w.cli(["sync"]).succeeds().no_panic();
+
+        assert!(run.stdout.contains("HiddenHannah"), "{run}");
+        let status = w.status_json();
+        assert!(
+            status["notes"].to_string().contains("HiddenHannah"),
+            "{status}"
+        );
+        assert_eq!(status["ok"], true);
+        w.assert_tables_exact();
+        w.assert_no_secrets();
+    }
+
+    /// A friend who turns private keeps their rows; people unfollowed lose
+    /// theirs; rows the user typed are never touched.
+    #[test]
+    fn unfollowed_friends_lose_their_rows_and_typed_rows_stay() {
+        let w = World::builder().workouts(3).start();
+        w.cli(["sync"]).succeeds();
+        let typed_friend = w.coda.insert_user_row(
+            "Friends",
+            &[
+                ("User ID", "typed-by-hand".into()),
+                ("Username", "My neighbour".into()),
+            ],
+        );
+        let typed_workout = w.coda.insert_user_row(
+            "Friend Workouts",
+            &[
+                ("Workout ID", "typed-workout".into()),
+                ("Title", "Ride in the park".into()),
+            ],
+        );
+
+        // TreadBuddy turns private: skipped, named, rows kept.
+        let tread_window = friend_window(&w, "TreadBuddy");
+        w.set_friend_private("TreadBuddy", true);
+        let run = w.cli(["sync"]).succeeds();
+        assert!(run.stdout.contains("TreadBuddy"), "{run}");
+        let kept = keys(&w.rows("Friend Workouts"), "Workout ID");
+        for id in &tread_window {
+            assert!(kept.contains(id), "TreadBuddy's {id} was deleted");
+        }
+
+        // Both are unfollowed; one new person is followed.
+        let old_ids = w.peloton.friend_ids();
+        w.set_friends(vec![FriendSpec::public("NewRider", 2)]);
+        w.cli(["sync"]).succeeds().no_panic();
+
+        let status = w.status_json();
+        assert_eq!(count(&status, "deleted", "friends"), 2, "{status}");
+        assert_eq!(count(&status, "deleted", "friend_workouts"), 8, "{status}");
+        let friends = w.rows("Friends");
+        let new_id = w.peloton.friend_id("NewRider").expect("NewRider");
+        assert_eq!(
+            keys(&friends, "User ID"),
+            [new_id.clone(), "typed-by-hand".to_string()]
+                .into_iter()
+                .collect(),
+        );
+        assert!(friends.iter().any(|r| r["@id"] == typed_friend.as_str()));
+        for id in old_ids {
+            assert!(!friends.iter().any(|r| r["User ID"] == id.as_str()));
+        }
+        let workouts = w.rows("Friend Workouts");
+        let mut want: std::collections::BTreeSet<String> =
+            friend_window(&w, "NewRider").into_iter().collect();
+        want.insert("typed-workout".into());
+        assert_eq!(keys(&workouts, "Workout ID"), want);
+        assert!(workouts.iter().any(|r| r["@id"] == typed_workout.as_str()));
+        w.assert_no_duplicates();
+        w.assert_no_secrets();
+    }
+}
