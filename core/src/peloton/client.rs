@@ -383,6 +383,13 @@ impl PelotonClient {
     fn decode<T: DeserializeOwned>(&self, endpoint: &str, body: &[u8]) -> Result<T, PelotonError> {
         let de = &mut serde_json::Deserializer::from_slice(body);
         serde_path_to_error::deserialize(de).map_err(|e| {
+            if e.inner().is_eof() {
+                // Cut off in transit, not a changed API: no dump, no report.
+                tracing::warn!(endpoint, bytes = body.len(), "a Peloton answer ended early");
+                return PelotonError::Incomplete {
+                    endpoint: endpoint.to_string(),
+                };
+            }
             let path = e.path().to_string();
             self.decode_error(endpoint, body, path, &e.into_inner().to_string())
         })

@@ -71,6 +71,13 @@ pub enum PelotonError {
         /// What serde expected (quoted values removed).
         message: String,
     },
+    /// A 2xx answer that ended before its JSON did (a cut connection, a
+    /// proxy's hiccup): nothing about the API changed.
+    #[error("Peloton's answer to {endpoint} ended early")]
+    Incomplete {
+        /// The endpoint, as a template (`/api/workout/{id}`).
+        endpoint: String,
+    },
     /// The keychain could not be read or written.
     #[error(transparent)]
     Secrets(#[from] SecretsError),
@@ -122,6 +129,9 @@ impl PelotonError {
                      this; the raw answer is saved in the log folder."
                 )
             }
+            PelotonError::Incomplete { endpoint } => format!(
+                "Peloton's answer to {endpoint} was cut off; the sync will try again later."
+            ),
             PelotonError::Secrets(e) => e.user_message(),
             PelotonError::MissingPassword => {
                 "No Peloton password is saved; enter it in Settings.".to_string()
@@ -139,6 +149,7 @@ impl PelotonError {
             PelotonError::Unreachable { .. }
                 | PelotonError::RateLimited { .. }
                 | PelotonError::Server(_)
+                | PelotonError::Incomplete { .. }
         )
     }
 }
@@ -178,6 +189,18 @@ mod tests {
              this; the raw answer is saved in the log folder."
         );
         assert!(e.to_string().contains("total_work"));
+    }
+
+    #[test]
+    fn an_answer_cut_off_is_retried_later_not_reported() {
+        let e = PelotonError::Incomplete {
+            endpoint: "/api/workout/{id}".into(),
+        };
+        assert!(e.is_transient());
+        assert_eq!(
+            e.user_message(),
+            "Peloton's answer to /api/workout/{id} was cut off; the sync will try again later."
+        );
     }
 
     #[test]
