@@ -13,12 +13,13 @@ APT_BUILD := build-essential pkg-config libssl-dev curl ca-certificates \
   libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev
 APT_E2E := xvfb dbus-x11 gnome-keyring libsecret-tools dunst webkit2gtk-driver xdotool
 
-.PHONY: help deps deps-e2e build run demo test lint unit e2e faults bench package clean
+.PHONY: help deps deps-e2e tools build run demo test lint unit e2e faults bench package clean
 
 help:
 	@echo "make run    - install what is missing, build and start the app"
 	@echo "make test   - install what is missing and run every test"
 	@echo "make demo   - run a full sync against the fake Peloton and fake Coda"
+	@echo "make faults - the fault matrix (part of make test)"
 	@echo "make bench  - benchmarks (not part of make test)"
 
 deps:
@@ -36,9 +37,20 @@ run: deps
 demo: deps
 	@scripts/demo.sh
 
-lint: deps
+lint: deps tools
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	$(CARGO) deny check licenses bans
+
+# cargo-deny checks licences and banned crates (deny.toml); built once from crates.io.
+tools:
+	@command -v cargo-deny >/dev/null 2>&1 || $(CARGO) install --locked cargo-deny
+
+# The engine and the CLI against the fakes under every fault; prints the table
+# (tests/faults). The CLI is built first: the matrix runs the real binary too.
+faults: deps
+	$(CARGO) build --locked -p peloton-coda-sync -p faults
+	$(CARGO) run --locked -q -p faults --bin fault-matrix
 
 unit: deps
 	$(CARGO) test --workspace --locked --exclude desktop-e2e
