@@ -2,7 +2,6 @@
 //! builds them (through `pcs_core::setup`), with the report boiled down to
 //! what the controller needs. Also what the controller is told at start.
 
-use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +10,7 @@ use pcs_core::secrets::{SecretKey, SecretStore};
 use pcs_core::settings::Settings;
 use pcs_core::setup::{build_engine, Overrides, SetupError, SetupInput};
 use pcs_core::store::Store;
-use pcs_core::sync::{ProblemArea, Progress, RunOptions, RunReport};
+use pcs_core::sync::{ProblemArea, Progress, RunOptions, RunRefused, RunReport};
 use tokio_util::sync::CancellationToken;
 
 use crate::controller::{Failure, FailureKind, Initial, Request, RunSummary, SyncResult};
@@ -101,12 +100,6 @@ pub fn setup_failure(at: DateTime<Utc>, e: &SetupError) -> RunSummary {
     }
 }
 
-// `RunRefused` is not re-exported by `pcs_core::sync`, so its variant is
-// told by its Debug name.
-fn is_busy(e: &impl Debug) -> bool {
-    format!("{e:?}").starts_with("AlreadyRunning")
-}
-
 /// Runs one sync and tells how it went. Progress goes to the controller as
 /// it happens.
 pub async fn run_once(state: Arc<AppState>, cancel: CancellationToken) -> SyncResult {
@@ -152,7 +145,7 @@ pub async fn run_once(state: Arc<AppState>, cancel: CancellationToken) -> SyncRe
             tracing::info!(summary = %report.summary(), "sync finished");
             SyncResult::Finished(summary(&report))
         }
-        Err(e) if is_busy(&e) => {
+        Err(RunRefused::AlreadyRunning) => {
             tracing::info!("another sync holds the lock; retrying later");
             SyncResult::Busy {
                 at: state.clock.now(),
@@ -343,18 +336,6 @@ mod tests {
             &env,
             &MemoryStore::new()
         ));
-    }
-
-    #[test]
-    fn busy_is_told_by_the_refusal_name() {
-        #[derive(Debug)]
-        #[allow(dead_code)] // only its Debug name is read
-        enum Refused {
-            AlreadyRunning,
-            Lock(String),
-        }
-        assert!(is_busy(&Refused::AlreadyRunning));
-        assert!(!is_busy(&Refused::Lock("x".into())));
     }
 
     #[test]

@@ -19,5 +19,5 @@
 mod engine;
 pub mod report;
 
-pub use engine::{Engine, EngineConfig, RunOptions, TableTarget};
+pub use engine::{CheckReport, Engine, EngineConfig, RunOptions, RunRefused, TableTarget};
 pub use report::{NewWorkout, Problem, ProblemArea, Progress, RunReport};
