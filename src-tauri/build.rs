@@ -11,6 +11,7 @@ const COMMANDS: &[&str] = &[
     "test_connection",
     "sync_now",
     "open_settings",
+    "forget_credentials",
 ];
 
 fn main() {

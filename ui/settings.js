@@ -214,7 +214,24 @@ async function test() {
   }
 }
 
+// Deletes the app's keychain entries; the settings file stays.
+async function forget() {
+  const r = $('forget-result');
+  $('forget-credentials').disabled = true;
+  try {
+    fill(await invoke('forget_credentials'));
+    r.textContent = 'Credentials deleted from the keychain.';
+    r.className = 'result-line ok';
+  } catch (err) {
+    r.textContent = message(err);
+    r.className = 'result-line bad';
+  } finally {
+    $('forget-credentials').disabled = false;
+  }
+}
+
 $('settings-form').addEventListener('submit', save);
+$('forget-credentials').addEventListener('click', forget);
 $('test-connection').addEventListener('click', test);
 $('interval').addEventListener('input', intervalNote);
 $('close').addEventListener('click', () => window.__TAURI__.window.getCurrentWindow().hide());

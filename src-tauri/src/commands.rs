@@ -97,6 +97,22 @@ pub async fn test_connection(
     settings_flow::test_and_save(&state, &input).await
 }
 
+/// Deletes every keychain entry of the app ("Forget credentials"); the
+/// settings file and the local state stay. Answers the settings window's
+/// new content (credentials then read as not set).
+#[tauri::command]
+pub async fn forget_credentials(state: Shared<'_>) -> Result<SettingsView, CommandError> {
+    let _one_at_a_time = state.saving.lock().await;
+    for key in pcs_core::secrets::SecretKey::ALL {
+        state
+            .secrets
+            .delete(key)
+            .map_err(|e| CommandError::msg(e.user_message()))?;
+    }
+    tracing::info!("credentials forgotten");
+    settings_flow::load(&state)
+}
+
 /// Starts a sync now (nothing when one is running).
 #[tauri::command]
 pub fn sync_now(state: Shared<'_>) {
@@ -118,7 +134,8 @@ pub fn handler<R: tauri::Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + 
         save_settings,
         test_connection,
         sync_now,
-        open_settings
+        open_settings,
+        forget_credentials
     ]
 }
 
@@ -138,6 +155,7 @@ mod tests {
 
     struct App {
         app: tauri::App<MockRuntime>,
+        secrets: Arc<MemoryStore>,
         requests: mpsc::UnboundedReceiver<Request>,
         _dir: tempfile::TempDir,
     }
@@ -147,10 +165,11 @@ mod tests {
         let home = dir.path().to_owned();
         let paths = Paths::from_vars(|k| (k == "HOME").then(|| OsString::from(&home))).unwrap();
         let (tx, rx) = mpsc::unbounded_channel();
+        let secrets = Arc::new(MemoryStore::new());
         let state = AppState::new(
             paths,
             Overrides::default(),
-            Arc::new(MemoryStore::new()),
+            secrets.clone(),
             Arc::new(ManualClock::new(chrono::DateTime::UNIX_EPOCH)),
             tx,
         );
@@ -162,6 +181,7 @@ mod tests {
             .unwrap();
         App {
             app,
+            secrets,
             requests: rx,
             _dir: dir,
         }
@@ -236,6 +256,28 @@ mod tests {
             "launch_at_login": false}});
         let err = invoke(&window(&a, "settings"), "save_settings", input).unwrap_err();
         assert_eq!(err["fields"][0]["field"], "interval_minutes");
+    }
+
+    #[test]
+    fn forget_credentials_deletes_every_keychain_entry() {
+        use pcs_core::secrets::{SecretKey, SecretStore};
+        let a = app();
+        for key in SecretKey::ALL {
+            a.secrets
+                .set(key, &secrecy::SecretString::from("kept"))
+                .unwrap();
+        }
+        let v = invoke(
+            &window(&a, "settings"),
+            "forget_credentials",
+            serde_json::json!({}),
+        )
+        .unwrap();
+        assert_eq!(v["peloton_password_set"], false);
+        assert_eq!(v["coda_token_set"], false);
+        for key in SecretKey::ALL {
+            assert!(a.secrets.get(key).unwrap().is_none(), "{key:?} still there");
+        }
     }
 
     #[test]

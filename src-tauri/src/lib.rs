@@ -218,6 +218,19 @@ pub fn run() -> i32 {
                     None
                 }
             };
+            // The login item follows the settings at every start, so it names
+            // this binary as installed now (the packaged /usr/bin one, not a
+            // build folder) and a hand-edited settings file takes effect.
+            if let Some(al) = handle.try_state::<tauri_plugin_autostart::AutoLaunchManager>() {
+                let result = match (settings.launch_at_login, al.is_enabled()) {
+                    (true, _) => al.enable(),
+                    (false, Ok(true)) => al.disable(),
+                    (false, _) => Ok(()),
+                };
+                if let Err(e) = result {
+                    tracing::warn!(error = %e, "launch at login could not follow the settings");
+                }
+            }
             let needs_setup = sync_task::needs_setup(&settings, &state.overrides, state.secrets.as_ref());
             let initial = {
                 let store = Store::open(&state.paths.state_db)
