@@ -6,7 +6,8 @@
 # ended on the way out, whatever happened; any failing step fails the run.
 #
 # Needs the apt packages of `make deps-e2e`: xvfb dbus-x11 gnome-keyring
-# libsecret-tools webkit2gtk-driver xdotool.
+# libsecret-tools webkit2gtk-driver xdotool. Arguments go to the test binary
+# (e.g. a test name to run only that one).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -20,6 +21,7 @@ die() {
 
 # ---- inside the private D-Bus session ---------------------------------------
 if [[ "${1:-}" == "--inside-session" ]]; then
+  shift
   keyring_pid=""
   cleanup_inside() {
     if [[ -n "$keyring_pid" ]]; then
@@ -57,7 +59,8 @@ if [[ "${1:-}" == "--inside-session" ]]; then
   # The tests' wall time, for the report.
   start=$(date +%s)
   status=0
-  "$CARGO" test --locked -p desktop-e2e -- --test-threads=1 || status=$?
+  # anyhow's errors say what was awaited; their backtraces only bury it.
+  RUST_LIB_BACKTRACE=0 "$CARGO" test --locked -p desktop-e2e -- --test-threads=1 "$@" || status=$?
   say "tests took $(($(date +%s) - start)) s"
   exit "$status"
 fi
@@ -67,8 +70,11 @@ for tool in Xvfb dbus-run-session gnome-keyring-daemon secret-tool xdotool /usr/
   command -v "$tool" >/dev/null || die "$tool is missing; run make deps-e2e"
 done
 
-say "building the release app"
-"$CARGO" build --locked --release -p peloton-coda-sync-app || die "the release build of the app"
+# PCS_APP_BIN names another build of the app to test (then none is built).
+if [[ -z "${PCS_APP_BIN:-}" ]]; then
+  say "building the release app"
+  "$CARGO" build --locked --release -p peloton-coda-sync-app || die "the release build of the app"
+fi
 say "building the fakes and the tests"
 "$CARGO" build --locked -p fake-peloton -p fake-coda || die "building the fakes"
 "$CARGO" test --locked -p desktop-e2e --no-run || die "building the desktop tests"
@@ -111,4 +117,4 @@ export XDG_RUNTIME_DIR
 # Nothing of a desktop session this shell may run in leaks into the tests.
 unset DBUS_SESSION_BUS_ADDRESS GNOME_KEYRING_CONTROL WAYLAND_DISPLAY
 
-dbus-run-session -- "$0" --inside-session
+dbus-run-session -- "$0" --inside-session "$@"

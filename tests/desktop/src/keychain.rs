@@ -19,13 +19,16 @@ pub const CODA_TOKEN: &str = "coda-api-token";
 
 /// Removes every item of the app (the keyring outlives each test).
 pub async fn clear() -> Result<()> {
-    let status = Command::new("secret-tool")
+    // secret-tool answers 1 when nothing matched, so the lookups judge.
+    Command::new("secret-tool")
         .args(["clear", "service", KEYCHAIN_SERVICE])
         .status()
         .await
         .context("running secret-tool (apt package libsecret-tools)")?;
-    if !status.success() {
-        bail!("secret-tool clear failed: {status}");
+    for account in [PELOTON_PASSWORD, PELOTON_REFRESH_TOKEN, CODA_TOKEN] {
+        if lookup(account).await?.is_some() {
+            bail!("the keyring still holds {account} after clearing it");
+        }
     }
     Ok(())
 }

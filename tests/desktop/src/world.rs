@@ -93,7 +93,12 @@ impl World {
             .prefix(&format!("pcs-desktop-{name}-"))
             .tempdir()
             .context("creating the test folder")?;
-        let peloton = FakePeloton::start(fake_peloton::Config::default()).await;
+        let peloton = FakePeloton::start(fake_peloton::Config {
+            workouts: 30,
+            ..fake_peloton::Config::default()
+        })
+        .await;
+        make_recent(&peloton);
         let coda = FakeCoda::start(fake_coda::Config::default().without_rate_limits()).await;
         let bus = DesktopBus::start().await?;
         keychain::clear().await?;
@@ -168,7 +173,9 @@ impl World {
             email: self.peloton.email(),
             password: self.peloton.password(),
             coda_token: self.coda.token(),
-            coda_doc: self.coda.doc_url(),
+            // The address a user copies from the browser; the doc ID in it
+            // is what counts, so the fake's own host is not needed.
+            coda_doc: format!("https://coda.io/d/Training-Log_d{}", self.coda.doc_id()),
         }
     }
 
@@ -391,31 +398,54 @@ impl World {
 
     async fn element(&self, id: &str) -> Result<Element> {
         let client = self.client()?;
-        until(&format!("the element #{id}"), || async {
+        let e = until(&format!("the element #{id}"), || async {
             Ok(Some(client.find(Locator::Id(id)).await?))
         })
-        .await
+        .await?;
+        // As a user scrolls to it: WebKit's driver refuses clicks outside the view.
+        client
+            .execute(
+                "arguments[0].scrollIntoView({block: 'center'})",
+                vec![serde_json::to_value(&e)?],
+            )
+            .await
+            .map_err(|err| anyhow!("scrolling to #{id}: {err:?}"))?;
+        Ok(e)
     }
 
     /// Types into the field `id`, replacing what it held.
     pub async fn type_into(&self, id: &str, text: &str) -> Result<()> {
         let e = self.element(id).await?;
-        e.clear().await?;
-        e.send_keys(text).await?;
+        e.clear()
+            .await
+            .with_context(|| format!("clearing #{id}"))?;
+        e.send_keys(text)
+            .await
+            .with_context(|| format!("typing into #{id}"))?;
         Ok(())
     }
 
     /// Clicks the element `id`.
     pub async fn click(&self, id: &str) -> Result<()> {
-        self.element(id).await?.click().await?;
+        self.element(id)
+            .await?
+            .click()
+            .await
+            .with_context(|| format!("clicking #{id}"))?;
         Ok(())
     }
 
     /// Ticks or unticks the checkbox `id`.
     pub async fn set_checked(&self, id: &str, on: bool) -> Result<()> {
         let e = self.element(id).await?;
-        if e.is_selected().await? != on {
-            e.click().await?;
+        let checked = e
+            .prop("checked")
+            .await
+            .with_context(|| format!("reading whether #{id} is ticked"))?;
+        if (checked.as_deref() == Some("true")) != on {
+            e.click()
+                .await
+                .map_err(|err| anyhow!("clicking #{id}: {err:?}"))?;
         }
         Ok(())
     }
@@ -472,8 +502,14 @@ impl World {
 
     /// Resizes the current window.
     pub async fn resize(&self, width: u32, height: u32) -> Result<()> {
-        self.client()?.set_window_size(width, height).await?;
-        Ok(())
+        let client = self.client()?;
+        client.set_window_size(width, height).await?;
+        until("the page to take the new size", || async {
+            let inner = client.execute("return window.innerHeight", vec![]).await?;
+            let inner = inner.as_u64().unwrap_or(0);
+            Ok((inner + 120 >= u64::from(height)).then_some(()))
+        })
+        .await
     }
 
     /// Saves a screenshot of the current window as `<name>.png`.
@@ -593,6 +629,42 @@ impl World {
     /// The text of a file, or "" when it does not exist.
     pub fn read(&self, path: &Path) -> String {
         std::fs::read_to_string(path).unwrap_or_default()
+    }
+}
+
+/// Moves every workout of the fake (the user's and friends') by one shift,
+/// so the newest of the user's began three hours ago: the main window's
+/// chart counts the last 12 weeks from the real date.
+fn make_recent(peloton: &FakePeloton) {
+    use pcs_core::clock::{Clock, SystemClock};
+    let start = |id: &str| {
+        peloton
+            .workout_json(id)
+            .and_then(|w| w["start_time"].as_i64())
+            .unwrap_or(0)
+    };
+    let Some(newest) = peloton.workout_ids().first().map(|id| start(id)) else {
+        return;
+    };
+    let shift = SystemClock.now().timestamp() - 3 * 3600 - newest;
+    let mut ids = peloton.workout_ids();
+    for friend in peloton.friend_ids() {
+        ids.extend(peloton.user_workout_ids(&friend));
+    }
+    for id in ids {
+        peloton.update_workout(&id, |w| {
+            for key in [
+                "start_time",
+                "end_time",
+                "created_at",
+                "created",
+                "device_time_created_at",
+            ] {
+                if let Some(t) = w[key].as_i64() {
+                    w[key] = json!(t + shift);
+                }
+            }
+        });
     }
 }
 
