@@ -112,6 +112,9 @@ pub struct Engine {
     store: Mutex<Store>,
     clock: SharedClock,
     config: EngineConfig,
+    /// Whether a run already passed on what opening the state did (a
+    /// rebuild), so the app's many runs say it once.
+    open_noted: std::sync::atomic::AtomicBool,
 }
 
 /// A failure that ends the run early; the run's report carries its sentence.
@@ -145,6 +148,7 @@ impl Engine {
             store: Mutex::new(store),
             clock,
             config,
+            open_noted: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -275,6 +279,13 @@ impl Engine {
                 None
             }
         };
+        if !self
+            .open_noted
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            let notes = self.store().open_notes();
+            run.report.notes.extend(notes);
+        }
         if run_id.is_some() {
             let _ = run.go().await;
         }
