@@ -40,7 +40,7 @@ demo: deps
 lint: deps tools
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
-	$(CARGO) deny check licenses bans
+	$(CARGO) deny check --hide-inclusion-graph licenses bans
 
 # cargo-deny checks licences and banned crates (deny.toml); built once from crates.io.
 tools:
