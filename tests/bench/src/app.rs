@@ -208,6 +208,7 @@ impl Desktop {
                 &menu,
                 "--method",
                 "com.canonical.dbusmenu.GetLayout",
+                "--",
                 "0",
                 "-1",
                 "[]",
@@ -222,6 +223,7 @@ impl Desktop {
             &menu,
             "--method",
             "com.canonical.dbusmenu.Event",
+            "--",
             &id.to_string(),
             "clicked",
             "<0>",
@@ -279,14 +281,16 @@ pub async fn measure(app: Result<PathBuf, String>, world: &World) -> Vec<Metric>
     let size_mb = std::fs::metadata(&app)
         .map(|m| m.len() as f64 / 1_048_576.0)
         .ok();
-    let mut out = match run_app(&app, world).await {
-        Ok(m) => m,
-        Err(e) => {
-            let why = format!("app run failed: {e:#}");
-            eprintln!("{why}");
-            return_missing(&names[..4], &why)
+    let mut out = Vec::new();
+    if let Err(e) = run_app(&app, world, &mut out).await {
+        let why = format!("app run failed: {e:#}");
+        eprintln!("{why}");
+        for (n, t) in &names[..4] {
+            if !out.iter().any(|m| m.name == *n) {
+                out.push(Metric::missing(n, *t, why.clone()));
+            }
         }
-    };
+    }
     out.push(match size_mb {
         Some(mb) => Metric::new(
             "release_binary_mb",
@@ -306,7 +310,8 @@ fn return_missing(names: &[(&str, Option<Target>)], why: &str) -> Vec<Metric> {
         .collect()
 }
 
-async fn run_app(app: &Path, world: &World) -> anyhow::Result<Vec<Metric>> {
+/// Measures into `out` as it goes, so a later failure keeps the earlier numbers.
+async fn run_app(app: &Path, world: &World, out: &mut Vec<Metric>) -> anyhow::Result<()> {
     let dir = world.home().join("app-bench");
     std::fs::create_dir_all(&dir)?;
     let desk = Desktop::start(&dir).await?;
@@ -366,6 +371,7 @@ async fn run_app(app: &Path, world: &World) -> anyhow::Result<Vec<Metric>> {
     let idle_s = t0.elapsed().as_secs_f64();
     let cpu_pct = (cpu1.saturating_sub(cpu0)) as f64 / ticks / idle_s * 100.0;
     let (rss_kb, each) = procs::tree_rss_kb(pid);
+    let pss_kb = procs::tree_pss_kb(pid);
     let each: Vec<String> = each
         .iter()
         .map(|(n, kb)| format!("{n} {:.1}", *kb as f64 / 1024.0))
@@ -387,12 +393,12 @@ async fn run_app(app: &Path, world: &World) -> anyhow::Result<Vec<Metric>> {
     let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
     let _ = child.kill().await;
 
-    let mut out = vec![
+    out.extend([
         Metric::new(
-            "app_start_to_tray_ms",
-            to_tray_ms,
+            "app_idle_pss_mb",
+            pss_kb as f64 / 1024.0,
             None,
-            "spawn of the release app (--minimized, Xvfb) to its RegisterStatusNotifierItem call",
+            "same tree and moment, proportional set size: shared library pages counted once",
         ),
         Metric::new(
             "app_idle_rss_mb",
@@ -409,7 +415,7 @@ async fn run_app(app: &Path, world: &World) -> anyhow::Result<Vec<Metric>> {
             Some(Target::AtMost(0.2)),
             format!("utime+stime of the process tree over {idle_s:.0} s idle, % of one core"),
         ),
-    ];
+    ]);
     out.push(match window {
         Ok(()) => Metric::new(
             "window_open_ms",
@@ -428,7 +434,7 @@ async fn run_app(app: &Path, world: &World) -> anyhow::Result<Vec<Metric>> {
             open_each.join(", ")
         ),
     ));
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -110,6 +110,23 @@ pub fn tree_rss_kb(pid: u32) -> (u64, Vec<(String, u64)>) {
     (total, each)
 }
 
+/// Sum of `Pss` (`/proc/<pid>/smaps_rollup`) over the tree under `pid`, in
+/// kB: each shared page counted once across the processes sharing it.
+pub fn tree_pss_kb(pid: u32) -> u64 {
+    tree(pid)
+        .into_iter()
+        .filter_map(|p| {
+            let s = std::fs::read_to_string(format!("/proc/{p}/smaps_rollup")).ok()?;
+            s.lines()
+                .find(|l| l.starts_with("Pss:"))?
+                .split_whitespace()
+                .nth(1)?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}
+
 /// Sum of user + system CPU ticks over the tree under `pid`.
 pub fn tree_cpu_ticks(pid: u32) -> u64 {
     tree(pid)

@@ -99,10 +99,23 @@ pub fn table(metrics: &[Metric]) -> String {
             out,
             "| `{}` | {value} | {target} | {result} | {} |",
             m.name,
-            m.note.replace('|', "/")
+            one_line(&m.note)
         );
     }
     out
+}
+
+/// A note fit for one table cell: one line, no pipes, at most 300 characters.
+fn one_line(note: &str) -> String {
+    let flat = note
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace('|', "/");
+    match flat.char_indices().nth(300) {
+        Some((i, _)) => format!("{}…", &flat[..i]),
+        None => flat,
+    }
 }
 
 /// The machine the numbers come from.
