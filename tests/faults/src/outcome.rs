@@ -32,6 +32,9 @@ pub struct Outcome {
     pub held_is_kept: bool,
     /// The re-run may still fail (the fake cannot undo the user's edit).
     pub final_error_expected: bool,
+    /// Says what the faulty runs did when "synced" or "clear error" does
+    /// not fit (runs killed before they could say anything).
+    pub first_label: Option<String>,
 }
 
 impl Outcome {
@@ -142,9 +145,10 @@ impl Outcome {
         if let Some(why) = &self.skipped {
             return format!("skipped: {why}");
         }
-        let first = match &self.error {
-            None => "synced".to_string(),
-            Some(_) => "clear error".to_string(),
+        let first = match (&self.first_label, &self.error) {
+            (Some(label), _) => label.clone(),
+            (None, None) => "synced".to_string(),
+            (None, Some(_)) => "clear error".to_string(),
         };
         match (self.reran, &self.rerun_error) {
             (false, _) => first,

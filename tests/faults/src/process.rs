@@ -111,6 +111,7 @@ pub async fn cli_killed(bin: &Path) -> Outcome {
         }
         Err(e) => o.rerun_error = Some(format!("the CLI could not be started: {e}")),
     }
+    o.first_label = Some(format!("{killed} runs killed"));
     o.notes.push(format!(
         "{killed} runs killed, {finished} finished before their instant"
     ));

@@ -387,8 +387,17 @@ pub async fn state_corrupted() -> Outcome {
     let first = w.run().await;
     let mut o = outcome("state database corrupted");
     if let Ok(r) = &first {
-        o.notes
-            .extend(r.notes.iter().filter(|n| n.contains("rebuilt")).cloned());
+        let said: Vec<String> = r
+            .notes
+            .iter()
+            .filter(|n| n.contains("rebuilt"))
+            .cloned()
+            .collect();
+        if said.is_empty() {
+            o.unclear
+                .push("the run did not say that the damaged state was rebuilt".into());
+        }
+        o.notes.extend(said);
     }
     o.settle(&w, first, || {}).await
 }
