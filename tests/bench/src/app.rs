@@ -342,6 +342,12 @@ async fn run_app(app: &Path, world: &World, out: &mut Vec<Metric>) -> anyhow::Re
         "  app: tray item after {to_tray_ms:.0} ms ({}{})",
         item.sender, item.service
     );
+    out.push(Metric::new(
+        "app_start_to_tray_ms",
+        to_tray_ms,
+        None,
+        "spawn of the release app (--minimized, Xvfb) to its RegisterStatusNotifierItem call",
+    ));
 
     // One sync, started from the menu as a user would.
     desk.click(&item, "Sync now").await?;
