@@ -416,9 +416,7 @@ impl World {
     /// Types into the field `id`, replacing what it held.
     pub async fn type_into(&self, id: &str, text: &str) -> Result<()> {
         let e = self.element(id).await?;
-        e.clear()
-            .await
-            .with_context(|| format!("clearing #{id}"))?;
+        e.clear().await.with_context(|| format!("clearing #{id}"))?;
         e.send_keys(text)
             .await
             .with_context(|| format!("typing into #{id}"))?;
@@ -514,7 +512,9 @@ impl World {
 
     /// Saves a screenshot of the current window as `<name>.png`.
     pub async fn screenshot(&self, name: &str) -> Result<PathBuf> {
-        let png = self.client()?.screenshot().await?;
+        let client = self.client()?;
+        client.execute("window.scrollTo(0, 0)", vec![]).await?;
+        let png = client.screenshot().await?;
         let dir = screenshot_dir();
         std::fs::create_dir_all(&dir)?;
         let path = dir.join(format!("{name}.png"));
@@ -633,7 +633,7 @@ impl World {
 }
 
 /// Moves every workout of the fake (the user's and friends') by one shift,
-/// so the newest of the user's began three hours ago: the main window's
+/// so the newest of them began three hours ago: the main window's
 /// chart counts the last 12 weeks from the real date.
 fn make_recent(peloton: &FakePeloton) {
     use pcs_core::clock::{Clock, SystemClock};
@@ -643,14 +643,14 @@ fn make_recent(peloton: &FakePeloton) {
             .and_then(|w| w["start_time"].as_i64())
             .unwrap_or(0)
     };
-    let Some(newest) = peloton.workout_ids().first().map(|id| start(id)) else {
-        return;
-    };
-    let shift = SystemClock.now().timestamp() - 3 * 3600 - newest;
     let mut ids = peloton.workout_ids();
     for friend in peloton.friend_ids() {
         ids.extend(peloton.user_workout_ids(&friend));
     }
+    let Some(newest) = ids.iter().map(|id| start(id)).max() else {
+        return;
+    };
+    let shift = SystemClock.now().timestamp() - 3 * 3600 - newest;
     for id in ids {
         peloton.update_workout(&id, |w| {
             for key in [

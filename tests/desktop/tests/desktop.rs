@@ -112,7 +112,10 @@ async fn sync_now_from_the_tray_fills_coda_and_tells_the_user_once() -> Result<(
     w.wait_tray_status("Up to date").await?;
     w.wait_tray_icon("up-to-date").await?;
     w.coda.wait_idle().await;
-    assert!(w.coda.row_count("Friend Workouts") > 0, "friends' rides in Coda");
+    assert!(
+        w.coda.row_count("Friend Workouts") > 0,
+        "friends' rides in Coda"
+    );
 
     w.in_main_window().await?;
     w.wait_text("last-sync", "the time of the sync", |t| {
@@ -125,7 +128,10 @@ async fn sync_now_from_the_tray_fills_coda_and_tells_the_user_once() -> Result<(
     .await?;
     assert!(w.count("#friends li").await? > 0, "friends' rides listed");
     let chart = w.text("chart-summary").await?;
-    assert!(!chart.contains(" 0 min "), "the chart counts the workouts: {chart}");
+    assert!(
+        !chart.contains(" 0 min "),
+        "the chart counts the workouts: {chart}"
+    );
 
     let newest = w.peloton.workout_ids()[0].clone();
     let newest_title = w
