@@ -275,7 +275,7 @@ type Node = (i32, HashMap<String, OwnedValue>, Vec<OwnedValue>);
 
 /// Unwraps a layout node sent inside a variant.
 fn node(v: OwnedValue) -> Result<Node> {
-    let value = Value::try_from(v)?;
+    let value = Value::from(v);
     let value = match value {
         Value::Value(inner) => *inner,
         other => other,
@@ -320,7 +320,7 @@ impl Tray {
         };
         // (icon name, icon pixmaps, title, description)
         type Tip = (String, Vec<(i32, i32, Vec<u8>)>, String, String);
-        let s = Structure::try_from(Value::try_from(v)?)?;
+        let s = Structure::try_from(Value::from(v))?;
         let (_, _, title, text) = <Tip>::try_from(s)?;
         let joined = [title, text]
             .into_iter()

@@ -614,10 +614,12 @@ impl World {
                 let path = e.path();
                 match e.file_type() {
                     Ok(t) if t.is_dir() => stack.push(path),
-                    Ok(t) if t.is_file() => {
-                        if std::fs::read(&path).is_ok_and(|b| contains(&b, needle.as_bytes())) {
-                            found.push(path);
-                        }
+                    Ok(t)
+                        if t.is_file()
+                            && std::fs::read(&path)
+                                .is_ok_and(|b| contains(&b, needle.as_bytes())) =>
+                    {
+                        found.push(path)
                     }
                     _ => {}
                 }
