@@ -72,5 +72,22 @@ bench: deps-e2e
 	  "$$bin/bench" --skip-app "skipped: app did not build"; \
 	fi
 
+# The Debian package (scripts/package.sh): the app and the CLI, built by
+# Tauri's bundler. tauri-cli 2.x (`cargo tauri`) is installed once from
+# crates.io; 3.0 is an alpha for another config format.
+.PHONY: tauri-cli package-test
+tauri-cli:
+	@$(CARGO) tauri --version 2>/dev/null | grep -q '^tauri-cli 2\.' || $(CARGO) install --locked tauri-cli --version "^2"
+
+package: deps tauri-cli
+	@scripts/package.sh
+
+# Builds the .deb, installs it with apt, starts the installed app and CLI
+# against the fakes, removes it; part of `make test`.
+package-test: deps-e2e tauri-cli
+	@scripts/package-test.sh
+
+test: package-test
+
 clean:
 	$(CARGO) clean
