@@ -27,13 +27,30 @@ impl<R: Runtime> Desktop for TauriDesktop<R> {
     }
 
     fn set_launch_at_login(&self, on: bool) -> Result<(), String> {
+        self.apply_launch_at_login(on)
+    }
+}
+
+impl<R: Runtime> TauriDesktop<R> {
+    /// Makes the login item match `on`. On Linux the XDG autostart entry is
+    /// written by [`crate::login_item`] (the plugin ignores
+    /// `XDG_CONFIG_HOME`); elsewhere the autostart plugin does it.
+    pub fn apply_launch_at_login(&self, on: bool) -> Result<(), String> {
+        if cfg!(target_os = "linux") {
+            return crate::login_item::set(on, crate::MINIMIZED_FLAG);
+        }
         let Some(al) = self.0.try_state::<AutoLaunchManager>() else {
             return Ok(());
         };
-        let result = if on { al.enable() } else { al.disable() };
+        let result = match (on, al.is_enabled()) {
+            (true, _) => al.enable(),
+            (false, Ok(true)) => al.disable(),
+            (false, _) => Ok(()),
+        };
         result.map_err(|e| {
             tracing::warn!(error = %e, on, "launch at login could not be changed");
-            "Launch at login could not be changed; check that your autostart folder (~/.config/autostart) is writable.".to_owned()
+            "Launch at login could not be changed; check that the login items can be edited."
+                .to_owned()
         })
     }
 }

@@ -16,6 +16,7 @@ pub mod commands;
 pub mod controller;
 pub mod desktop;
 pub mod logging;
+pub mod login_item;
 pub mod schedule;
 pub mod settings_flow;
 pub mod shell;
@@ -221,15 +222,8 @@ pub fn run() -> i32 {
             // The login item follows the settings at every start, so it names
             // this binary as installed now (the packaged /usr/bin one, not a
             // build folder) and a hand-edited settings file takes effect.
-            if let Some(al) = handle.try_state::<tauri_plugin_autostart::AutoLaunchManager>() {
-                let result = match (settings.launch_at_login, al.is_enabled()) {
-                    (true, _) => al.enable(),
-                    (false, Ok(true)) => al.disable(),
-                    (false, _) => Ok(()),
-                };
-                if let Err(e) = result {
-                    tracing::warn!(error = %e, "launch at login could not follow the settings");
-                }
+            if let Err(e) = desktop::TauriDesktop(handle.clone()).apply_launch_at_login(settings.launch_at_login) {
+                tracing::warn!(error = %e, "launch at login could not follow the settings");
             }
             let needs_setup = sync_task::needs_setup(&settings, &state.overrides, state.secrets.as_ref());
             let initial = {

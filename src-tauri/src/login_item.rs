@@ -1,0 +1,123 @@
+//! Launch at login on Linux: an XDG autostart entry in
+//! `$XDG_CONFIG_HOME/autostart` (else `~/.config/autostart`).
+//!
+//! Written here rather than through tauri-plugin-autostart because its
+//! Linux backend always writes under `~/.config`, ignoring
+//! `XDG_CONFIG_HOME`, so a session that sets it would never read the entry.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// The entry's file name.
+const FILE_NAME: &str = "peloton-coda-sync.desktop";
+
+/// Where the entry lives, from the environment lookup `var`
+/// (`XDG_CONFIG_HOME` when absolute, else `$HOME/.config`).
+pub fn entry_path(var: impl Fn(&str) -> Option<String>) -> Option<PathBuf> {
+    let config = var("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| var("HOME").map(|h| Path::new(&h).join(".config")))?;
+    Some(config.join("autostart").join(FILE_NAME))
+}
+
+/// The entry's text: starts `exe` in the tray only.
+pub fn entry_text(exe: &Path, tray_only_flag: &str) -> String {
+    let exe = exe.display().to_string();
+    // Desktop-entry Exec quoting: a path with spaces or quotes is quoted.
+    let exe = if exe.contains([' ', '"', '\\', '\'']) {
+        format!("\"{}\"", exe.replace('\\', "\\\\").replace('"', "\\\""))
+    } else {
+        exe
+    };
+    format!(
+        "[Desktop Entry]\nType=Application\nName=Peloton Coda Sync\nComment=Sync Peloton workouts into Coda\nExec={exe} {tray_only_flag}\nIcon=peloton-coda-sync-app\nTerminal=false\nX-GNOME-Autostart-enabled=true\n"
+    )
+}
+
+/// Writes (on) or removes (off) the entry at `path`.
+pub fn apply(path: &Path, on: bool, exe: &Path, tray_only_flag: &str) -> io::Result<()> {
+    if on {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(path, entry_text(exe, tray_only_flag))
+    } else {
+        match std::fs::remove_file(path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    }
+}
+
+/// Applies `on` for the running binary, with the process environment.
+pub fn set(on: bool, tray_only_flag: &str) -> Result<(), String> {
+    let path = entry_path(|name| std::env::var(name).ok())
+        .ok_or_else(|| "Launch at login could not be changed: HOME is not set.".to_string())?;
+    let exe = std::env::current_exe().map_err(|e| {
+        tracing::warn!(error = %e, "no path of the running binary");
+        "Launch at login could not be changed: the app's own path is unknown.".to_string()
+    })?;
+    apply(&path, on, &exe, tray_only_flag).map_err(|e| {
+        tracing::warn!(error = %e, path = %path.display(), on, "launch at login could not be changed");
+        format!(
+            "Launch at login could not be changed; check that {} is writable.",
+            path.parent().unwrap_or(&path).display()
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_string())
+        }
+    }
+
+    #[test]
+    fn entry_follows_xdg_config_home_else_home() {
+        assert_eq!(
+            entry_path(vars(&[("XDG_CONFIG_HOME", "/x/cfg"), ("HOME", "/h")])),
+            Some(PathBuf::from("/x/cfg/autostart/peloton-coda-sync.desktop"))
+        );
+        assert_eq!(
+            entry_path(vars(&[("XDG_CONFIG_HOME", "relative"), ("HOME", "/h")])),
+            Some(PathBuf::from(
+                "/h/.config/autostart/peloton-coda-sync.desktop"
+            ))
+        );
+        assert_eq!(entry_path(vars(&[])), None);
+    }
+
+    #[test]
+    fn on_writes_the_installed_binary_off_removes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("autostart").join(FILE_NAME);
+        let exe = Path::new("/usr/bin/peloton-coda-sync-app");
+        apply(&path, true, exe, "--minimized").unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains("\nExec=/usr/bin/peloton-coda-sync-app --minimized\n"),
+            "{text}"
+        );
+        apply(&path, false, exe, "--minimized").unwrap();
+        assert!(!path.exists());
+        // Off twice is fine.
+        apply(&path, false, exe, "--minimized").unwrap();
+    }
+
+    #[test]
+    fn a_path_with_spaces_is_quoted() {
+        let text = entry_text(Path::new("/opt/My Apps/app"), "--minimized");
+        assert!(
+            text.contains("Exec=\"/opt/My Apps/app\" --minimized"),
+            "{text}"
+        );
+    }
+}
