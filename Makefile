@@ -59,7 +59,7 @@ unit: deps
 e2e: deps-e2e
 	@scripts/e2e-desktop.sh
 
-test: deps-e2e lint unit e2e
+test: deps-e2e lint unit faults e2e
 	@echo "make test: all green"
 
 # Not part of `make test`: the first sync of 1000 workouts takes minutes by design.
