@@ -17,7 +17,7 @@ use pcs_core::secrets::{KeyringStore, MemoryStore, SecretKey, SecretStore, Secre
 use pcs_core::settings::Settings;
 use pcs_core::setup::{self, Overrides, SetupInput};
 use pcs_core::store::{RunRecord, Store};
-use pcs_core::sync::{Progress, RunOptions};
+use pcs_core::sync::{Engine, Progress, RunOptions};
 use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
 
@@ -168,22 +168,26 @@ fn clock() -> SharedClock {
     Arc::new(SystemClock)
 }
 
-async fn sync(paths: &Paths, full: bool) -> ExitCode {
-    let settings = match load_settings(paths) {
-        Ok(s) => s,
-        Err(sentence) => return fail(EXIT_SETUP, &sentence),
-    };
+/// The engine the settings, environment and keychain describe; a failure
+/// has already been said on stderr.
+fn engine(paths: &Paths, lock_wait: Duration) -> Result<Engine, ExitCode> {
+    let settings = load_settings(paths).map_err(|sentence| fail(EXIT_SETUP, &sentence))?;
     let overrides = Overrides::from_env();
-    let engine = match setup::build_engine(SetupInput {
+    setup::build_engine(SetupInput {
         paths,
         settings: &settings,
         overrides: &overrides,
         secrets: secret_store(),
         clock: clock(),
-        lock_wait: Duration::from_secs(10),
-    }) {
+        lock_wait,
+    })
+    .map_err(|e| fail(EXIT_SETUP, &e.user_message()))
+}
+
+async fn sync(paths: &Paths, full: bool) -> ExitCode {
+    let engine = match engine(paths, Duration::from_secs(10)) {
         Ok(e) => e,
-        Err(e) => return fail(EXIT_SETUP, &e.user_message()),
+        Err(code) => return code,
     };
 
     let bar = std::io::stderr().is_terminal().then(|| {
@@ -234,21 +238,9 @@ async fn sync(paths: &Paths, full: bool) -> ExitCode {
 }
 
 async fn check(paths: &Paths) -> ExitCode {
-    let settings = match load_settings(paths) {
-        Ok(s) => s,
-        Err(sentence) => return fail(EXIT_SETUP, &sentence),
-    };
-    let overrides = Overrides::from_env();
-    let engine = match setup::build_engine(SetupInput {
-        paths,
-        settings: &settings,
-        overrides: &overrides,
-        secrets: secret_store(),
-        clock: clock(),
-        lock_wait: Duration::ZERO,
-    }) {
+    let engine = match engine(paths, Duration::ZERO) {
         Ok(e) => e,
-        Err(e) => return fail(EXIT_SETUP, &e.user_message()),
+        Err(code) => return code,
     };
     let report = engine.check().await;
     if let Some(user) = &report.peloton_user {
