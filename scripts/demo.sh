@@ -8,6 +8,8 @@
 # WORKOUTS=N changes how many workouts the fake rider has (default 200; the
 # sync is paced like the real APIs, about 0.4 s per new workout).
 set -euo pipefail
+# The fake Peloton's built-in test account (tests/fake-peloton), not a real credential.
+FAKE_PELOTON_PASSWORD='correct horse'
 
 cd "$(dirname "$0")/.."
 CARGO=${CARGO:-cargo}
@@ -73,7 +75,7 @@ env -u DBUS_SESSION_BUS_ADDRESS -u RUST_LOG \
   XDG_DATA_HOME="$home/.local/share" \
   XDG_STATE_HOME="$home/.local/state" \
   PELOTON_USERNAME="rider@example.com" \
-  PELOTON_PASSWORD="correct horse" \
+  PELOTON_PASSWORD="$FAKE_PELOTON_PASSWORD" \
   CODA_API_TOKEN="coda-test-token" \
   CODA_DOC="AbCDeFGH" \
   PELOTON_API_URL="$peloton_url" \

@@ -14,6 +14,8 @@
 #
 # Needs root (or sudo) for apt-get, and the apt packages of `make deps-e2e`.
 set -euo pipefail
+# The fake Peloton's built-in test account (tests/fake-peloton), not a real credential.
+FAKE_PELOTON_PASSWORD='correct horse'
 
 cd "$(dirname "$0")/.."
 CARGO=${CARGO:-cargo}
@@ -290,7 +292,7 @@ env -u DBUS_SESSION_BUS_ADDRESS -u WAYLAND_DISPLAY -u GNOME_KEYRING_CONTROL -u R
   XDG_STATE_HOME="$home/.local/state" \
   XDG_RUNTIME_DIR="$PT_TMP/run" \
   PELOTON_USERNAME="rider@example.com" \
-  PELOTON_PASSWORD="correct horse" \
+  PELOTON_PASSWORD="$FAKE_PELOTON_PASSWORD" \
   CODA_DOC="AbCDeFGH" \
   PT_CODA_TOKEN="coda-test-token" \
   PT_SUDO="$sudo" \
