@@ -643,23 +643,18 @@ impl Run<'_> {
     /// Derives the Workouts rows from the state and writes those Coda has
     /// not accepted yet (all of them with `--full`).
     async fn write_workouts(&mut self, new_ids: &HashSet<String>) -> Result<(), Abort> {
-        if !self.engine.table_enabled(Table::Workouts) {
-            // The notification still names what arrived.
-            let stored = self.with_store(|s| s.stored_workouts())?;
-            let rows = self.workout_rows(&stored);
-            self.report.new_workouts = rows
-                .iter()
-                .filter(|r| new_ids.contains(&r.key))
-                .map(new_workout)
-                .collect();
-            return Ok(());
-        }
         let stored = self.with_store(|s| s.stored_workouts())?;
         let rows = self.workout_rows(&stored);
-        let written = self.write_changed(Table::Workouts, rows.clone()).await?;
+        // With the table switched off, the notification still names what arrived.
+        let enabled = self.engine.table_enabled(Table::Workouts);
+        let written = if enabled {
+            self.write_changed(Table::Workouts, rows.clone()).await?
+        } else {
+            HashSet::new()
+        };
         self.report.new_workouts = rows
             .iter()
-            .filter(|r| new_ids.contains(&r.key) && written.contains(&r.key))
+            .filter(|r| new_ids.contains(&r.key) && (!enabled || written.contains(&r.key)))
             .map(new_workout)
             .collect();
         self.report
@@ -804,9 +799,7 @@ impl Run<'_> {
             .iter()
             .filter_map(rows::instructor_row)
             .collect();
-        let count = rows.len();
-        let accepted = self.write_changed(Table::Instructors, rows).await?;
-        let _ = (count, accepted);
+        self.write_changed(Table::Instructors, rows).await?;
         if !self
             .report
             .problems
