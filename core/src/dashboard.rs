@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use serde::Serialize;
 
+use crate::avatars::avatar_file;
 use crate::peloton::types::{FollowedUser, PerformanceGraph, Workout};
 use crate::rows::{self, CellValue, Row};
 use crate::store::{Store, StoreError};
@@ -127,23 +128,6 @@ pub struct StatusView {
     pub failure_streak: u32,
     /// When the next sync is planned.
     pub next_sync_at: Option<DateTime<Utc>>,
-}
-
-/// Where the avatar of `friend_id` is cached inside `dir`. Ids are
-/// Peloton's hex strings; anything else is replaced so a crafted id cannot
-/// name a path outside `dir`.
-pub fn avatar_file(dir: &Path, friend_id: &str) -> PathBuf {
-    let safe: String = friend_id
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    dir.join(format!("{safe}.img"))
 }
 
 fn fallback_tz(store: &Store) -> Option<String> {
@@ -518,12 +502,6 @@ mod tests {
         assert_eq!(rides[1].output_kj, Some(300.0));
         assert_eq!(rides[1].avatar, Some(avatar_file(dir.path(), "f1")));
         assert_eq!(friends_rides(&s, 1, None).unwrap().len(), 1);
-    }
-
-    #[test]
-    fn avatar_files_stay_inside_their_folder() {
-        let p = avatar_file(Path::new("/cache"), "../../etc/passwd");
-        assert_eq!(p, Path::new("/cache/______etc_passwd.img"));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod avatars;
 pub mod clock;
 pub mod coda;
 pub mod dashboard;

@@ -136,6 +136,11 @@ impl Paths {
         }
     }
 
+    /// The folder friends' avatars are cached in (inside `data_dir`).
+    pub fn avatar_dir(&self) -> PathBuf {
+        self.data_dir.join("avatars")
+    }
+
     /// The same paths with another settings file (`--config FILE`).
     pub fn with_config_file(mut self, path: impl Into<PathBuf>) -> Paths {
         self.config_file = path.into();

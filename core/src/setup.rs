@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
+use crate::avatars::AvatarCache;
 use crate::clock::SharedClock;
 use crate::coda::{CodaClient, CodaConfig, CodaError};
 use crate::paths::Paths;
@@ -211,6 +212,8 @@ pub fn coda_doc(input: &SetupInput<'_>) -> Result<String, SetupError> {
 /// Builds the engine: clients, local state and the tables as configured.
 pub fn build_engine(input: SetupInput<'_>) -> Result<Engine, SetupError> {
     let peloton = peloton_client(&input)?;
+    let avatars = AvatarCache::new(input.paths.avatar_dir(), peloton.api_url())
+        .map_err(|e| PelotonError::Request(e.without_url().to_string()))?;
     let doc = coda_doc(&input)?;
     let coda = coda_client(&input)?;
     let store = Store::open(&input.paths.state_db)?;
@@ -231,6 +234,7 @@ pub fn build_engine(input: SetupInput<'_>) -> Result<Engine, SetupError> {
         friend_workouts_per_friend: input.settings.friend_workouts_per_friend,
         lock_file: input.paths.lock_file.clone(),
         lock_wait: input.lock_wait,
+        avatars: Some(avatars),
     };
     Ok(Engine::new(peloton, coda, store, input.clock, config))
 }

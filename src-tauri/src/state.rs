@@ -85,7 +85,7 @@ impl AppState {
 
     /// The folder friends' avatars are cached in.
     pub fn avatar_dir(&self) -> std::path::PathBuf {
-        self.paths.data_dir.join("avatars")
+        self.paths.avatar_dir()
     }
 
     /// The latest live status.

@@ -229,22 +229,11 @@ pub fn workout_lines(cards: &[WorkoutCard]) -> Vec<WorkoutLine> {
         .collect()
 }
 
-/// The image type of a cached avatar, from its first bytes.
-fn image_mime(bytes: &[u8]) -> Option<&'static str> {
-    match bytes {
-        [0x89, b'P', b'N', b'G', ..] => Some("image/png"),
-        [0xFF, 0xD8, 0xFF, ..] => Some("image/jpeg"),
-        [b'G', b'I', b'F', b'8', ..] => Some("image/gif"),
-        [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'E', b'B', b'P', ..] => Some("image/webp"),
-        _ => None,
-    }
-}
-
 /// A cached avatar as a `data:` URL; `None` when missing or not an image.
 pub fn avatar_data_url(path: &Path) -> Option<String> {
     use base64::Engine as _;
     let bytes = std::fs::read(path).ok()?;
-    let mime = image_mime(&bytes)?;
+    let mime = pcs_core::avatars::image_mime(&bytes)?;
     Some(format!(
         "data:{mime};base64,{}",
         base64::engine::general_purpose::STANDARD.encode(&bytes)

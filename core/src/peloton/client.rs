@@ -158,6 +158,11 @@ impl PelotonClient {
         })
     }
 
+    /// The API's base URL.
+    pub fn api_url(&self) -> &str {
+        self.api_url.as_str()
+    }
+
     /// Makes sure a usable access token is at hand: the one in memory, else
     /// one from the stored refresh token, else a full login.
     pub async fn ensure_login(&self) -> Result<(), PelotonError> {

@@ -11,6 +11,7 @@ use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use super::report::{NewWorkout, Problem, ProblemArea, Progress, RunReport};
+use crate::avatars::{AvatarCache, Wanted};
 use crate::clock::SharedClock;
 use crate::coda::{CodaClient, CodaError, ResolvedTable};
 use crate::lock::SyncLock;
@@ -57,6 +58,8 @@ pub struct EngineConfig {
     pub lock_file: PathBuf,
     /// How long to wait for another sync to finish before giving up.
     pub lock_wait: Duration,
+    /// Where friends' avatars are cached for the window; `None` skips them.
+    pub avatars: Option<AvatarCache>,
 }
 
 /// How to run.
@@ -921,7 +924,29 @@ impl Run<'_> {
             }
             self.delete_stale(Table::FriendWorkouts, &keep).await?;
         }
+        self.refresh_avatars(&following).await;
         Ok(())
+    }
+
+    /// Caches the avatars of the people followed, last, so a slow image
+    /// host never delays the rows; best effort (see [`crate::avatars`]).
+    async fn refresh_avatars(&self, following: &[FollowedUser]) {
+        let Some(cache) = &self.engine.config.avatars else {
+            return;
+        };
+        let wanted: Vec<Wanted> = following
+            .iter()
+            .filter_map(|f| {
+                Some(Wanted {
+                    friend_id: f.id.clone(),
+                    url: f.image_url.clone().filter(|u| !u.is_empty())?,
+                })
+            })
+            .collect();
+        tokio::select! {
+            r = cache.refresh(&wanted) => tracing::debug!(?r, "avatars refreshed"),
+            () = self.cancel.cancelled() => {}
+        }
     }
 
     /// Deletes the rows this app wrote to `table` whose key is not in `keep`.

@@ -253,11 +253,11 @@ fn visible<'a>(
     Ok(w)
 }
 
-fn public_profile(u: &crate::data::User) -> Value {
+fn public_profile(u: &crate::data::User, base_url: &str) -> Value {
     json!({
         "id": u.id,
         "username": u.username,
-        "image_url": u.image_url,
+        "image_url": format!("{base_url}{}", u.image_path),
         "location": u.location,
         "is_profile_private": u.private,
         "total_followers": u.total_followers,
@@ -289,7 +289,7 @@ pub async fn workout(
         }
         if j.user {
             if let Some(u) = world.users.iter().find(|u| u.id == w.owner) {
-                o.insert("user".into(), public_profile(u));
+                o.insert("user".into(), public_profile(u, &s.base_url));
             }
         }
     }
@@ -360,7 +360,7 @@ pub async fn following(
         .iter()
         .enumerate()
         .map(|(i, u)| {
-            let mut e = public_profile(u);
+            let mut e = public_profile(u, &s.base_url);
             if u.private {
                 e["total_followers"] = Value::Null;
                 e["total_following"] = Value::Null;
@@ -440,4 +440,35 @@ pub async fn ride_details(State(s): State<Arc<Shared>>, Path(id): Path<String>) 
         }
         None => api_error(StatusCode::NOT_FOUND, "Ride not found"),
     }
+}
+
+/// `GET /cdn/{*path}`: the fake's stand-in for Peloton's image host
+/// (`https://s3.amazonaws.com/peloton-profile-images/...`), on the same port:
+/// a small PNG whose colour follows the path, so each friend looks different.
+/// No token needed and no API faults, like the real CDN; 404 for other paths.
+pub async fn cdn_image(Path(path): Path<String>) -> Response {
+    if !path.starts_with("peloton-profile-images/") {
+        return (StatusCode::NOT_FOUND, "Not found").into_response();
+    }
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(path.as_bytes());
+    let rgb = [digest[0], digest[1], digest[2]];
+    ([(header::CONTENT_TYPE, "image/png")], solid_png(16, rgb)).into_response()
+}
+
+/// A `size` x `size` PNG of one colour.
+fn solid_png(size: u32, rgb: [u8; 3]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut enc = png::Encoder::new(&mut out, size, size);
+    enc.set_color(png::ColorType::Rgb);
+    enc.set_depth(png::BitDepth::Eight);
+    let data: Vec<u8> = rgb
+        .iter()
+        .copied()
+        .cycle()
+        .take((size * size * 3) as usize)
+        .collect();
+    let mut w = enc.write_header().expect("PNG header into memory");
+    w.write_image_data(&data).expect("PNG data into memory");
+    drop(w);
+    out
 }

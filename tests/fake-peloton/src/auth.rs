@@ -83,6 +83,8 @@ pub struct AuthStore {
     codes: HashMap<String, CodeGrant>,
     access: HashMap<String, AccessGrant>,
     refresh: HashMap<String, RefreshGrant>,
+    /// Every token ever issued, revoked or not, for secrets audits.
+    issued: Vec<String>,
 }
 
 impl AuthStore {
@@ -95,7 +97,13 @@ impl AuthStore {
             codes: HashMap::new(),
             access: HashMap::new(),
             refresh: HashMap::new(),
+            issued: Vec::new(),
         }
+    }
+
+    /// Every access, id and refresh token issued so far, oldest first.
+    pub fn issued(&self) -> Vec<String> {
+        self.issued.clone()
     }
 
     fn random(&mut self, bytes: usize) -> String {
@@ -157,6 +165,8 @@ impl AuthStore {
             "sub": format!("auth0|{user_id}"),
             "aud": client_id,
         }));
+        self.issued.push(access.clone());
+        self.issued.push(id_token.clone());
         self.access.insert(
             access.clone(),
             AccessGrant {
@@ -173,6 +183,7 @@ impl AuthStore {
         });
         if scope.split(' ').any(|s| s == "offline_access") {
             let refresh = format!("v1.{}", self.random(48));
+            self.issued.push(refresh.clone());
             self.refresh.insert(
                 refresh.clone(),
                 RefreshGrant {

@@ -371,8 +371,10 @@ pub struct User {
     pub username: String,
     /// Whether the profile is private (the user cannot see the workouts).
     pub private: bool,
-    /// Avatar URL.
-    pub image_url: String,
+    /// Avatar path on the fake's image host (`/cdn/...`, mirroring the real
+    /// `https://s3.amazonaws.com/peloton-profile-images/...`); the served
+    /// `image_url` is the fake's base URL followed by it.
+    pub image_path: String,
     /// Free-text location.
     pub location: String,
     /// Followers count shown in the following list.
@@ -464,7 +466,7 @@ impl World {
             id: user_id.to_owned(),
             username: username.to_owned(),
             private: false,
-            image_url: "https://s3.amazonaws.com/peloton-profile-images/fake/me.png".into(),
+            image_path: "/cdn/peloton-profile-images/fake/me.png".into(),
             location: LOCATIONS[0].into(),
             total_followers: 3,
             total_following: friends.len() as u64,
@@ -484,8 +486,8 @@ impl World {
         }
         for (n, f) in friends.iter().enumerate() {
             let id = hex_id(&mut self.rng);
-            let image_url = format!(
-                "https://s3.amazonaws.com/peloton-profile-images/{}/{}",
+            let image_path = format!(
+                "/cdn/peloton-profile-images/{}/{}",
                 hex_id(&mut self.rng),
                 hex_id(&mut self.rng)
             );
@@ -493,7 +495,7 @@ impl World {
                 id,
                 username: f.username.to_owned(),
                 private: f.private,
-                image_url,
+                image_path,
                 location: LOCATIONS[(n + 1) % LOCATIONS.len()].into(),
                 total_followers: self.rng.gen_range(0..500),
                 total_following: self.rng.gen_range(0..200),

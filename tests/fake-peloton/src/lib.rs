@@ -373,6 +373,12 @@ impl FakePeloton {
         lock(&self.shared.auth).revoke_all();
     }
 
+    /// Every access, id and refresh token this fake ever issued (revoked
+    /// ones too): what a secrets audit must never find on disk or on screen.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        lock(&self.shared.auth).issued()
+    }
+
     /// Every logged request, oldest first.
     pub fn requests(&self) -> Vec<Logged> {
         self.shared.log.entries()
@@ -448,6 +454,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/authorize/resume", get(auth::authorize_resume))
         .route("/oauth/token", post(auth::token))
         .route("/auth/login", post(auth::legacy_login))
+        .route("/cdn/{*path}", get(api::cdn_image))
         .route(
             "/__control/faults",
             get(control_get_faults).post(control_set_faults),

@@ -214,6 +214,7 @@ impl World {
             friend_workouts_per_friend: PER_FRIEND as u32,
             lock_file: self.home.path().join("sync.lock"),
             lock_wait: Duration::ZERO,
+            avatars: None,
         };
         Ok(Engine::new(
             peloton,
