@@ -4,7 +4,7 @@
 //! `pcs_core::setup`, and prints what the engine reports.
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +13,9 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use pcs_core::clock::{SharedClock, SystemClock};
 use pcs_core::paths::Paths;
-use pcs_core::secrets::{KeyringStore, MemoryStore, SecretKey, SecretStore, SecretsError};
+use pcs_core::secrets::{
+    KeyringStore, MemoryStore, SecretKey, SecretStore, SecretsError, TokenCacheFile,
+};
 use pcs_core::settings::Settings;
 use pcs_core::setup::{self, Overrides, SetupInput};
 use pcs_core::store::{RunRecord, Store};
@@ -38,6 +40,11 @@ struct Cli {
     /// Read another settings file instead of the platform's.
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Keep Peloton's refresh token in FILE (created 0600) where there is no
+    /// keychain, so each run refreshes instead of logging in. Whoever can
+    /// read FILE can use the Peloton account until the password is changed.
+    #[arg(long, global = true, value_name = "FILE")]
+    token_cache: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -95,8 +102,8 @@ fn main() -> ExitCode {
     };
     runtime.block_on(async move {
         match cli.command {
-            Command::Sync { full } => sync(&paths, full).await,
-            Command::Check => check(&paths).await,
+            Command::Sync { full } => sync(&paths, cli.token_cache.as_deref(), full).await,
+            Command::Check => check(&paths, cli.token_cache.as_deref()).await,
             Command::Status { json } => status(&paths, json),
             Command::Login => login(&paths).await,
         }
@@ -145,18 +152,26 @@ fn init_logging(paths: &Paths) -> Option<tracing_appender::non_blocking::WorkerG
     guard
 }
 
-/// The keychain when one answers; else memory, said once on stderr (cli.md, "Secrets").
-fn secret_store() -> Arc<dyn SecretStore> {
+/// The keychain when one answers; else memory, said once on stderr (cli.md,
+/// "Secrets"). With `--token-cache FILE`, Peloton's refresh token lives in
+/// that file whatever the keychain does.
+fn secret_store(token_cache: Option<&Path>) -> Arc<dyn SecretStore> {
     let keyring = KeyringStore::default();
-    match keyring.get(SecretKey::CodaToken) {
+    let store: Arc<dyn SecretStore> = match keyring.get(SecretKey::CodaToken) {
         Err(SecretsError::Unavailable(reason)) => {
             tracing::info!(%reason, "no keychain");
-            eprintln!(
-                "No system keychain is available, so Peloton is logged in afresh each run; a daily schedule is best."
-            );
+            if token_cache.is_none() {
+                eprintln!(
+                    "No system keychain is available, so Peloton is logged in afresh each run; a daily schedule is best, or keep the login with --token-cache FILE."
+                );
+            }
             Arc::new(MemoryStore::new())
         }
         _ => Arc::new(keyring),
+    };
+    match token_cache {
+        Some(file) => Arc::new(TokenCacheFile::new(file, store)),
+        None => store,
     }
 }
 
@@ -170,22 +185,26 @@ fn clock() -> SharedClock {
 
 /// The engine the settings, environment and keychain describe; a failure
 /// has already been said on stderr.
-fn engine(paths: &Paths, lock_wait: Duration) -> Result<Engine, ExitCode> {
+fn engine(
+    paths: &Paths,
+    token_cache: Option<&Path>,
+    lock_wait: Duration,
+) -> Result<Engine, ExitCode> {
     let settings = load_settings(paths).map_err(|sentence| fail(EXIT_SETUP, &sentence))?;
     let overrides = Overrides::from_env();
     setup::build_engine(SetupInput {
         paths,
         settings: &settings,
         overrides: &overrides,
-        secrets: secret_store(),
+        secrets: secret_store(token_cache),
         clock: clock(),
         lock_wait,
     })
     .map_err(|e| fail(EXIT_SETUP, &e.user_message()))
 }
 
-async fn sync(paths: &Paths, full: bool) -> ExitCode {
-    let engine = match engine(paths, Duration::from_secs(10)) {
+async fn sync(paths: &Paths, token_cache: Option<&Path>, full: bool) -> ExitCode {
+    let engine = match engine(paths, token_cache, Duration::from_secs(10)) {
         Ok(e) => e,
         Err(code) => return code,
     };
@@ -237,8 +256,8 @@ async fn sync(paths: &Paths, full: bool) -> ExitCode {
     }
 }
 
-async fn check(paths: &Paths) -> ExitCode {
-    let engine = match engine(paths, Duration::ZERO) {
+async fn check(paths: &Paths, token_cache: Option<&Path>) -> ExitCode {
+    let engine = match engine(paths, token_cache, Duration::ZERO) {
         Ok(e) => e,
         Err(code) => return code,
     };

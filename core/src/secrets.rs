@@ -51,6 +51,10 @@ pub enum SecretsError {
     /// The keychain answered with an error.
     #[error("the keychain refused the request: {0}")]
     Failed(String),
+    /// The token cache file (`--token-cache`) could not be used; holds the
+    /// sentence, which names the file but never its content.
+    #[error("{0}")]
+    TokenCache(String),
 }
 
 impl SecretsError {
@@ -64,6 +68,7 @@ impl SecretsError {
                 "The system keychain refused to read or store a credential; unlock it and try again."
                     .to_string()
             }
+            SecretsError::TokenCache(sentence) => sentence.clone(),
         }
     }
 }
@@ -168,9 +173,165 @@ impl SecretStore for MemoryStore {
     }
 }
 
+/// Peloton's refresh token kept in a file the user named (`--token-cache
+/// FILE`, cli.md "Secrets"), for servers without a keychain, so a cron run
+/// refreshes a token instead of logging in with the password each time.
+/// Every other secret goes to `inner`.
+///
+/// The file holds that one token and nothing else, is created with mode
+/// 0600 and replaced atomically; a file others can read is refused rather
+/// than used. Whoever reads it can act as the user on Peloton until the
+/// token is revoked (by changing the password), which is the risk the README
+/// states.
+pub struct TokenCacheFile {
+    path: std::path::PathBuf,
+    inner: std::sync::Arc<dyn SecretStore>,
+}
+
+impl TokenCacheFile {
+    /// Keeps the refresh token in `path`, everything else in `inner`.
+    pub fn new(
+        path: impl Into<std::path::PathBuf>,
+        inner: std::sync::Arc<dyn SecretStore>,
+    ) -> Self {
+        Self {
+            path: path.into(),
+            inner,
+        }
+    }
+
+    fn unreadable(&self, e: &std::io::Error) -> SecretsError {
+        SecretsError::TokenCache(format!(
+            "The token cache {} could not be used ({}); check its folder and permissions.",
+            self.path.display(),
+            e.kind()
+        ))
+    }
+
+    fn read(&self) -> Result<Option<SecretString>, SecretsError> {
+        let text = match std::fs::read_to_string(&self.path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(self.unreadable(&e)),
+        };
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&self.path)
+                .map_err(|e| self.unreadable(&e))?
+                .permissions()
+                .mode();
+            if mode & 0o077 != 0 {
+                return Err(SecretsError::TokenCache(format!(
+                    "The token cache {} can be read by other users; run `chmod 600 {}` or delete it.",
+                    self.path.display(),
+                    self.path.display()
+                )));
+            }
+        }
+        let token = text.trim();
+        Ok((!token.is_empty()).then(|| SecretString::from(token.to_owned())))
+    }
+
+    fn write(&self, token: &SecretString) -> Result<(), SecretsError> {
+        use std::io::Write as _;
+        let mut tmp = self.path.clone().into_os_string();
+        tmp.push(".tmp");
+        let tmp = std::path::PathBuf::from(tmp);
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let written = options.open(&tmp).and_then(|mut f| {
+            f.write_all(token.expose_secret().as_bytes())?;
+            f.write_all(b"\n")?;
+            f.sync_all()
+        });
+        written
+            .and_then(|()| std::fs::rename(&tmp, &self.path))
+            .map_err(|e| {
+                let _ = std::fs::remove_file(&tmp);
+                self.unreadable(&e)
+            })
+    }
+}
+
+impl SecretStore for TokenCacheFile {
+    fn get(&self, key: SecretKey) -> Result<Option<SecretString>, SecretsError> {
+        match key {
+            SecretKey::PelotonRefreshToken => self.read(),
+            other => self.inner.get(other),
+        }
+    }
+
+    fn set(&self, key: SecretKey, value: &SecretString) -> Result<(), SecretsError> {
+        match key {
+            SecretKey::PelotonRefreshToken => self.write(value),
+            other => self.inner.set(other, value),
+        }
+    }
+
+    fn delete(&self, key: SecretKey) -> Result<(), SecretsError> {
+        match key {
+            SecretKey::PelotonRefreshToken => match std::fs::remove_file(&self.path) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(self.unreadable(&e)),
+            },
+            other => self.inner.delete(other),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_token_cache_holds_only_the_refresh_token_in_a_private_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("peloton.token");
+        let inner = std::sync::Arc::new(MemoryStore::new());
+        let cache = TokenCacheFile::new(&path, inner.clone());
+        assert!(cache.get(SecretKey::PelotonRefreshToken).unwrap().is_none());
+
+        cache
+            .set(
+                SecretKey::PelotonRefreshToken,
+                &SecretString::from("v1.refresh"),
+            )
+            .unwrap();
+        cache
+            .set(SecretKey::PelotonPassword, &SecretString::from("pw"))
+            .unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "v1.refresh\n");
+        assert_eq!(
+            cache
+                .get(SecretKey::PelotonRefreshToken)
+                .unwrap()
+                .unwrap()
+                .expose_secret(),
+            "v1.refresh"
+        );
+        // The password went to the inner store, never to the file.
+        assert!(inner.get(SecretKey::PelotonPassword).unwrap().is_some());
+        assert!(inner.get(SecretKey::PelotonRefreshToken).unwrap().is_none());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+            let refused = cache.get(SecretKey::PelotonRefreshToken).unwrap_err();
+            assert!(refused.user_message().contains("chmod 600"), "{refused}");
+        }
+        cache.delete(SecretKey::PelotonRefreshToken).unwrap();
+        assert!(!path.exists());
+        cache.delete(SecretKey::PelotonRefreshToken).unwrap();
+    }
 
     #[test]
     fn memory_store_round_trips_and_deletes() {

@@ -87,6 +87,11 @@ mod first_sync {
         assert_eq!(count(&status, "written", "friends"), 2, "{status}");
         assert_eq!(count(&status, "written", "friend_workouts"), 8, "{status}");
         assert_eq!(status["errors"], serde_json::json!([]), "{status}");
+        // Both friends' avatars are cached for the window.
+        assert_eq!(
+            w.cached_avatars(),
+            w.peloton.friend_ids().into_iter().collect(),
+        );
         for t in ["started_at", "finished_at"] {
             let s = status[t].as_str().unwrap_or_default();
             assert!(
@@ -111,6 +116,13 @@ mod first_sync {
             w.peloton.api_request_count() <= 2 + friends,
             "{} Peloton API requests: {:?}",
             w.peloton.api_request_count(),
+            w.peloton.requests()
+        );
+        // Cached avatars are not fetched again.
+        assert_eq!(
+            w.peloton.count(|r| r.path.starts_with("/cdn/")),
+            0,
+            "{:?}",
             w.peloton.requests()
         );
         assert!(w.peloton.unexpected_requests().is_empty());
@@ -294,6 +306,44 @@ mod refusals {
         w.assert_no_secrets();
     }
 
+    /// cli.md, "Secrets": without a keychain every run logs in, unless the
+    /// user names a token cache file: then later runs refresh a token.
+    #[test]
+    fn a_token_cache_file_spares_the_login_and_holds_only_the_token() {
+        let w = World::builder().workouts(3).start();
+        let first = w.cli(["sync"]).succeeds();
+        assert!(
+            first.stderr.contains("logged in afresh each run"),
+            "{first}"
+        );
+
+        let cache = w.outside_home("peloton.token");
+        let cache_arg = cache.to_str().expect("a UTF-8 path");
+        w.peloton.reset_log();
+        let run = w.cli(["sync", "--token-cache", cache_arg]).succeeds();
+        assert!(!run.stderr.contains("afresh"), "{run}");
+        assert_eq!(w.peloton.login_count(), 1, "no token cached yet");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&cache)
+            .expect("the cache file")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the cache is private");
+        let held = std::fs::read_to_string(&cache).expect("read the cache");
+        assert!(
+            w.peloton.issued_tokens().contains(&held.trim().to_string()),
+            "the cache holds exactly one issued token: {held:?}"
+        );
+
+        w.peloton.reset_log();
+        w.cli(["sync", "--token-cache", cache_arg]).succeeds();
+        assert_eq!(w.peloton.login_count(), 0, "{:?}", w.peloton.requests());
+        assert_eq!(w.peloton.refresh_count(), 1, "{:?}", w.peloton.requests());
+        w.assert_tables_exact();
+        // Nothing secret under HOME or in any output; the cache is outside.
+        w.assert_no_secrets();
+    }
+
     #[test]
     fn a_wrong_peloton_password_is_named_after_one_login_attempt() {
         let w = World::builder().workouts(3).start();
@@ -448,6 +498,8 @@ mod friends {
         assert_eq!(count(&status, "deleted", "friend_workouts"), 8, "{status}");
         let friends = w.rows("Friends");
         let new_id = w.peloton.friend_id("NewRider").expect("NewRider");
+        // The unfollowed lose their cached avatar too.
+        assert_eq!(w.cached_avatars(), [new_id.clone()].into_iter().collect());
         assert_eq!(
             keys(&friends, "User ID"),
             [new_id.clone(), "typed-by-hand".to_string()]

@@ -176,6 +176,12 @@ impl World {
         }
     }
 
+    /// A path outside `HOME` in this test's folder (for files the user
+    /// names, such as a token cache).
+    pub fn outside_home(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
     /// Sets an environment variable for the following runs (a secret given
     /// here is also looked for by [`World::assert_no_secrets`]).
     pub fn set_env(&self, name: &str, value: &str) {
@@ -301,6 +307,32 @@ impl World {
         }
     }
 
+    /// The friends whose avatar is cached for the window, by file name
+    /// (the friend's id, without the `.img`), each checked to be a PNG.
+    pub fn cached_avatars(&self) -> BTreeSet<String> {
+        let dir = self.home.join(".local/share/peloton-coda-sync/avatars");
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return BTreeSet::new();
+        };
+        entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension() == Some(OsStr::new("img")))
+            .map(|p| {
+                let bytes = std::fs::read(&p).expect("read a cached avatar");
+                assert!(
+                    bytes.starts_with(b"\x89PNG"),
+                    "{} is not a PNG",
+                    p.display()
+                );
+                p.file_stem()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect()
+    }
+
     /// Asserts no table holds a key twice.
     pub fn assert_no_duplicates(&self) {
         self.coda_idle();
@@ -323,7 +355,8 @@ impl World {
     /// (settings, the SQLite state, logs) nor in any run's output.
     pub fn assert_no_secrets(&self) {
         let mut needles: Vec<String> = lock(&self.secrets).clone();
-        // Access and id tokens are JWTs that start with the fake's header.
+        // Every token the fake issued, and any JWT with the fake's header.
+        needles.extend(self.peloton.issued_tokens());
         needles.push(expect::FAKE_JWT_HEADER.to_string());
         let mut files = Vec::new();
         collect_files(&self.home, &mut files);
@@ -354,10 +387,6 @@ impl World {
                     &needle[..needle.len().min(4)]
                 );
             }
-            assert!(
-                !has_refresh_token(bytes),
-                "a refresh token (v1....) is in {place}"
-            );
         }
     }
 }
@@ -389,20 +418,6 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
-}
-
-/// The fake's refresh tokens: `v1.` and 64 URL-safe base64 characters.
-fn has_refresh_token(hay: &[u8]) -> bool {
-    let token_char = |b: &u8| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_';
-    hay.windows(3).enumerate().any(|(i, w)| {
-        w == b"v1."
-            && hay[i + 3..]
-                .iter()
-                .take(40)
-                .filter(|b| token_char(b))
-                .count()
-                == 40
-    })
 }
 
 /// A CLI process still running.
