@@ -69,7 +69,7 @@ impl Default for CodaConfig {
 }
 
 /// Reads may run a few at a time; the read pacer still spaces them.
-const READS_IN_FLIGHT: usize = 4;
+pub const READS_IN_FLIGHT: usize = 4;
 /// Page size for `listRows` (servers cut larger values silently).
 const ROWS_PAGE: &str = "500";
 /// Page size for every other list (100 is the stated maximum for columns).

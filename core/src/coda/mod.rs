@@ -20,7 +20,9 @@ mod doc_ref;
 mod error;
 mod schema;
 
-pub use client::{CodaClient, CodaConfig, DocInfo, RemoteRow, WhoAmI, DEFAULT_API_URL};
+pub use client::{
+    CodaClient, CodaConfig, DocInfo, RemoteRow, WhoAmI, DEFAULT_API_URL, READS_IN_FLIGHT,
+};
 pub use doc_ref::parse_doc_id;
 pub use error::CodaError;
 pub use schema::{kind_accepts, ResolvedTable, SchemaProblem, SchemaReport, TableCheck};

@@ -49,7 +49,10 @@ pub struct PelotonConfig {
     pub auth_url: String,
     /// Requests in flight at once.
     pub max_in_flight: usize,
-    /// Requests per window, across the API and the auth host.
+    /// Requests per window, across the API and the auth host. Peloton
+    /// publishes no limit; the default spaces requests 100 ms apart, the
+    /// gap a careful 2025 client keeps (peloton-api.md §11), with at most
+    /// four in flight where other clients fire 25 at once.
     pub rate: RateLimit,
     /// Per-request timeout.
     pub timeout: Duration,
@@ -71,7 +74,7 @@ impl Default for PelotonConfig {
             auth_url: "https://auth.onepeloton.com".to_string(),
             max_in_flight: 4,
             rate: RateLimit {
-                requests: 5,
+                requests: 10,
                 per: Duration::from_secs(1),
             },
             timeout: Duration::from_secs(30),
