@@ -234,7 +234,7 @@ $('settings-form').addEventListener('submit', save);
 $('forget-credentials').addEventListener('click', forget);
 $('test-connection').addEventListener('click', test);
 $('interval').addEventListener('input', intervalNote);
-$('close').addEventListener('click', () => window.__TAURI__.window.getCurrentWindow().hide());
+$('close').addEventListener('click', () => window.__TAURI__.window.getCurrentWindow().close());
 document.addEventListener('visibilitychange', () => {
   // Reopened from the tray: show what is saved now.
   if (document.visibilityState === 'visible') load();

@@ -8,8 +8,10 @@
 //! [`shell`] and [`desktop`] (effects on the real desktop); [`logging`].
 //!
 //! Invariants: no sync rule lives here (they are in core); no command
-//! returns a secret; windows start hidden and closing one hides it; the app
-//! leaves only through Quit.
+//! returns a secret; a window exists only while it is open (created on
+//! show from its `tauri.conf.json` entry, destroyed on close, so an idle
+//! tray app runs no WebKit process; under WebDriver, see
+//! [`desktop::under_webdriver`]); the app leaves only through Quit.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod commands;
@@ -201,9 +203,10 @@ pub fn run() -> i32 {
         .invoke_handler(commands::handler())
         .on_window_event(|window, event| {
             if let WindowEvent::CloseRequested { api, .. } = event {
-                // Closing hides: the app lives on in the tray.
-                api.prevent_close();
-                let _ = window.hide();
+                if desktop::under_webdriver() {
+                    api.prevent_close();
+                    let _ = window.hide();
+                }
             }
         })
         .setup(move |app| {
@@ -253,6 +256,9 @@ pub fn run() -> i32 {
                     }
                 }
             });
+            if desktop::under_webdriver() {
+                desktop::create_all_hidden(&handle);
+            }
             if !args.minimized {
                 desktop::show(&handle, WindowKind::Main);
             }

@@ -113,6 +113,45 @@ pub fn pids_of(exe: &Path) -> Vec<u32> {
         .collect()
 }
 
+/// The live descendants of `ancestor` (children, their children, ...) whose
+/// name (`/proc/PID/comm`, at most 15 bytes) starts with `prefix`.
+pub fn descendants_named(ancestor: u32, prefix: &str) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let parent_of: std::collections::HashMap<u32, u32> = dir
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let (_, rest) = stat.rsplit_once(')')?;
+            Some((pid, rest.split_whitespace().nth(1)?.parse().ok()?))
+        })
+        .collect();
+    let descends = |mut pid: u32| {
+        while let Some(&p) = parent_of.get(&pid) {
+            if p == ancestor {
+                return true;
+            }
+            if p <= 1 {
+                return false;
+            }
+            pid = p;
+        }
+        false
+    };
+    parent_of
+        .keys()
+        .copied()
+        .filter(|&pid| {
+            descends(pid)
+                && std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                    .is_ok_and(|c| c.starts_with(prefix))
+                && !is_zombie(pid)
+        })
+        .collect()
+}
+
 fn is_zombie(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()

@@ -66,8 +66,27 @@ pub struct Credentials {
     pub coda_doc: String,
 }
 
+/// What [`World::csp_probe`] saw.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct CspProbe {
+    /// An inline `<script>` ran.
+    pub inline: bool,
+    /// `eval` ran.
+    pub eval: bool,
+    /// A remote script loaded.
+    pub script: bool,
+    /// A remote image loaded.
+    pub image: bool,
+    /// The directives the page reported as violated.
+    pub violations: Vec<String>,
+    /// Requests the probe's remote loads made to the fake.
+    #[serde(default)]
+    pub requests_out: usize,
+}
+
 struct Running {
-    client: Client,
+    /// The WebDriver session; `None` when started without one.
+    client: Option<Client>,
     /// tauri-driver, WebKitWebDriver and the app, in one process group.
     group: Group,
 }
@@ -289,7 +308,27 @@ impl World {
                     self.log_tail()
                 )
             })?;
-        self.app = Some(Running { client, group });
+        self.app = Some(Running {
+            client: Some(client),
+            group,
+        });
+        Ok(())
+    }
+
+    /// Starts the app (with `args`) directly, without WebDriver: for a start
+    /// with no window (`--minimized`), which WebDriver cannot attach to
+    /// because no webview exists until a window opens.
+    pub async fn launch_without_driver(&mut self, args: &[&str]) -> Result<()> {
+        if self.app.is_some() {
+            bail!("the app is already running in this world");
+        }
+        let mut cmd = Command::new(app_binary());
+        cmd.args(args).env_clear().envs(self.app_env());
+        let group = Group::spawn(cmd, "the app", &self.log_file())?;
+        self.app = Some(Running {
+            client: None,
+            group,
+        });
         Ok(())
     }
 
@@ -302,11 +341,12 @@ impl World {
     }
 
     fn client(&self) -> Result<&Client> {
-        Ok(&self
-            .app
+        self.app
             .as_ref()
             .ok_or_else(|| anyhow!("the app is not running"))?
-            .client)
+            .client
+            .as_ref()
+            .ok_or_else(|| anyhow!("the app was started without WebDriver"))
     }
 
     /// Quits through the tray's Quit and waits until the app has left the
@@ -513,7 +553,14 @@ impl World {
     /// Saves a screenshot of the current window as `<name>.png`.
     pub async fn screenshot(&self, name: &str) -> Result<PathBuf> {
         let client = self.client()?;
-        client.execute("window.scrollTo(0, 0)", vec![]).await?;
+        // Back to the top, then two frames so the scroll is painted.
+        client
+            .execute_async(
+                "const done = arguments[0]; window.scrollTo(0, 0); \
+                 requestAnimationFrame(() => requestAnimationFrame(() => done(window.scrollY)));",
+                vec![],
+            )
+            .await?;
         let png = client.screenshot().await?;
         let dir = screenshot_dir();
         std::fs::create_dir_all(&dir)?;
@@ -600,6 +647,106 @@ impl World {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    // ---- secrets and the content security policy -----------------------
+
+    /// Every secret this world's user has or was given: the password, the
+    /// Coda token and every token the fake Peloton issued.
+    pub fn secrets(&self) -> Vec<String> {
+        let c = self.credentials();
+        let mut all = vec![c.password, c.coda_token];
+        all.extend(self.peloton.issued_tokens());
+        all
+    }
+
+    /// What a script in the current window could read: the DOM, every
+    /// field's value, web storage and the window's own global names.
+    pub async fn page_contents(&self) -> Result<String> {
+        let v = self
+            .client()?
+            .execute(
+                r#"const parts = [document.documentElement.outerHTML];
+                for (const e of document.querySelectorAll('input, textarea, select')) parts.push(e.value);
+                for (const store of [localStorage, sessionStorage]) {
+                  for (let i = 0; i < store.length; i++) parts.push(store.key(i), store.getItem(store.key(i)));
+                }
+                for (const k of Object.keys(window)) {
+                  try { const v = window[k]; if (typeof v === 'string') parts.push(v); else if (v && typeof v === 'object' && !(v instanceof Node) && v !== window) parts.push(JSON.stringify(v)); } catch (_) {}
+                }
+                return parts.join('\n');"#,
+                vec![],
+            )
+            .await
+            .context("reading the page")?;
+        Ok(v.as_str().unwrap_or_default().to_owned())
+    }
+
+    /// Asserts that no window of the app holds a secret anywhere a script
+    /// could read it; names the window and the secret's first characters.
+    pub async fn assert_no_secret_in_windows(&self) -> Result<()> {
+        let client = self.client()?;
+        let secrets = self.secrets();
+        let mut scanned = Vec::new();
+        for handle in client.windows().await? {
+            client.switch_to_window(handle).await?;
+            let title = client.title().await?;
+            let page = self.page_contents().await?;
+            for secret in &secrets {
+                if page.contains(secret.as_str()) {
+                    bail!(
+                        "the window {title:?} holds a secret ({}...)",
+                        &secret[..4.min(secret.len())]
+                    );
+                }
+            }
+            scanned.push(title);
+        }
+        if scanned.is_empty() {
+            bail!("no window was scanned");
+        }
+        Ok(())
+    }
+
+    /// Tries, in the current window, what the CSP must refuse: an inline
+    /// script, `eval`, a script and an image from a remote host (the fake
+    /// Peloton, whose log shows whether the request left). Returns what ran
+    /// or loaded, and the violations the page reported.
+    pub async fn csp_probe(&self) -> Result<CspProbe> {
+        let remote = self.peloton.url();
+        let v = self
+            .client()?
+            .execute_async(
+                r#"const [remote, done] = arguments;
+                const violations = [];
+                document.addEventListener('securitypolicyviolation', e => violations.push(e.violatedDirective));
+                window.__inlineRan = false;
+                const inline = document.createElement('script');
+                inline.textContent = 'window.__inlineRan = true';
+                document.head.appendChild(inline);
+                let evalRan = false;
+                try { eval('evalRan = true'); } catch (_) {}
+                const load = (el, url) => new Promise(resolve => {
+                  el.onload = () => resolve(true);
+                  el.onerror = () => resolve(false);
+                  el.src = url;
+                  document.body.appendChild(el);
+                });
+                Promise.all([
+                  load(document.createElement('script'), remote + '/csp-probe.js'),
+                  load(document.createElement('img'), remote + '/cdn/peloton-profile-images/csp/probe'),
+                ]).then(([script, image]) => setTimeout(() => done({
+                  inline: window.__inlineRan, eval: evalRan, script, image, violations,
+                }), 100));"#,
+                vec![json!(remote)],
+            )
+            .await
+            .context("running the CSP probe")?;
+        let probe: CspProbe = serde_json::from_value(v).context("reading the CSP probe")?;
+        Ok(CspProbe {
+            requests_out: self.peloton.count(|r| r.path.contains("csp")),
+            ..probe
+        })
     }
 
     /// Every file under HOME whose bytes contain `needle`.

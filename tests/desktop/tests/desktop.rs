@@ -87,6 +87,8 @@ async fn first_run_opens_settings_and_keeps_credentials_in_the_keychain() -> Res
             "a secret was written to a file under HOME"
         );
     }
+    // Saved secrets leave the form: no window holds them any more.
+    w.assert_no_secret_in_windows().await?;
     Ok(())
 }
 
@@ -127,6 +129,14 @@ async fn sync_now_from_the_tray_fills_coda_and_tells_the_user_once() -> Result<(
     })
     .await?;
     assert!(w.count("#friends li").await? > 0, "friends' rides listed");
+    // Each friend's avatar, downloaded by the sync, is shown from the cache.
+    until("the friends' avatars", || async {
+        let shown = w
+            .count("#friends img.avatar[src^='data:image/png;base64,']")
+            .await?;
+        Ok((shown == w.count("#friends li").await?).then_some(()))
+    })
+    .await?;
     let chart = w.text("chart-summary").await?;
     assert!(
         !chart.contains(" 0 min "),
@@ -155,6 +165,32 @@ async fn sync_now_from_the_tray_fills_coda_and_tells_the_user_once() -> Result<(
     w.resize(440, 1320).await?;
     w.screenshot("main").await?;
     assert_eq!(w.bus.notifications().len(), 1, "one notification per run");
+    // After a full sync, with tokens issued and rows shown: no secret in any
+    // window, nor in any file under HOME.
+    w.assert_no_secret_in_windows().await?;
+    for secret in w.secrets() {
+        assert_eq!(w.files_containing(&secret), Vec::<PathBuf>::new());
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_windows_refuse_inline_and_remote_script() -> Result<()> {
+    let mut w = World::new("csp").await?;
+    w.launch(&[]).await?;
+    for title in [SETTINGS_TITLE, MAIN_TITLE] {
+        w.switch_to(title).await?;
+        let probe = w.csp_probe().await?;
+        assert!(!probe.inline, "{title}: an inline script ran: {probe:?}");
+        assert!(!probe.eval, "{title}: eval ran: {probe:?}");
+        assert!(!probe.script, "{title}: a remote script loaded: {probe:?}");
+        assert!(!probe.image, "{title}: a remote image loaded: {probe:?}");
+        assert_eq!(probe.requests_out, 0, "{title}: a request left: {probe:?}");
+        assert!(
+            probe.violations.iter().any(|d| d.starts_with("script-src")),
+            "{title}: no script-src violation reported: {probe:?}"
+        );
+    }
     Ok(())
 }
 
@@ -238,18 +274,31 @@ async fn launch_at_login_writes_and_removes_the_autostart_entry() -> Result<()> 
 async fn a_second_launch_shows_the_running_instance() -> Result<()> {
     let mut w = World::new("single-instance").await?;
     w.saved_setup(&w.credentials().password).await?;
-    w.launch(&[MINIMIZED_FLAG]).await?;
+    w.launch_without_driver(&[MINIMIZED_FLAG]).await?;
     w.tray().await?;
     assert_eq!(w.visible_windows().await?, Vec::<String>::new());
+    // Started at login with no window: no webview, so no WebKit process.
+    let app = procs::pids_of(&app_binary());
+    assert_eq!(app.len(), 1, "one app process: {app:?}");
+    assert_eq!(
+        procs::descendants_named(app[0], "WebKit"),
+        Vec::<u32>::new(),
+        "an idle tray app runs no WebKit process"
+    );
 
     let second = w.launch_again().await?;
     assert!(second.success(), "the second launch exited with {second}");
     w.wait_shown(MAIN_TITLE).await?;
     assert_eq!(
-        procs::pids_of(&app_binary()).len(),
-        1,
-        "one app process stays"
+        procs::pids_of(&app_binary()),
+        app,
+        "the first app process stays, alone"
     );
+    // The window was created on demand: now WebKit runs for it.
+    until("a WebKit process for the new window", || async {
+        Ok((!procs::descendants_named(app[0], "WebKitWebProces").is_empty()).then_some(()))
+    })
+    .await?;
     Ok(())
 }
 
