@@ -42,9 +42,13 @@ lint: deps tools
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	$(CARGO) deny check --hide-inclusion-graph licenses bans
 
-# cargo-deny checks licences and banned crates (deny.toml); built once from crates.io.
+# Tools built from crates.io when missing, their build kept in the target
+# folder (CI keeps it outside the clone), so a rebuild is incremental.
+TOOLS_BUILD = $${CARGO_TARGET_DIR:-$(CURDIR)/target}/tools
+
+# cargo-deny checks licences and banned crates (deny.toml).
 tools:
-	@command -v cargo-deny >/dev/null 2>&1 || $(CARGO) install --locked cargo-deny
+	@command -v cargo-deny >/dev/null 2>&1 || $(CARGO) install --locked --target-dir "$(TOOLS_BUILD)" cargo-deny
 
 # The engine and the CLI against the fakes under every fault; prints the table
 # (tests/faults). The CLI is built first: the matrix runs the real binary too.
@@ -59,7 +63,7 @@ unit: deps
 e2e: deps-e2e
 	@scripts/e2e-desktop.sh
 
-test: deps-e2e lint unit faults e2e
+test: deps-e2e lint unit faults e2e package-test
 	@echo "make test: all green"
 
 # Not part of `make test`: the first sync of 1000 workouts takes minutes by design.
@@ -77,14 +81,13 @@ bench: deps-e2e
 # crates.io; 3.0 is an alpha for another config format.
 .PHONY: tauri-cli package-test
 tauri-cli:
-	@$(CARGO) tauri --version 2>/dev/null | grep -q '^tauri-cli 2\.' || $(CARGO) install --locked tauri-cli --version "^2"
+	@$(CARGO) tauri --version 2>/dev/null | grep -q '^tauri-cli 2\.' || $(CARGO) install --locked --target-dir "$(TOOLS_BUILD)" tauri-cli --version "^2"
 
 package: deps tauri-cli
 	@scripts/package.sh
 
 # Builds the .deb, installs it with apt, starts the installed app and CLI
-# against the fakes, removes it. Not yet part of `make test`: it has not
-# passed a full run (issue 8).
+# against the fakes, removes it (scripts/package-test.sh). Part of `make test`.
 package-test: deps-e2e tauri-cli
 	@scripts/package-test.sh
 

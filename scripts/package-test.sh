@@ -188,7 +188,9 @@ for dep in libwebkit2gtk-4.1-0 libayatana-appindicator3-1; do
   grep -qw "$dep" <<<"$depends" || die "Depends lacks $dep: $depends"
 done
 grep -q '^ Description: .' <<<"$info" || die "the package has no description"
-contents=$(dpkg-deb -c "$deb" | awk '{print $NF}')
+# One path a line, as ./usr/...: names may hold spaces (the desktop entry is
+# named after the product), and bundler versions differ on the leading ./.
+contents=$(dpkg-deb --fsys-tarfile "$deb" | tar -t | sed 's|^\./||; s|^|./|')
 for f in ./usr/bin/peloton-coda-sync ./usr/bin/peloton-coda-sync-app; do
   grep -qx "$f" <<<"$contents" || die "the package lacks $f"
 done

@@ -80,7 +80,8 @@ async fn main() -> anyhow::Result<()> {
     let pacing = Pacing::default();
 
     eprintln!(
-        "bench: first sync of {n} workouts (paced at 5 Peloton requests a second: several minutes)"
+        "bench: first sync of {n} workouts (paced at {} Peloton requests a second: minutes)",
+        pacing.peloton_rate
     );
     let initial = world.sync("initial").await?;
     let rusage_kb = procs::children_max_rss_kb();
@@ -127,8 +128,13 @@ async fn main() -> anyhow::Result<()> {
         bound,
         None,
         format!(
-            "max(P + Lc, 3 Lc + W, R): P = max({np}/5, {np}·0.08/4), W = ({}−1)·3.5 + 0.15, R = reads",
-            initial.coda.other
+            "max(P + Lc, 3 Lc + W, R): P = max({np}/{}, {np}·{}/{}), W = ({}−1)·{} + {}, R = reads",
+            pacing.peloton_rate,
+            pacing.peloton_latency,
+            pacing.peloton_in_flight,
+            initial.coda.other,
+            pacing.coda_write_spacing,
+            pacing.coda_latency,
         ),
     ));
     metrics.push(Metric::new(
@@ -173,7 +179,7 @@ async fn main() -> anyhow::Result<()> {
         quiet.peloton.reads as f64,
         Some(Target::AtMost(2.0 + friends as f64)),
         format!(
-            "API requests; plus {} login requests (no keychain here, so each run logs in; with one, a single token refresh)",
+            "API requests; plus {} auth requests (the token cache's refresh: no login)",
             quiet.peloton.other
         ),
     ));
