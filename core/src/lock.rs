@@ -95,7 +95,11 @@ mod tests {
         assert_eq!(first.path(), path);
         assert!(SyncLock::try_acquire(&path).unwrap().is_none());
         drop(first);
-        assert!(SyncLock::try_acquire(&path).unwrap().is_some());
+        // Waits a moment: another test of this process may be starting a
+        // child, which holds a copy of every descriptor from fork to exec.
+        assert!(SyncLock::acquire_with_wait(&path, Duration::from_secs(5))
+            .unwrap()
+            .is_some());
     }
 
     #[test]

@@ -123,6 +123,34 @@ pub struct Engine {
 /// A failure that ends the run early; the run's report carries its sentence.
 struct Abort;
 
+/// Why [`Run::read_peloton`] stopped.
+enum Unread {
+    /// The login failed (already reported): rows still unsent may be written.
+    Login,
+    /// Anything else stopped the run (already reported).
+    Abort,
+}
+
+impl From<Abort> for Unread {
+    fn from(_: Abort) -> Self {
+        Unread::Abort
+    }
+}
+
+/// What [`Run::read_peloton`] read.
+struct PelotonRead {
+    /// Workouts seen for the first time.
+    new_ids: HashSet<String>,
+    /// The friends and their windows, unless their list failed.
+    friends: Option<FriendsRead>,
+}
+
+/// The people followed and the rows of their windows.
+struct FriendsRead {
+    following: Vec<FollowedUser>,
+    window_rows: Vec<Row>,
+}
+
 /// The state of one run in progress.
 struct Run<'a> {
     engine: &'a Engine,
@@ -472,34 +500,50 @@ impl Run<'_> {
 
     async fn go(&mut self) -> Result<(), Abort> {
         (self.progress)(Progress::Connecting);
-        // Opening the doc needs nothing from Peloton, so it runs during the
-        // login: a quiet run waits for the slower of the two, not their sum.
+        // Opening the doc needs nothing from Peloton, so it runs while
+        // Peloton is read (login, the user's list and new workouts, the
+        // friends' windows): a quiet run waits for the slower of the two,
+        // not their sum. Every write comes after both.
         let engine = self.engine;
-        let (login, opened) =
-            futures::join!(engine.peloton.ensure_login(), OpenedDoc::open(engine));
-        if let Err(e) = &login {
-            let p = peloton_problem(e);
-            self.problem(p.area, p.message);
-        }
+        let (read, opened) = futures::join!(self.read_peloton(), OpenedDoc::open(engine));
         self.take_doc(opened);
-        if login.is_err() {
-            // Without Peloton nothing new can be read, but rows already in the
-            // state and not yet accepted by Coda can still be written.
-            self.write_workouts(&HashSet::new()).await?;
-            return Err(Abort);
+        let read = match read {
+            Ok(read) => read,
+            Err(Unread::Login) => {
+                // Without Peloton nothing new can be read, but rows already
+                // in the state and not yet accepted by Coda can be written.
+                self.write_workouts(&HashSet::new()).await?;
+                return Err(Abort);
+            }
+            Err(Unread::Abort) => return Err(Abort),
+        };
+        self.check_cancel()?;
+        self.write_workouts(&read.new_ids).await?;
+        self.check_cancel()?;
+        self.sync_instructors().await?;
+        self.check_cancel()?;
+        if let Some(friends) = read.friends {
+            self.write_friends(friends).await?;
+        }
+        Ok(())
+    }
+
+    /// Everything this run reads from Peloton before writing: the login,
+    /// `/api/me`, the user's new or changed workouts (kept in the state) and
+    /// the friends' windows.
+    async fn read_peloton(&mut self) -> Result<PelotonRead, Unread> {
+        if let Err(e) = self.engine.peloton.ensure_login().await {
+            let p = peloton_problem(&e);
+            self.problem(p.area, p.message);
+            return Err(Unread::Login);
         }
         let me = self.me().await?;
         self.fallback_tz = me.timezone.clone();
         self.check_cancel()?;
-
         let new_ids = self.fetch_workouts(&me.id).await?;
         self.check_cancel()?;
-        self.write_workouts(&new_ids).await?;
-        self.check_cancel()?;
-        self.sync_instructors().await?;
-        self.check_cancel()?;
-        self.sync_friends(&me.id).await?;
-        Ok(())
+        let friends = self.read_friends(&me.id).await?;
+        Ok(PelotonRead { new_ids, friends })
     }
 
     /// `/api/me`, read at most once a day (or on `--full`).
@@ -814,16 +858,15 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// The people the user follows and each one's latest workouts.
-    async fn sync_friends(&mut self, user_id: &str) -> Result<(), Abort> {
-        let want_friends = self.engine.table_enabled(Table::Friends);
-        let want_workouts = self.engine.table_enabled(Table::FriendWorkouts);
+    /// The people the user follows and each one's latest workouts, kept in
+    /// the state; `None` when the list of people could not be read.
+    async fn read_friends(&mut self, user_id: &str) -> Result<Option<FriendsRead>, Abort> {
         let following = match self.engine.peloton.following(user_id).await {
             Ok(list) => list,
             Err(e) => {
                 let p = peloton_problem(&e);
                 self.problem(p.area, p.message);
-                return Ok(());
+                return Ok(None);
             }
         };
         self.report.friends = following.len() as u64;
@@ -904,7 +947,22 @@ impl Run<'_> {
             }
         }
         (self.progress)(Progress::Friends { done: total, total });
+        Ok(Some(FriendsRead {
+            following,
+            window_rows,
+        }))
+    }
 
+    /// Writes the Friends and Friend Workouts rows read by
+    /// [`Run::read_friends`], deletes the rows that left, and refreshes the
+    /// avatars.
+    async fn write_friends(&mut self, read: FriendsRead) -> Result<(), Abort> {
+        let FriendsRead {
+            following,
+            window_rows,
+        } = read;
+        let want_friends = self.engine.table_enabled(Table::Friends);
+        let want_workouts = self.engine.table_enabled(Table::FriendWorkouts);
         if want_friends {
             let rows: Vec<Row> = following.iter().map(rows::friend_row).collect();
             self.write_changed(Table::Friends, rows).await?;
