@@ -34,6 +34,8 @@ pub enum Request {
     Progress(String),
     /// The periodic timer fired.
     Tick,
+    /// The system says the network is connected again (NetworkManager).
+    NetworkUp,
     /// The user saved settings.
     SettingsChanged(AppSettings),
     /// Leave the app.
@@ -305,6 +307,14 @@ impl<S: Shell> Controller<S> {
             Request::Tick => {
                 self.schedule.tick(now);
                 self.start_if_due(now);
+            }
+            Request::NetworkUp => {
+                // Only a sync that failed for the network is waiting for it;
+                // the usual plan stands otherwise.
+                if self.trouble == Trouble::Offline {
+                    self.schedule.nudge(now);
+                    self.start_if_due(now);
+                }
             }
             Request::SettingsChanged(s) => {
                 self.schedule.set_interval(s.interval_minutes);
@@ -879,6 +889,27 @@ mod tests {
         assert_eq!(w.starts(), 1);
         w.at(t0() + Duration::minutes(2), Request::Tick);
         assert_eq!(w.starts(), 2);
+    }
+
+    #[test]
+    fn the_network_coming_back_retries_soon_but_only_after_an_offline_failure() {
+        let mut w = world();
+        // Online and up to date: the signal changes nothing.
+        w.c.handle(Request::NetworkUp);
+        w.at(t0() + Duration::minutes(1), Request::Tick);
+        assert_eq!(w.starts(), 0);
+
+        // Four failures in a row: the next retry is 16 minutes away.
+        for _ in 0..4 {
+            w.c.handle(Request::SyncNow);
+            w.c.handle(failed_run(t0(), FailureKind::Transient));
+        }
+        assert_eq!(w.c.schedule().next_run(), t0() + Duration::minutes(16));
+        w.at(t0() + Duration::minutes(3), Request::NetworkUp);
+        let soon = t0() + Duration::minutes(3) + crate::schedule::WAKE_DELAY;
+        assert_eq!(w.c.schedule().next_run(), soon);
+        w.at(soon, Request::Tick);
+        assert_eq!(w.starts(), 5);
     }
 
     #[test]

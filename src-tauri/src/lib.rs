@@ -5,7 +5,8 @@
 //! [`controller`] (the one task owning state, effects through [`controller::Shell`]);
 //! [`commands`] (every command the windows call) over [`settings_flow`] and
 //! [`view`] (view models); [`sync_task`] (one run, built like the CLI's);
-//! [`shell`] and [`desktop`] (effects on the real desktop); [`logging`].
+//! [`shell`] and [`desktop`] (effects on the real desktop); `network`
+//! (NetworkManager's "connected" signal, Linux); [`logging`].
 //!
 //! Invariants: no sync rule lives here (they are in core); no command
 //! returns a secret; a window exists only while it is open (created on
@@ -19,6 +20,8 @@ pub mod controller;
 pub mod desktop;
 pub mod logging;
 pub mod login_item;
+#[cfg(target_os = "linux")]
+pub mod network;
 pub mod schedule;
 pub mod settings_flow;
 pub mod shell;
@@ -246,6 +249,8 @@ pub fn run() -> i32 {
                 initial,
             );
             tauri::async_runtime::spawn(controller.run(rx));
+            #[cfg(target_os = "linux")]
+            tauri::async_runtime::spawn(network::watch(state.requests.clone()));
             let ticks = state.requests.clone();
             tauri::async_runtime::spawn(async move {
                 let mut every = tokio::time::interval(TICK);

@@ -231,6 +231,23 @@ impl DesktopBus {
         })
     }
 
+    /// Says, as NetworkManager does on the system bus, that the network is
+    /// fully connected (`StateChanged(70)`, NM_STATE_CONNECTED_GLOBAL). The
+    /// app is started with this session bus as its system bus.
+    pub async fn network_back(&self) -> Result<()> {
+        self.conn
+            .emit_signal(
+                None::<()>,
+                "/org/freedesktop/NetworkManager",
+                "org.freedesktop.NetworkManager",
+                "StateChanged",
+                &(70u32,),
+            )
+            .await
+            .context("emitting NetworkManager's StateChanged")?;
+        Ok(())
+    }
+
     /// Whether a bus name (e.g. a process's unique name) has an owner.
     pub async fn has_owner(&self, name: &str) -> Result<bool> {
         let dbus = zbus::fdo::DBusProxy::new(&self.conn).await?;

@@ -241,6 +241,11 @@ impl World {
         ] {
             env.push((k.to_owned(), v));
         }
+        // The private session bus stands in for the system bus too, where
+        // the test plays NetworkManager (DesktopBus::network_back).
+        if let Ok(v) = std::env::var("DBUS_SESSION_BUS_ADDRESS") {
+            env.push(("DBUS_SYSTEM_BUS_ADDRESS".to_owned(), v));
+        }
         for k in [
             "PATH",
             "DISPLAY",
