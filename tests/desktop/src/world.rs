@@ -590,15 +590,37 @@ impl World {
 
     /// Waits until the tray's status line reads `want`.
     pub async fn wait_tray_status(&self, want: &str) -> Result<()> {
+        self.wait_tray_status_starting(want, crate::wait::PATIENCE, |l| l == want)
+            .await
+    }
+
+    /// Waits at most `patience` until the tray's status line starts with
+    /// `prefix` ("Offline" for "Offline · will retry at 10:50").
+    pub async fn wait_tray_status_prefix(&self, prefix: &str, patience: Duration) -> Result<()> {
+        self.wait_tray_status_starting(prefix, patience, |l| l.starts_with(prefix))
+            .await
+    }
+
+    async fn wait_tray_status_starting(
+        &self,
+        what: &str,
+        patience: Duration,
+        ok: impl Fn(&str) -> bool,
+    ) -> Result<()> {
         let tray = self.tray().await?;
-        until(&format!("the tray's status line {want:?}"), || async {
-            let line = tray.status_line().await?;
-            if line == want {
-                Ok(Some(()))
-            } else {
-                Err(anyhow!("it reads {line:?}"))
-            }
-        })
+        let ok = &ok;
+        crate::wait::until_within(
+            &format!("the tray's status line {what:?}"),
+            patience,
+            || async {
+                let line = tray.status_line().await?;
+                if ok(&line) {
+                    Ok(Some(()))
+                } else {
+                    Err(anyhow!("it reads {line:?}"))
+                }
+            },
+        )
         .await
     }
 

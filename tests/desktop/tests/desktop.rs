@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{anyhow, Result};
-use desktop_e2e::wait::{until, until_within};
+use desktop_e2e::wait::until;
 use desktop_e2e::world::{app_binary, MAIN_TITLE, MINIMIZED_FLAG, SETTINGS_TITLE};
 use desktop_e2e::{keychain, procs, World};
 use pcs_core::peloton::PelotonError;
@@ -349,28 +349,14 @@ async fn the_network_coming_back_syncs_without_waiting_out_the_backoff() -> Resu
     w.tray().await?.click("Sync now").await?;
     // The run gives up after its retries (about half a minute) and plans
     // the next try two minutes later.
-    until_within(
-        "the tray to say offline",
-        Duration::from_secs(150),
-        || async {
-            let line = w.tray().await?.status_line().await?;
-            Ok(line.starts_with("Offline").then_some(()))
-        },
-    )
-    .await?;
+    w.wait_tray_status_prefix("Offline", Duration::from_secs(150))
+        .await?;
 
     w.peloton.faults().set_drop_rate(0.0);
     w.bus.network_back().await?;
     // Well before the two-minute retry (so this fails without the signal):
     // the 30 s settling delay, a 15 s tick at most, and the sync itself.
-    until_within(
-        "the sync after the network came back",
-        Duration::from_secs(90),
-        || async {
-            let line = w.tray().await?.status_line().await?;
-            Ok(line.starts_with("Up to date").then_some(()))
-        },
-    )
-    .await?;
+    w.wait_tray_status_prefix("Up to date", Duration::from_secs(90))
+        .await?;
     Ok(())
 }
