@@ -139,10 +139,74 @@ impl From<Abort> for Unread {
 
 /// What [`Run::read_peloton`] read.
 struct PelotonRead {
-    /// Workouts seen for the first time.
-    new_ids: HashSet<String>,
+    /// The user's list: what to fetch.
+    listing: Listing,
     /// The friends and their windows, unless their list failed.
     friends: Option<FriendsRead>,
+}
+
+/// The user's workouts to fetch, from the list.
+struct Listing {
+    user_id: String,
+    /// New or changed workouts, each with whether it is new.
+    to_fetch: Vec<(Workout, bool)>,
+    /// The list was read to its last page.
+    reached_end: bool,
+    /// A first sync had already reached the end of the list once.
+    backfill_done: bool,
+}
+
+/// Where rows written during the fetching go.
+#[derive(Clone)]
+struct EarlyTarget {
+    doc_id: String,
+    resolved: ResolvedTable,
+    /// Rows in one write request.
+    batch: usize,
+}
+
+/// What one [`write_batch`] did.
+#[derive(Default)]
+struct BatchWritten {
+    accepted: Vec<String>,
+    writes: u64,
+    store_error: Option<crate::store::StoreError>,
+    coda_error: Option<CodaError>,
+}
+
+/// Writes one full batch of Workouts rows while the fetching goes on. Only
+/// the engine is borrowed, so it runs beside the fetch loop; rows are
+/// marked written as Coda accepts them, exactly as in [`Run::write_changed`].
+async fn write_batch(engine: &Engine, target: EarlyTarget, rows: Vec<Row>) -> BatchWritten {
+    let mut out = BatchWritten::default();
+    let mut accepted = Vec::new();
+    let mut writes = 0u64;
+    let mut store_error = None;
+    let result = engine
+        .coda
+        .upsert_rows_with(
+            &target.doc_id,
+            &target.resolved,
+            &rows,
+            |batch: &[Row], _: &str| {
+                let now = engine.clock.now();
+                let hashes: Vec<(String, String)> = batch
+                    .iter()
+                    .map(|r| (r.key.clone(), r.content_hash()))
+                    .collect();
+                if let Err(e) = engine.store().mark_written(Table::Workouts, &hashes, now) {
+                    store_error.get_or_insert(e);
+                }
+                accepted.extend(batch.iter().map(|r| r.key.clone()));
+                writes += 1;
+            },
+        )
+        .await;
+    out.accepted = accepted;
+    out.writes = writes;
+    out.store_error = store_error;
+    out.coda_error = result.err();
+    out
 }
 
 /// The people followed and the rows of their windows.
@@ -162,6 +226,8 @@ struct Run<'a> {
     resolved: HashMap<Table, ResolvedTable>,
     fallback_tz: Option<String>,
     peloton_requests_at_start: u64,
+    /// Workouts rows Coda accepted while fetching (see [`write_batch`]).
+    written_early: HashSet<String>,
 }
 
 impl Engine {
@@ -295,6 +361,7 @@ impl Engine {
             resolved: HashMap::new(),
             fallback_tz: None,
             peloton_requests_at_start: self.peloton.request_count(),
+            written_early: HashSet::new(),
         };
         let started = {
             // Runs killed earlier are closed as interrupted, under the lock.
@@ -501,9 +568,8 @@ impl Run<'_> {
     async fn go(&mut self) -> Result<(), Abort> {
         (self.progress)(Progress::Connecting);
         // Opening the doc needs nothing from Peloton, so it runs while
-        // Peloton is read (login, the user's list and new workouts, the
-        // friends' windows): a quiet run waits for the slower of the two,
-        // not their sum. Every write comes after both.
+        // Peloton is read (login, the user's list, the friends' windows): a
+        // quiet run waits for the slower of the two, not their sum.
         let engine = self.engine;
         let (read, opened) = futures::join!(self.read_peloton(), OpenedDoc::open(engine));
         self.take_doc(opened);
@@ -518,7 +584,11 @@ impl Run<'_> {
             Err(Unread::Abort) => return Err(Abort),
         };
         self.check_cancel()?;
-        self.write_workouts(&read.new_ids).await?;
+        // New workouts are fetched with the doc open, so full batches of
+        // rows are written while the fetching goes on.
+        let new_ids = self.fetch_workouts(read.listing).await?;
+        self.check_cancel()?;
+        self.write_workouts(&new_ids).await?;
         self.check_cancel()?;
         self.sync_instructors().await?;
         self.check_cancel()?;
@@ -528,9 +598,8 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Everything this run reads from Peloton before writing: the login,
-    /// `/api/me`, the user's new or changed workouts (kept in the state) and
-    /// the friends' windows.
+    /// What this run reads from Peloton while the doc opens: the login,
+    /// `/api/me`, the user's list (what to fetch) and the friends' windows.
     async fn read_peloton(&mut self) -> Result<PelotonRead, Unread> {
         if let Err(e) = self.engine.peloton.ensure_login().await {
             let p = peloton_problem(&e);
@@ -540,10 +609,46 @@ impl Run<'_> {
         let me = self.me().await?;
         self.fallback_tz = me.timezone.clone();
         self.check_cancel()?;
-        let new_ids = self.fetch_workouts(&me.id).await?;
+        let listing = self.list_workouts(&me.id).await?;
         self.check_cancel()?;
         let friends = self.read_friends(&me.id).await?;
-        Ok(PelotonRead { new_ids, friends })
+        Ok(PelotonRead { listing, friends })
+    }
+
+    /// Where to write rows during the fetching, when the Workouts table is
+    /// on and passed its check.
+    fn early_writer(&self) -> Option<EarlyTarget> {
+        if !self.engine.table_enabled(Table::Workouts) {
+            return None;
+        }
+        Some(EarlyTarget {
+            doc_id: self.doc_id.clone()?,
+            resolved: self.resolved.get(&Table::Workouts)?.clone(),
+            batch: self.engine.coda.config().batch_rows.max(1),
+        })
+    }
+
+    /// Counts what a [`write_batch`] wrote. A Coda error is only logged:
+    /// the rows stay unwritten and the write after the fetching sends them
+    /// again and reports what still fails. Returns whether to go on
+    /// writing during the fetching.
+    fn take_batch_written(&mut self, out: BatchWritten) -> Result<bool, Abort> {
+        self.report.coda_writes += out.writes;
+        *self
+            .report
+            .written
+            .entry(Table::Workouts.key().to_string())
+            .or_default() += out.accepted.len() as u64;
+        self.written_early.extend(out.accepted);
+        if let Some(e) = out.store_error {
+            self.problem(ProblemArea::Local, e.user_message());
+            return Err(Abort);
+        }
+        if let Some(e) = out.coda_error {
+            tracing::warn!(error = %e, "a write during the fetching failed; the rows are sent after it");
+            return Ok(false);
+        }
+        Ok(true)
     }
 
     /// `/api/me`, read at most once a day (or on `--full`).
@@ -587,7 +692,7 @@ impl Run<'_> {
 
     /// Lists the user's workouts and keeps every new or changed one (detail
     /// and graph) in the state. Returns the ids seen for the first time.
-    async fn fetch_workouts(&mut self, user_id: &str) -> Result<HashSet<String>, Abort> {
+    async fn list_workouts(&mut self, user_id: &str) -> Result<Listing, Abort> {
         let peloton = &self.engine.peloton;
         let backfill_done = self
             .with_store(|s| s.get_meta(META_BACKFILL_DONE))?
@@ -632,7 +737,31 @@ impl Run<'_> {
             page += 1;
             self.check_cancel()?;
         }
+        Ok(Listing {
+            user_id: user_id.to_string(),
+            to_fetch,
+            reached_end,
+            backfill_done,
+        })
+    }
 
+    /// Fetches detail and graph of every listed new or changed workout and
+    /// keeps them in the state; meanwhile, each time a full batch of their
+    /// rows is ready and no write is under way, writes it. Returns the ids
+    /// seen for the first time.
+    async fn fetch_workouts(&mut self, listing: Listing) -> Result<HashSet<String>, Abort> {
+        let Listing {
+            user_id,
+            to_fetch,
+            reached_end,
+            backfill_done,
+        } = listing;
+        let user_id = user_id.as_str();
+        let peloton = &self.engine.peloton;
+        let engine = self.engine;
+        let mut early = self.early_writer();
+        let mut ready: Vec<Row> = Vec::new();
+        let mut writing: Option<futures::future::BoxFuture<'_, BatchWritten>> = None;
         let total = to_fetch.len() as u64;
         let mut done = 0u64;
         let mut new_ids = HashSet::new();
@@ -649,14 +778,43 @@ impl Run<'_> {
         .buffer_unordered(FETCH_CONCURRENCY)
         .take_until(self.cancel.cancelled());
         futures::pin_mut!(fetches);
-        while let Some((w, is_new, detail, graph)) = fetches.next().await {
+        loop {
+            let next = match writing.as_mut() {
+                Some(write) => tokio::select! {
+                    item = fetches.next() => item,
+                    out = write => {
+                        writing = None;
+                        if !self.take_batch_written(out)? {
+                            early = None;
+                        }
+                        continue;
+                    }
+                },
+                None => fetches.next().await,
+            };
+            let Some((w, is_new, detail, graph)) = next else {
+                break;
+            };
             let fetched = match (detail, graph) {
-                (Ok((_, detail_json)), Some(Ok((_, graph_json)))) => Ok((detail_json, graph_json)),
+                (Ok((detail, detail_json)), Some(Ok((graph, graph_json)))) => {
+                    Ok((detail, detail_json, graph, graph_json))
+                }
                 (Err(e), _) | (_, Some(Err(e))) => Err(e),
                 (Ok(_), None) => continue,
             };
             match fetched {
-                Ok((detail_json, graph_json)) => {
+                Ok((detail, detail_json, graph, graph_json)) => {
+                    if let Some(target) = &early {
+                        if let Ok(row) =
+                            rows::workout_row(&detail, &graph, self.fallback_tz.as_deref())
+                        {
+                            ready.push(row);
+                        }
+                        if writing.is_none() && ready.len() >= target.batch {
+                            let batch: Vec<Row> = ready.drain(..target.batch).collect();
+                            writing = Some(Box::pin(write_batch(engine, target.clone(), batch)));
+                        }
+                    }
                     let record = StoredWorkout {
                         id: w.id.clone(),
                         user_id: w.user_id.clone().unwrap_or_else(|| user_id.to_string()),
@@ -680,6 +838,10 @@ impl Run<'_> {
             done += 1;
             (self.progress)(Progress::Fetching { done, total });
         }
+        if let Some(write) = writing {
+            let out = write.await;
+            self.take_batch_written(out)?;
+        }
         self.check_cancel()?;
         if reached_end && !failed && !backfill_done {
             self.with_store(|s| s.set_meta(META_BACKFILL_DONE, "1"))?;
@@ -695,7 +857,9 @@ impl Run<'_> {
         // With the table switched off, the notification still names what arrived.
         let enabled = self.engine.table_enabled(Table::Workouts);
         let written = if enabled {
-            self.write_changed(Table::Workouts, rows.clone()).await?
+            let mut written = self.write_changed(Table::Workouts, rows.clone()).await?;
+            written.extend(std::mem::take(&mut self.written_early));
+            written
         } else {
             HashSet::new()
         };
