@@ -189,12 +189,7 @@ async fn write_batch(engine: &Engine, target: EarlyTarget, rows: Vec<Row>) -> Ba
             &target.resolved,
             &rows,
             |batch: &[Row], _: &str| {
-                let now = engine.clock.now();
-                let hashes: Vec<(String, String)> = batch
-                    .iter()
-                    .map(|r| (r.key.clone(), r.content_hash()))
-                    .collect();
-                if let Err(e) = engine.store().mark_written(Table::Workouts, &hashes, now) {
+                if let Err(e) = engine.mark_accepted(Table::Workouts, batch) {
                     store_error.get_or_insert(e);
                 }
                 accepted.extend(batch.iter().map(|r| r.key.clone()));
@@ -247,6 +242,16 @@ impl Engine {
             config,
             open_noted: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Records that Coda accepted `batch` of `table`: each row's content
+    /// hash, so the row is not sent again until it changes.
+    fn mark_accepted(&self, table: Table, batch: &[Row]) -> Result<(), crate::store::StoreError> {
+        let hashes: Vec<(String, String)> = batch
+            .iter()
+            .map(|r| (r.key.clone(), r.content_hash()))
+            .collect();
+        self.store().mark_written(table, &hashes, self.clock.now())
     }
 
     /// The local state, for readers such as the window and `status`.
@@ -942,12 +947,7 @@ impl Run<'_> {
                 &resolved,
                 &pending,
                 |batch: &[Row], _request_id: &str| {
-                    let now = engine.clock.now();
-                    let hashes: Vec<(String, String)> = batch
-                        .iter()
-                        .map(|r| (r.key.clone(), r.content_hash()))
-                        .collect();
-                    if let Err(e) = engine.store().mark_written(table, &hashes, now) {
+                    if let Err(e) = engine.mark_accepted(table, batch) {
                         store_error.get_or_insert(e);
                     }
                     accepted.extend(batch.iter().map(|r| r.key.clone()));
