@@ -166,7 +166,6 @@ struct EarlyTarget {
 }
 
 /// What one [`write_batch`] did.
-#[derive(Default)]
 struct BatchWritten {
     accepted: Vec<String>,
     writes: u64,
@@ -178,7 +177,6 @@ struct BatchWritten {
 /// the engine is borrowed, so it runs beside the fetch loop; rows are
 /// marked written as Coda accepts them, exactly as in [`Run::write_changed`].
 async fn write_batch(engine: &Engine, target: EarlyTarget, rows: Vec<Row>) -> BatchWritten {
-    let mut out = BatchWritten::default();
     let mut accepted = Vec::new();
     let mut writes = 0u64;
     let mut store_error = None;
@@ -197,11 +195,12 @@ async fn write_batch(engine: &Engine, target: EarlyTarget, rows: Vec<Row>) -> Ba
             },
         )
         .await;
-    out.accepted = accepted;
-    out.writes = writes;
-    out.store_error = store_error;
-    out.coda_error = result.err();
-    out
+    BatchWritten {
+        accepted,
+        writes,
+        store_error,
+        coda_error: result.err(),
+    }
 }
 
 /// The people followed and the rows of their windows.
@@ -695,8 +694,9 @@ impl Run<'_> {
         self.doc_id = opened.doc_id;
     }
 
-    /// Lists the user's workouts and keeps every new or changed one (detail
-    /// and graph) in the state. Returns the ids seen for the first time.
+    /// Lists the user's workouts newest first, until a page holds only
+    /// known ones once the backfill is complete; returns the new or changed
+    /// ones to fetch.
     async fn list_workouts(&mut self, user_id: &str) -> Result<Listing, Abort> {
         let peloton = &self.engine.peloton;
         let backfill_done = self
@@ -862,8 +862,16 @@ impl Run<'_> {
         // With the table switched off, the notification still names what arrived.
         let enabled = self.engine.table_enabled(Table::Workouts);
         let written = if enabled {
-            let mut written = self.write_changed(Table::Workouts, rows.clone()).await?;
-            written.extend(std::mem::take(&mut self.written_early));
+            // Rows Coda accepted during the fetching are not sent again,
+            // not even with `--full`.
+            let early = std::mem::take(&mut self.written_early);
+            let rest: Vec<Row> = rows
+                .iter()
+                .filter(|r| !early.contains(&r.key))
+                .cloned()
+                .collect();
+            let mut written = self.write_changed(Table::Workouts, rest).await?;
+            written.extend(early);
             written
         } else {
             HashSet::new()
