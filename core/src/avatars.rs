@@ -18,6 +18,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use futures::StreamExt;
+
+use crate::fs::{write_replacing, Access};
 use url::Url;
 
 /// The largest avatar accepted, in bytes.
@@ -241,8 +243,12 @@ impl AvatarCache {
     /// (fetched again next run), never a torn image.
     fn store(&self, friend_id: &str, url: &str, bytes: &[u8]) -> std::io::Result<()> {
         let image = avatar_file(&self.dir, friend_id);
-        write_atomic(&image, bytes)?;
-        write_atomic(&self.source_file(friend_id), url.as_bytes())
+        write_replacing(&image, bytes, Access::Default)?;
+        write_replacing(
+            &self.source_file(friend_id),
+            url.as_bytes(),
+            Access::Default,
+        )
     }
 
     /// Removes the images (and sources) of people not in `wanted`.
@@ -272,14 +278,6 @@ impl AvatarCache {
         }
         removed
     }
-}
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
 }
 
 #[cfg(test)]

@@ -234,28 +234,9 @@ impl TokenCacheFile {
     }
 
     fn write(&self, token: &SecretString) -> Result<(), SecretsError> {
-        use std::io::Write as _;
-        let mut tmp = self.path.clone().into_os_string();
-        tmp.push(".tmp");
-        let tmp = std::path::PathBuf::from(tmp);
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let written = options.open(&tmp).and_then(|mut f| {
-            f.write_all(token.expose_secret().as_bytes())?;
-            f.write_all(b"\n")?;
-            f.sync_all()
-        });
-        written
-            .and_then(|()| std::fs::rename(&tmp, &self.path))
-            .map_err(|e| {
-                let _ = std::fs::remove_file(&tmp);
-                self.unreadable(&e)
-            })
+        let line = format!("{}\n", token.expose_secret());
+        crate::fs::write_replacing(&self.path, line.as_bytes(), crate::fs::Access::OwnerOnly)
+            .map_err(|e| self.unreadable(&e))
     }
 }
 

@@ -7,7 +7,6 @@
 //! `secrets.rs`). Environment overrides (`CODA_DOC`, `*_API_URL`) are applied
 //! by the binaries, not here.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -291,26 +290,12 @@ impl Settings {
             _ => PathBuf::from("."),
         };
         std::fs::create_dir_all(&dir).map_err(write_err(&dir))?;
-        let file_name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "settings.toml".to_owned());
-        // The temporary file sits beside the target so the rename stays on one file system.
-        let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
-        let result = (|| {
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(text.as_bytes())?;
-            f.sync_all()?;
-            drop(f);
-            std::fs::rename(&tmp, path)
-        })();
-        if let Err(source) = result {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(SettingsError::Write {
+        crate::fs::write_replacing(path, text.as_bytes(), crate::fs::Access::Default).map_err(
+            |source| SettingsError::Write {
                 path: path.to_owned(),
                 source,
-            });
-        }
+            },
+        )?;
         // Persist the rename itself; not every platform can open a folder, and
         // the file is already complete, so a failure here is not reported.
         #[cfg(unix)]
