@@ -378,6 +378,10 @@ async fn run_app(app: &Path, world: &World, out: &mut Vec<Metric>) -> anyhow::Re
     let cpu_pct = (cpu1.saturating_sub(cpu0)) as f64 / ticks / idle_s * 100.0;
     let (rss_kb, each) = procs::tree_rss_kb(pid);
     let pss_kb = procs::tree_pss_kb(pid);
+    eprintln!("  app: idle RSS by mapping (MiB):");
+    for (name, kb) in procs::tree_rss_by_mapping(pid).iter().take(20) {
+        eprintln!("    {:7.1}  {name}", *kb as f64 / 1024.0);
+    }
     let each: Vec<String> = each
         .iter()
         .map(|(n, kb)| format!("{n} {:.1}", *kb as f64 / 1024.0))

@@ -127,6 +127,34 @@ pub fn tree_pss_kb(pid: u32) -> u64 {
         .sum()
 }
 
+/// Where the resident memory of the tree under `pid` lives: RSS in kB by
+/// mapping (a file's name, or `[anon]`, `[heap]`, `[stack]`), largest first.
+/// This is the profile behind `app_idle_rss_mb`.
+pub fn tree_rss_by_mapping(pid: u32) -> Vec<(String, u64)> {
+    let mut by: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+    for p in tree(pid) {
+        let Ok(s) = std::fs::read_to_string(format!("/proc/{p}/smaps")) else {
+            continue;
+        };
+        let mut current = String::from("[anon]");
+        for line in s.lines() {
+            let mut f = line.split_whitespace();
+            let first = f.next().unwrap_or_default();
+            if first.contains('-') && first.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+                // A mapping header: address perms offset dev inode [path].
+                let path = f.nth(4).unwrap_or("[anon]");
+                current = path.rsplit('/').next().unwrap_or(path).to_string();
+            } else if first == "Rss:" {
+                let kb: u64 = f.next().and_then(|v| v.parse().ok()).unwrap_or(0);
+                *by.entry(current.clone()).or_default() += kb;
+            }
+        }
+    }
+    let mut v: Vec<_> = by.into_iter().filter(|(_, kb)| *kb > 0).collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    v
+}
+
 /// Sum of user + system CPU ticks over the tree under `pid`.
 pub fn tree_cpu_ticks(pid: u32) -> u64 {
     tree(pid)
