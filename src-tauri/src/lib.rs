@@ -5,7 +5,8 @@
 //! [`controller`] (the one task owning state, effects through [`controller::Shell`]);
 //! [`commands`] (every command the windows call) over [`settings_flow`] and
 //! [`view`] (view models); [`sync_task`] (one run, built like the CLI's);
-//! [`shell`] and [`desktop`] (effects on the real desktop); `network`
+//! [`shell`] and [`desktop`] (effects on the real desktop); [`memory`]
+//! (what keeps the idle app light); `network`
 //! (NetworkManager's "connected" signal, Linux); [`logging`].
 //!
 //! Invariants: no sync rule lives here (they are in core); no command
@@ -20,6 +21,7 @@ pub mod controller;
 pub mod desktop;
 pub mod logging;
 pub mod login_item;
+pub mod memory;
 #[cfg(target_os = "linux")]
 pub mod network;
 pub mod schedule;
@@ -205,11 +207,13 @@ pub fn run() -> i32 {
         .manage(state.clone())
         .invoke_handler(commands::handler())
         .on_window_event(|window, event| {
-            if let WindowEvent::CloseRequested { api, .. } = event {
-                if desktop::under_webdriver() {
+            match event {
+                WindowEvent::CloseRequested { api, .. } if desktop::under_webdriver() => {
                     api.prevent_close();
                     let _ = window.hide();
                 }
+                WindowEvent::Destroyed => memory::give_back_freed(),
+                _ => {}
             }
         })
         .setup(move |app| {

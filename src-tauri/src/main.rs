@@ -3,5 +3,7 @@
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 fn main() {
+    // First, while the process has one thread (see the function).
+    pcs_app::memory::no_gl_in_tray();
     std::process::exit(pcs_app::run());
 }

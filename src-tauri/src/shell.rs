@@ -80,6 +80,7 @@ impl<R: Runtime> Shell for TauriShell<R> {
         tracing::info!("sync starting");
         tauri::async_runtime::spawn(async move {
             let result = crate::sync_task::run_once(state.clone(), token).await;
+            crate::memory::give_back_freed();
             state.send(Request::SyncFinished(result));
         });
     }

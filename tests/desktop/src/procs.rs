@@ -113,6 +113,22 @@ pub fn pids_of(exe: &Path) -> Vec<u32> {
         .collect()
 }
 
+/// The file names of the shared objects `pid` has mapped (from
+/// `/proc/PID/maps`) that contain any of `needles`.
+pub fn mapped_files_containing(pid: u32, needles: &[&str]) -> Vec<String> {
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
+    let mut found: Vec<String> = maps
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .filter_map(|path| path.rsplit('/').next())
+        .filter(|name| needles.iter().any(|n| name.contains(n)))
+        .map(str::to_owned)
+        .collect();
+    found.sort();
+    found.dedup();
+    found
+}
+
 /// The live descendants of `ancestor` (children, their children, ...) whose
 /// name (`/proc/PID/comm`, at most 15 bytes) starts with `prefix`.
 pub fn descendants_named(ancestor: u32, prefix: &str) -> Vec<u32> {

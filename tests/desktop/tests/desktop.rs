@@ -286,6 +286,13 @@ async fn a_second_launch_shows_the_running_instance() -> Result<()> {
         Vec::<u32>::new(),
         "an idle tray app runs no WebKit process"
     );
+    // Nor has it loaded an OpenGL driver (GTK would, for visuals the tray
+    // never draws with; with Mesa that is ~50 MB of LLVM and driver).
+    assert_eq!(
+        procs::mapped_files_containing(app[0], &["_dri.so", "libGLX_", "libEGL_", "libLLVM"]),
+        Vec::<String>::new(),
+        "an idle tray app maps no OpenGL driver"
+    );
 
     let second = w.launch_again().await?;
     assert!(second.success(), "the second launch exited with {second}");
