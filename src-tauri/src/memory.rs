@@ -16,7 +16,11 @@ const GDK_GL: &str = "GDK_GL";
 
 /// Tells GDK not to set up OpenGL for this process, unless the user set
 /// `GDK_GL` themselves. Must run before GTK starts and before any thread
-/// (it changes the environment), so `main` calls it first.
+/// (it changes the environment), so `main` calls it first. Programs the app
+/// starts (WebKit's helpers, a file manager for "Open log folder") inherit
+/// the variable; only GTK 3's own GL drawing (`GtkGLArea`) reads it, and
+/// it is not removed later, as changing the environment once threads run
+/// is not safe.
 pub fn no_gl_in_tray() {
     if let Some(value) = gdk_gl_to_set(cfg!(target_os = "linux"), std::env::var_os(GDK_GL)) {
         // Only the main thread exists yet: nothing reads the environment
