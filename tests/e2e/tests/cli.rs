@@ -63,6 +63,26 @@ mod first_sync {
             "{run}"
         );
         w.assert_tables_exact();
+        // Full batches of rows are written while the details are still being
+        // fetched, not all after (the fakes' logs share one clock).
+        let last_detail = w
+            .peloton
+            .requests()
+            .iter()
+            .filter(|r| r.path.starts_with("/api/workout/"))
+            .map(|r| r.at)
+            .max()
+            .expect("workout details were fetched");
+        let early_writes = w
+            .coda
+            .requests()
+            .iter()
+            .filter(|r| r.is_row_write() && r.at < last_detail)
+            .count();
+        assert!(
+            early_writes >= 1,
+            "no Coda row write before the last workout detail request"
+        );
 
         let status = w.status_json();
         for field in [

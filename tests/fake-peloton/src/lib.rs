@@ -487,6 +487,7 @@ async fn faults_and_log(State(s): State<Arc<Shared>>, req: Request, next: Next) 
     }
     let method = req.method().clone();
     let query = req.uri().query().unwrap_or("").to_owned();
+    let at = tokio::time::Instant::now();
     let latency = s.faults.latency();
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
@@ -504,7 +505,7 @@ async fn faults_and_log(State(s): State<Arc<Shared>>, req: Request, next: Next) 
             if let Some(ConnectInfo(conn)) = req.extensions().get::<ConnectInfo<ConnHandle>>() {
                 conn.kill();
             }
-            log_request(&s, &method, path, query, 0, false);
+            log_request(&s, &method, path, query, at, 0, false);
             // Never delivered: the killed connection fails the write and closes.
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
@@ -540,7 +541,15 @@ async fn faults_and_log(State(s): State<Arc<Shared>>, req: Request, next: Next) 
         }
     };
     let unexpected = resp.extensions().get::<Unexpected>().is_some();
-    log_request(&s, &method, path, query, resp.status().as_u16(), unexpected);
+    log_request(
+        &s,
+        &method,
+        path,
+        query,
+        at,
+        resp.status().as_u16(),
+        unexpected,
+    );
     resp
 }
 
@@ -549,6 +558,7 @@ fn log_request(
     method: &Method,
     path: String,
     query: String,
+    at: tokio::time::Instant,
     status: u16,
     unexpected: bool,
 ) {
@@ -557,6 +567,7 @@ fn log_request(
         path,
         query,
         status,
+        at,
         unexpected,
     });
 }

@@ -15,6 +15,8 @@ pub struct Logged {
     pub query: String,
     /// Status sent; `0` when the connection was dropped on purpose without a response.
     pub status: u16,
+    /// When the request arrived (comparable with the fake Coda's log: one clock).
+    pub at: tokio::time::Instant,
     /// True when no route matched: the client called something the real server does not
     /// serve (or the fake does not know). Tests should assert there are none.
     pub unexpected: bool,
