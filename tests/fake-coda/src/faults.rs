@@ -28,6 +28,9 @@ pub struct FaultSettings {
     pub doc_deleted: bool,
     /// Every request is 429, however long the client waits.
     pub sticky_429: bool,
+    /// The next this many requests are answered 429, whatever the fractions
+    /// roll (counts down), so a test can be sure a 429 happened.
+    pub next_429s: u32,
     /// When set, 429 answers carry `Retry-After: <n>` (Coda sends none).
     pub retry_after_secs: Option<u64>,
 }
@@ -75,6 +78,8 @@ pub struct FaultsUpdate {
     pub doc_deleted: Option<bool>,
     /// See [`FaultSettings::sticky_429`].
     pub sticky_429: Option<bool>,
+    /// See [`FaultSettings::next_429s`].
+    pub next_429s: Option<u32>,
     /// See [`FaultSettings::retry_after_secs`]; 0 removes the header.
     pub retry_after_secs: Option<u64>,
     /// Turns rate limits on or off.
@@ -122,6 +127,11 @@ impl Faults {
     /// See [`FaultSettings::error_5xx_fraction`].
     pub fn set_error_5xx_fraction(&self, fraction: f64) {
         self.update(|f| f.error_5xx_fraction = fraction);
+    }
+
+    /// See [`FaultSettings::next_429s`].
+    pub fn set_next_429s(&self, n: u32) {
+        self.update(|f| f.next_429s = n);
     }
 
     /// See [`FaultSettings::latency_ms`].
@@ -229,6 +239,9 @@ impl Faults {
             }
             if let Some(v) = update.sticky_429 {
                 f.sticky_429 = v;
+            }
+            if let Some(v) = update.next_429s {
+                f.next_429s = v;
             }
             if let Some(v) = update.retry_after_secs {
                 f.retry_after_secs = (v > 0).then_some(v);

@@ -118,6 +118,14 @@ async fn gate(State(s): S, req: Request, next: Next) -> Response {
     response
 }
 
+/// Whether this request is one of the [`FaultSettings::next_429s`]; counts it.
+fn take_next_429(s: &Shared) -> bool {
+    let mut f = s.faults();
+    let take = f.next_429s > 0;
+    f.next_429s = f.next_429s.saturating_sub(1);
+    take
+}
+
 /// Injected errors, auth and rate limits, in the order a real front end would apply them.
 fn admit(
     s: &Shared,
@@ -127,7 +135,7 @@ fn admit(
     path: &str,
     now: Instant,
 ) -> Result<(), ApiError> {
-    if faults.sticky_429 || FaultSettings::roll(faults.error_429_fraction) {
+    if take_next_429(s) || faults.sticky_429 || FaultSettings::roll(faults.error_429_fraction) {
         return Err(ApiError::too_many_requests(faults.retry_after_secs));
     }
     if FaultSettings::roll(faults.error_5xx_fraction) {

@@ -370,6 +370,18 @@ async fn sticky_429_refuses_everything_until_switched_off() {
 }
 
 #[tokio::test]
+async fn next_429s_refuses_exactly_that_many_requests() {
+    let coda = FakeCoda::start(fast()).await;
+    let api = Api::new(&coda);
+    coda.faults().set_next_429s(2);
+    for _ in 0..2 {
+        assert_eq!(api.get("/whoami").await.0, StatusCode::TOO_MANY_REQUESTS);
+    }
+    assert_eq!(api.get("/whoami").await.0, StatusCode::OK);
+    assert_eq!(coda.faults().settings().next_429s, 0);
+}
+
+#[tokio::test]
 async fn reads_lag_applied_writes_and_the_doc_version_header_refuses_stale_reads() {
     let coda = FakeCoda::start(fast().with_read_lag(Duration::from_secs(600))).await;
     let api = Api::new(&coda);
