@@ -6,8 +6,9 @@
 //! - GTK 3 on X11 loads the OpenGL driver when it opens the display, only to
 //!   pick visuals for GL drawing the tray never does: with Mesa that maps
 //!   LLVM and the driver, about 50 MB resident. [`no_gl_in_tray`] turns that
-//!   off. The windows still draw: WebKit's web process renders on its own,
-//!   and the UI process shows its frames without a GDK GL context.
+//!   off. The windows still draw: WebKit sees GTK without GL, turns its GPU
+//!   compositing off (it logs that once per window) and draws in software,
+//!   which two small, mostly still windows do not notice.
 //! - A sync or a closed window frees memory that glibc keeps in its arenas
 //!   for reuse; [`give_back_freed`] returns the free pages to the system.
 
