@@ -7,7 +7,7 @@
 //!   pick visuals for GL drawing the tray never does: with Mesa that maps
 //!   LLVM and the driver, about 50 MB resident. [`no_gl_in_tray`] turns that
 //!   off. The windows still draw: WebKit sees GTK without GL, turns its GPU
-//!   compositing off (it logs that once per window) and draws in software,
+//!   compositing off (it logs a warning saying so) and draws in software,
 //!   which two small, mostly still windows do not notice.
 //! - A sync or a closed window frees memory that glibc keeps in its arenas
 //!   for reuse; [`give_back_freed`] returns the free pages to the system.
