@@ -119,6 +119,8 @@ async fn gate(State(s): S, req: Request, next: Next) -> Response {
 }
 
 /// Whether this request is one of the [`FaultSettings::next_429s`]; counts it.
+/// Called only when the snapshot says some are left, so most requests take
+/// the faults lock once.
 fn take_next_429(s: &Shared) -> bool {
     let mut f = s.faults();
     let take = f.next_429s > 0;
@@ -135,7 +137,8 @@ fn admit(
     path: &str,
     now: Instant,
 ) -> Result<(), ApiError> {
-    if take_next_429(s) || faults.sticky_429 || FaultSettings::roll(faults.error_429_fraction) {
+    let next_429 = faults.next_429s > 0 && take_next_429(s);
+    if next_429 || faults.sticky_429 || FaultSettings::roll(faults.error_429_fraction) {
         return Err(ApiError::too_many_requests(faults.retry_after_secs));
     }
     if FaultSettings::roll(faults.error_5xx_fraction) {
