@@ -5,8 +5,6 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 CARGO ?= cargo
-SHARED ?= $(abspath ../shared)
-export SHARED
 
 # Debian packages the build and the end-to-end tests need.
 APT_BUILD := build-essential pkg-config libssl-dev curl ca-certificates \

@@ -437,7 +437,7 @@ mod tests {
 
     const FIXTURES: &str = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/fixtures/peloton/"
+        "/../tests/fixtures/peloton/"
     );
 
     /// The Workouts columns as `coda-tables.md` lists them, typed from the spec.

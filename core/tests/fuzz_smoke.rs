@@ -10,7 +10,7 @@ mod pcs_fuzz;
 
 const FIXTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/fixtures/peloton/"
+    "/../tests/fixtures/peloton/"
 );
 
 #[test]

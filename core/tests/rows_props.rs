@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 const FIXTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/fixtures/peloton/"
+    "/../tests/fixtures/peloton/"
 );
 
 /// Workout fixtures, each with the performance graph of the same class.

@@ -14,7 +14,7 @@ macro_rules! fixture {
     ($name:literal) => {
         include_str!(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/fixtures/peloton/",
+            "/../fixtures/peloton/",
             $name
         ))
     };
