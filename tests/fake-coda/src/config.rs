@@ -136,6 +136,8 @@ pub struct RateLimits {
     /// Writing doc content: the same requests, also counted here. Published as 3 per 10 s
     /// (newer pages and staff) or 5 per 10 s (the 1.4.17 rendering); default 3.
     pub doc_write: Bucket,
+    /// Listing docs (`GET /docs`), also a read. Published as 4 per 6 s.
+    pub list_docs: Bucket,
 }
 
 impl Default for RateLimits {
@@ -153,6 +155,10 @@ impl Default for RateLimits {
             doc_write: Bucket {
                 limit: 3,
                 window: Duration::from_secs(10),
+            },
+            list_docs: Bucket {
+                limit: 4,
+                window: Duration::from_secs(6),
             },
         }
     }

@@ -22,6 +22,8 @@ pub(crate) enum Class {
     Read,
     /// Row writes: the write bucket and the doc-content write bucket.
     Write,
+    /// `GET /docs`: the read bucket and the list-docs bucket.
+    ListDocs,
 }
 
 /// Request times per bucket for one token.
@@ -30,6 +32,7 @@ struct Windows {
     read: VecDeque<Instant>,
     write: VecDeque<Instant>,
     doc_write: VecDeque<Instant>,
+    list_docs: VecDeque<Instant>,
 }
 
 /// The rate limiter. Rejected requests are not counted, as Coda did not execute them.
@@ -61,6 +64,10 @@ impl Limiter {
             Class::Write => vec![
                 (&mut w.write, self.limits.write),
                 (&mut w.doc_write, self.limits.doc_write),
+            ],
+            Class::ListDocs => vec![
+                (&mut w.read, self.limits.read),
+                (&mut w.list_docs, self.limits.list_docs),
             ],
         };
         let mut wait: Option<Duration> = None;
@@ -152,6 +159,20 @@ mod tests {
         assert!(l.admit("t", Class::Read, now).is_err());
         l.enabled = false;
         assert!(l.admit("t", Class::Read, now).is_ok());
+    }
+
+    #[test]
+    fn the_fifth_doc_list_within_six_seconds_is_refused() {
+        let mut l = limiter(3);
+        let now = Instant::now();
+        for _ in 0..4 {
+            assert!(l.admit("t", Class::ListDocs, now).is_ok());
+        }
+        assert!(l.admit("t", Class::ListDocs, now).is_err());
+        assert!(l.admit("t", Class::Read, now).is_ok(), "other reads go on");
+        assert!(l
+            .admit("t", Class::ListDocs, now + Duration::from_secs(6))
+            .is_ok());
     }
 
     #[test]

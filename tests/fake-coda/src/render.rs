@@ -80,6 +80,12 @@ impl Links<'_> {
     }
 }
 
+/// The workspace the doc is in.
+pub(crate) const WORKSPACE_ID: &str = "ws-1Ab234";
+
+/// The folder the doc is in.
+pub(crate) const FOLDER_ID: &str = "fl-1Ab234";
+
 /// The one page every table sits on.
 pub(crate) fn page_ref(links: &Links) -> Value {
     let id = stable_id("canvas-", &format!("{}/page", links.doc_id));
@@ -113,23 +119,23 @@ pub(crate) fn doc(links: &Links, doc: &Doc, at: &str) -> Value {
         "createdAt": doc.tables.first().map_or(at, |t| t.created_at.as_str()),
         "updatedAt": at,
         "folder": {
-            "id": "fl-1Ab234",
+            "id": FOLDER_ID,
             "type": "folder",
-            "browserLink": format!("{}/folders/fl-1Ab234", links.origin),
+            "browserLink": format!("{}/folders/{FOLDER_ID}", links.origin),
             "name": "My docs",
         },
         "workspace": workspace(links),
-        "workspaceId": "ws-1Ab234",
-        "folderId": "fl-1Ab234",
+        "workspaceId": WORKSPACE_ID,
+        "folderId": FOLDER_ID,
     })
 }
 
 fn workspace(links: &Links) -> Value {
     json!({
-        "id": "ws-1Ab234",
+        "id": WORKSPACE_ID,
         "type": "workspace",
         "organizationId": "org-2Bc456",
-        "browserLink": format!("{}/docs?workspaceId=ws-1Ab234", links.origin),
+        "browserLink": format!("{}/docs?workspaceId={WORKSPACE_ID}", links.origin),
         "name": "My workspace",
     })
 }

@@ -39,23 +39,32 @@ struct Unexpected;
 /// The whole app.
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     let rows = "/docs/{doc_id}/tables/{table}/rows";
-    let api = Router::new()
-        .route("/whoami", get(whoami))
-        .route("/resolveBrowserLink", get(resolve_browser_link))
-        .route("/docs/{doc_id}", get(get_doc))
-        .route("/docs/{doc_id}/tables", get(list_tables))
-        .route("/docs/{doc_id}/tables/{table}", get(get_table))
-        .route("/docs/{doc_id}/tables/{table}/columns", get(list_columns))
-        .route(
+    let api = [
+        ("/whoami", get(whoami)),
+        ("/resolveBrowserLink", get(resolve_browser_link)),
+        ("/docs", get(list_docs)),
+        ("/docs/{doc_id}", get(get_doc)),
+        ("/docs/{doc_id}/tables", get(list_tables)),
+        ("/docs/{doc_id}/tables/{table}", get(get_table)),
+        ("/docs/{doc_id}/tables/{table}/columns", get(list_columns)),
+        (
             "/docs/{doc_id}/tables/{table}/columns/{column}",
             get(get_column),
-        )
-        .route(rows, get(list_rows).post(upsert_rows).delete(delete_rows))
-        .route(
-            &format!("{rows}/{{row}}"),
+        ),
+        (rows, get(list_rows).post(upsert_rows).delete(delete_rows)),
+        (
+            "/docs/{doc_id}/tables/{table}/rows/{row}",
             get(get_row).put(update_row).delete(delete_row),
-        )
-        .route("/mutationStatus/{request_id}", get(mutation_status));
+        ),
+        ("/mutationStatus/{request_id}", get(mutation_status)),
+    ]
+    .into_iter()
+    // Coda answers a path with a trailing slash as the path without it: codaio opens a doc
+    // with `GET /docs/{id}/`.
+    .fold(Router::new(), |api, (path, handler)| {
+        api.route(path, handler.clone())
+            .route(&format!("{path}/"), handler)
+    });
     Router::new()
         .nest("/apis/v1", api)
         .route(
@@ -158,6 +167,8 @@ fn admit(
     }
     let class = if is_row_write(method, path) {
         Class::Write
+    } else if path.trim_end_matches('/') == "/apis/v1/docs" {
+        Class::ListDocs
     } else {
         Class::Read
     };
@@ -339,6 +350,86 @@ fn doc_id_from_url(raw: &str, origin: &str) -> Result<String, ApiError> {
         return Err(not_coda());
     }
     Ok(id.to_owned())
+}
+
+/// `GET /docs`: the fake's one doc, when the filters let it through. It is not starred,
+/// published, in the gallery or copied from another doc; the token's user owns it.
+async fn list_docs(State(s): S, RawQuery(raw): RawQuery) -> ApiResult {
+    let now = Instant::now();
+    let p = params(raw.clone());
+    let page = match p.get("pageToken") {
+        Some(token) => decode_token::<DocPage>(token)?,
+        None => DocPage {
+            offset: 0,
+            limit: parse_limit(p.get("limit"), 25, 100, true)?,
+            matches: doc_matches(&s, &p)?,
+        },
+    };
+    let l = links(&s);
+    let at = s.time_text(now);
+    let mut st = s.state();
+    let doc = st.read_doc(now);
+    let docs: Vec<Value> = if page.matches && !s.faults().doc_deleted {
+        vec![render::doc(&l, doc, &at)]
+    } else {
+        Vec::new()
+    };
+    let items = docs
+        .iter()
+        .skip(page.offset)
+        .take(page.limit)
+        .cloned()
+        .collect();
+    let next = (page.offset + page.limit < docs.len()).then(|| {
+        encode_token(&DocPage {
+            offset: page.offset + page.limit,
+            ..page
+        })
+    });
+    let base = format!("{}/docs", l.api());
+    ok(&list_body(
+        items,
+        with_query(&base, raw.as_ref()),
+        &base,
+        next,
+    ))
+}
+
+/// What a `GET /docs` page depends on.
+#[derive(Serialize, Deserialize)]
+struct DocPage {
+    offset: usize,
+    limit: usize,
+    matches: bool,
+}
+
+/// Whether the one doc passes the `GET /docs` filters; a malformed boolean is a 400.
+fn doc_matches(s: &Shared, p: &HashMap<String, String>) -> Result<bool, ApiError> {
+    let flag = |name: &str| -> Result<Option<bool>, ApiError> {
+        // Python clients send `True`/`False` (codaio passes `isOwner=False`).
+        p.get(name)
+            .map(|v| match v.to_ascii_lowercase().as_str() {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                _ => Err(ApiError::bad_request(format!("Invalid {name}: {v}"))),
+            })
+            .transpose()
+    };
+    // `isOwner=false` does not filter; `true` keeps owned docs, and the user owns this one.
+    let owned = true;
+    let mut matches = flag("isOwner")? != Some(true) || owned;
+    for never in ["isPublished", "isStarred", "inGallery"] {
+        matches &= flag(never)? != Some(true);
+    }
+    matches &= !p.contains_key("sourceDoc");
+    matches &= p
+        .get("workspaceId")
+        .is_none_or(|w| w == render::WORKSPACE_ID);
+    matches &= p.get("folderId").is_none_or(|f| f == render::FOLDER_ID);
+    if let Some(q) = p.get("query") {
+        matches &= s.config.doc_name.to_lowercase().contains(&q.to_lowercase());
+    }
+    Ok(matches)
 }
 
 async fn get_doc(State(s): S, Path(doc_id): Path<String>, headers: HeaderMap) -> ApiResult {

@@ -803,7 +803,7 @@ async fn schema_faults_show_up_in_the_column_list() {
 async fn unknown_paths_are_404_and_recorded_as_unexpected() {
     let coda = FakeCoda::start(fast()).await;
     let api = Api::new(&coda);
-    let (status, body) = api.get("/docs").await;
+    let (status, body) = api.get("/docs/AbCDeFGH/pages").await;
     assert_eq!(
         (status, body),
         (StatusCode::NOT_FOUND, error(404, "Not Found"))
@@ -814,7 +814,7 @@ async fn unknown_paths_are_404_and_recorded_as_unexpected() {
     );
     let unexpected = coda.unexpected_requests();
     assert_eq!(unexpected.len(), 1);
-    assert_eq!(unexpected[0].path, "/apis/v1/docs");
+    assert_eq!(unexpected[0].path, "/apis/v1/docs/AbCDeFGH/pages");
     assert_eq!(coda.requests().len(), 2);
     coda.reset_log();
     assert!(coda.requests().is_empty());
@@ -966,5 +966,116 @@ async fn the_control_endpoint_edits_columns_and_refuses_unknown_ones() {
     assert!(
         coda.requests().is_empty(),
         "control calls are not API requests"
+    );
+}
+
+/// A doc body without `updatedAt`, which is the time of the read.
+fn without_clock(mut doc: Value) -> Value {
+    doc.as_object_mut().map(|m| m.remove("updatedAt"));
+    doc
+}
+
+#[tokio::test]
+async fn paths_with_a_trailing_slash_answer_as_without_one() {
+    let coda = FakeCoda::start(fast()).await;
+    let api = Api::new(&coda);
+    // codaio's `Document(...)` opens the doc with exactly this request.
+    let (status, with_slash) = api.get("/docs/AbCDeFGH/").await;
+    assert_eq!(status, StatusCode::OK, "{with_slash}");
+    assert_eq!(with_slash["id"], "AbCDeFGH");
+    assert_eq!(
+        without_clock(with_slash),
+        without_clock(api.get("/docs/AbCDeFGH").await.1)
+    );
+    let (status, tables) = api.get("/docs/AbCDeFGH/tables/").await;
+    assert_eq!(status, StatusCode::OK, "{tables}");
+    assert_eq!(tables["items"].as_array().unwrap().len(), 4);
+    let path = format!("{}/", api.rows_path(&coda, "Workouts"));
+    let (status, answer) = api.post(&path, json!({"rows": [workout("w1", "T")]})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    coda.wait_idle().await;
+    assert_eq!(coda.row_count("Workouts"), 1);
+    assert_eq!(
+        coda.write_request_count(),
+        1,
+        "still counted as a row write"
+    );
+    assert!(coda.unexpected_requests().is_empty());
+    assert_eq!(api.get("/docs/Nope/").await.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn listing_docs_shows_the_doc_unless_a_filter_or_a_deletion_hides_it() {
+    let coda = FakeCoda::start(fast()).await;
+    let api = Api::new(&coda);
+    let ids = |body: &Value| -> Vec<String> {
+        body["items"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no items: {body}"))
+            .iter()
+            .map(|d| d["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (status, all) = api.get("/docs").await;
+    assert_eq!(status, StatusCode::OK, "{all}");
+    assert_eq!(ids(&all), ["AbCDeFGH"]);
+    assert_eq!(
+        without_clock(all["items"][0].clone()),
+        without_clock(api.get("/docs/AbCDeFGH").await.1)
+    );
+    assert!(all["href"].as_str().unwrap().ends_with("/apis/v1/docs"));
+    for shown in [
+        "isOwner=False",
+        "isOwner=true",
+        "query=training",
+        "workspaceId=ws-1Ab234",
+        "folderId=fl-1Ab234&limit=1",
+        "isPublished=false",
+    ] {
+        let (status, body) = api.get(&format!("/docs/?{shown}")).await;
+        assert_eq!(
+            (status, ids(&body)),
+            (StatusCode::OK, vec!["AbCDeFGH".to_owned()]),
+            "{shown}"
+        );
+    }
+    for hidden in [
+        "query=budget",
+        "isPublished=true",
+        "isStarred=true",
+        "inGallery=true",
+        "sourceDoc=XyZ",
+        "workspaceId=ws-other",
+    ] {
+        let (status, body) = api.get(&format!("/docs?{hidden}")).await;
+        assert_eq!(
+            (status, ids(&body)),
+            (StatusCode::OK, Vec::<String>::new()),
+            "{hidden}"
+        );
+    }
+    for bad in ["isOwner=maybe", "limit=0", "limit=x", "pageToken=%21"] {
+        assert_eq!(
+            api.get(&format!("/docs?{bad}")).await.0,
+            StatusCode::BAD_REQUEST,
+            "{bad}"
+        );
+    }
+    coda.faults().set_doc_deleted(true);
+    assert!(ids(&api.get("/docs").await.1).is_empty());
+}
+
+#[tokio::test]
+async fn listing_docs_has_its_own_rate_limit_of_four_in_six_seconds() {
+    let coda = FakeCoda::start(Config::default()).await;
+    let api = Api::new(&coda);
+    for _ in 0..4 {
+        assert_eq!(api.get("/docs").await.0, StatusCode::OK);
+    }
+    assert_eq!(api.get("/docs").await.0, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        api.get("/docs/AbCDeFGH").await.0,
+        StatusCode::OK,
+        "other reads go on"
     );
 }
