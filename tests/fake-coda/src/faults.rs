@@ -1,6 +1,7 @@
 //! Faults switched on at runtime: random errors, latency, dropped connections, a revoked
 //! token, a deleted doc, sticky 429s, and the doc edits a user can make under the app
-//! (dropping, renaming or turning a column into a formula).
+//! (dropping, renaming or turning a column into a formula, deleting rows by hand, deleting
+//! a table and making it again).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,6 +9,7 @@ use std::time::Duration;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::model::{text_of, Row};
 use crate::state::Shared;
 
 /// The fault switches. All off by default.
@@ -58,6 +60,34 @@ pub struct ColumnFault {
     pub formula: Option<String>,
 }
 
+/// Rows a user deletes by hand in the Coda UI, as sent to `POST /__control/faults`: the
+/// rows whose `column` holds one of `keys`, or the first `count` rows, or `all` of them.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct RowDeletion {
+    /// Table name.
+    pub table: String,
+    /// Key column name (with `keys`).
+    pub column: Option<String>,
+    /// Key values, compared as the cells' plain text.
+    pub keys: Vec<String>,
+    /// Deletes the first this many rows, in the table's order.
+    pub count: Option<usize>,
+    /// Deletes every row.
+    pub all: bool,
+}
+
+/// A table a user deletes and makes again, as sent to `POST /__control/faults`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TableRecreation {
+    /// Table name.
+    pub table: String,
+    /// A column the new table lacks.
+    #[serde(default)]
+    pub without_column: Option<String>,
+}
+
 /// Body of `POST /__control/faults`: switches to change (absent ones stay) and column edits.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
@@ -90,6 +120,10 @@ pub struct FaultsUpdate {
     pub rename_column: Option<ColumnFault>,
     /// Turns a column into a formula (`formula`, optional).
     pub make_formula: Option<ColumnFault>,
+    /// Deletes rows as a user would.
+    pub delete_rows: Option<RowDeletion>,
+    /// Deletes a table and makes it again with a new ID.
+    pub recreate_table: Option<TableRecreation>,
 }
 
 /// Handle to switch faults on and off while the server runs.
@@ -191,6 +225,85 @@ impl Faults {
         expect_column(self.try_make_formula(table, column, formula), table, column);
     }
 
+    /// Deletes, as a user would in the Coda UI, the rows of `table` whose `column` holds
+    /// one of `keys` (as plain text). Reads see it after the read lag. Returns how many rows
+    /// went. Panics if there is no such table or column.
+    pub fn delete_rows_by_key(&self, table: &str, column: &str, keys: &[&str]) -> usize {
+        self.expect_deleted(RowDeletion {
+            table: table.to_owned(),
+            column: Some(column.to_owned()),
+            keys: keys.iter().map(|k| (*k).to_owned()).collect(),
+            ..RowDeletion::default()
+        })
+    }
+
+    /// Deletes the first `count` rows of `table` (fewer if it has fewer), as a user would.
+    /// Returns how many went. Panics if there is no such table.
+    pub fn delete_first_rows(&self, table: &str, count: usize) -> usize {
+        self.expect_deleted(RowDeletion {
+            table: table.to_owned(),
+            count: Some(count),
+            ..RowDeletion::default()
+        })
+    }
+
+    /// Deletes every row of `table`, as a user would. Returns how many went. Panics if there
+    /// is no such table.
+    pub fn delete_all_rows(&self, table: &str) -> usize {
+        self.expect_deleted(RowDeletion {
+            table: table.to_owned(),
+            all: true,
+            ..RowDeletion::default()
+        })
+    }
+
+    /// Deletes `table` and makes it again under the same name, as a user would: new table
+    /// and column IDs, no rows, every column but `without_column`. Returns the new table ID.
+    /// Panics if there is no such table.
+    pub fn recreate_table(&self, table: &str, without_column: Option<&str>) -> String {
+        self.shared
+            .recreate_table(table, without_column)
+            .unwrap_or_else(|| panic!("fake-coda: no table {table:?}"))
+    }
+
+    fn expect_deleted(&self, deletion: RowDeletion) -> usize {
+        self.try_delete_rows(&deletion)
+            .unwrap_or_else(|e| panic!("fake-coda: {e}"))
+    }
+
+    fn try_delete_rows(&self, d: &RowDeletion) -> Result<usize, String> {
+        self.shared.user_change(|doc, at| {
+            let t = doc
+                .table_by_name_mut(&d.table)
+                .ok_or_else(|| format!("no table {:?}", d.table))?;
+            let before = t.rows.len();
+            if d.all {
+                t.rows.clear();
+            } else if let Some(n) = d.count {
+                t.rows.drain(..n.min(before));
+            } else {
+                let name = d.column.as_deref().unwrap_or_default();
+                let c = t
+                    .columns
+                    .iter()
+                    .find(|c| c.name == name)
+                    .ok_or_else(|| format!("no column {name:?} in table {:?}", d.table))?
+                    .id
+                    .clone();
+                let keep = |r: &Row| {
+                    let v = r.values.get(&c).map(text_of).unwrap_or_default();
+                    !d.keys.contains(&v)
+                };
+                t.rows.retain(keep);
+            }
+            let gone = before - t.rows.len();
+            if gone > 0 {
+                t.updated_at = at.to_owned();
+            }
+            Ok(gone)
+        })
+    }
+
     fn try_drop_column(&self, table: &str, column: &str) -> bool {
         self.shared.edit_schema(table, column, |t, i| {
             let id = t.columns.remove(i).id;
@@ -274,10 +387,18 @@ impl Faults {
                 missing.push(c);
             }
         }
-        match missing.first() {
-            None => Ok(()),
-            Some(c) => Err(format!("no column {:?} in table {:?}", c.column, c.table)),
+        if let Some(c) = missing.first() {
+            return Err(format!("no column {:?} in table {:?}", c.column, c.table));
         }
+        if let Some(d) = update.delete_rows {
+            self.try_delete_rows(&d)?;
+        }
+        if let Some(r) = update.recreate_table {
+            self.shared
+                .recreate_table(&r.table, r.without_column.as_deref())
+                .ok_or_else(|| format!("no table {:?}", r.table))?;
+        }
+        Ok(())
     }
 }
 

@@ -40,7 +40,9 @@ pub use crate::config::{
     default_tables, Bucket, ColumnFormat, ColumnSpec, Config, RateLimits, TableSpec,
 };
 use crate::conn::{KillSwitch, KillableListener};
-pub use crate::faults::{ColumnFault, FaultSettings, Faults, FaultsUpdate};
+pub use crate::faults::{
+    ColumnFault, FaultSettings, Faults, FaultsUpdate, RowDeletion, TableRecreation,
+};
 pub use crate::log::Logged;
 use crate::model::new_row_id;
 use crate::state::{run_queue, Shared};
@@ -220,6 +222,26 @@ impl FakeCoda {
     /// Turns a column into a formula column. See [`Faults::make_formula`].
     pub fn make_formula(&self, table: &str, column: &str, formula: &str) {
         self.faults.make_formula(table, column, formula);
+    }
+
+    /// Deletes rows by key, as a user would. See [`Faults::delete_rows_by_key`].
+    pub fn delete_rows_by_key(&self, table: &str, column: &str, keys: &[&str]) -> usize {
+        self.faults.delete_rows_by_key(table, column, keys)
+    }
+
+    /// Deletes the first `count` rows, as a user would. See [`Faults::delete_first_rows`].
+    pub fn delete_first_rows(&self, table: &str, count: usize) -> usize {
+        self.faults.delete_first_rows(table, count)
+    }
+
+    /// Deletes every row of a table, as a user would. See [`Faults::delete_all_rows`].
+    pub fn delete_all_rows(&self, table: &str) -> usize {
+        self.faults.delete_all_rows(table)
+    }
+
+    /// Deletes a table and makes it again with a new ID. See [`Faults::recreate_table`].
+    pub fn recreate_table(&self, table: &str, without_column: Option<&str>) -> String {
+        self.faults.recreate_table(table, without_column)
     }
 
     /// Adds a row as if the user typed it in the doc (visible at once, not a mutation).

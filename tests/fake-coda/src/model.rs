@@ -207,6 +207,41 @@ impl Doc {
         t.updated_at = at.to_owned();
     }
 
+    /// Replaces the table named `name` with a new, empty one called the same, as a user who
+    /// deletes a table and makes it again: new table ID `new_id`, new column IDs, the same
+    /// columns less `without_column`, placed last. False when there is no such table.
+    pub fn recreate_table(
+        &mut self,
+        name: &str,
+        new_id: &str,
+        without_column: Option<&str>,
+        at: &str,
+    ) -> bool {
+        let Some(i) = self.tables.iter().position(|t| t.name == name) else {
+            return false;
+        };
+        let old = self.tables.remove(i);
+        let columns = old
+            .columns
+            .into_iter()
+            .filter(|c| Some(c.name.as_str()) != without_column)
+            .map(|c| Column {
+                id: stable_id("c-", &format!("{new_id}/{}", c.name)),
+                ..c
+            })
+            .collect();
+        self.tables.push(Table {
+            id: new_id.to_owned(),
+            name: old.name,
+            view: old.view,
+            columns,
+            rows: Vec::new(),
+            created_at: at.to_owned(),
+            updated_at: at.to_owned(),
+        });
+        true
+    }
+
     /// Applies one queued mutation. Tables, rows or columns that vanished since the 202 are
     /// skipped silently, as Coda reports nothing after a 202.
     pub fn apply(&mut self, mutation: Mutation, at: &str) {

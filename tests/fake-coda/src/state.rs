@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use tokio::sync::{mpsc, Notify};
@@ -12,7 +13,7 @@ use crate::config::Config;
 use crate::faults::FaultSettings;
 use crate::limits::Limiter;
 use crate::log::Logged;
-use crate::model::{Doc, Mutation, Table};
+use crate::model::{stable_id, Doc, Mutation, Table};
 
 /// 2025-01-01T00:00:00Z: the fake's clock starts here so no wall clock is read.
 const EPOCH_SECS: i64 = 1_735_689_600;
@@ -53,6 +54,16 @@ impl State {
         if self.snapshot_due.is_some_and(|due| due <= now) {
             self.snapshot = None;
             self.snapshot_due = None;
+        }
+    }
+
+    /// Keeps the reads on the doc as it is now until `now + lag`, unless a snapshot is
+    /// already waiting (then this change shows with it).
+    fn hold_reads(&mut self, now: Instant, lag: Duration) {
+        self.refresh_snapshot(now);
+        if !lag.is_zero() && self.snapshot.is_none() {
+            self.snapshot = Some(self.live.clone());
+            self.snapshot_due = Some(now + lag);
         }
     }
 
@@ -213,18 +224,38 @@ impl Shared {
         found
     }
 
+    /// A change a user makes to the doc's rows in the Coda UI: applied to the live doc at
+    /// once and seen by reads after the read lag, like an applied write.
+    pub fn user_change<T>(&self, change: impl FnOnce(&mut Doc, &str) -> T) -> T {
+        let now = Instant::now();
+        let at = self.time_text(now);
+        let mut st = self.state();
+        st.hold_reads(now, self.config.read_lag);
+        change(&mut st.live, &at)
+    }
+
+    /// Deletes a table and makes it again, as a user would: see [`Doc::recreate_table`].
+    /// Like other schema edits it is seen at once. Returns the new table ID, or `None` when
+    /// there is no such table.
+    pub fn recreate_table(&self, table: &str, without_column: Option<&str>) -> Option<String> {
+        let at = self.time_text(Instant::now());
+        let mut st = self.state();
+        let view = st.live.tables.iter().find(|t| t.name == table)?.view;
+        let prefix = if view { "table-" } else { "grid-" };
+        let id = stable_id(prefix, &uuid::Uuid::new_v4().to_string());
+        for doc in st.docs_mut() {
+            doc.recreate_table(table, &id, without_column, &at);
+        }
+        Some(id)
+    }
+
     /// Applies one queued mutation now.
     fn apply(&self, queued: Queued) {
         let now = Instant::now();
         let at = self.time_text(now);
-        let lag = self.config.read_lag;
         let mut st = self.state();
-        st.refresh_snapshot(now);
-        if !lag.is_zero() && st.snapshot.is_none() {
-            // Reads keep the doc as it was until the next snapshot, `lag` from now.
-            st.snapshot = Some(st.live.clone());
-            st.snapshot_due = Some(now + lag);
-        }
+        // Reads keep the doc as it was until the next snapshot, `read_lag` from now.
+        st.hold_reads(now, self.config.read_lag);
         st.live.apply(queued.mutation, &at);
         if let Some(record) = st.mutations.get_mut(&queued.request_id) {
             record.completed = true;

@@ -1079,3 +1079,221 @@ async fn listing_docs_has_its_own_rate_limit_of_four_in_six_seconds() {
         "other reads go on"
     );
 }
+
+/// Upserts `keys` into Workouts, keyed on Workout ID, and waits until they are applied.
+async fn upsert_workouts(api: &Api, coda: &FakeCoda, keys: &[&str]) {
+    let rows: Vec<Value> = keys.iter().map(|k| workout(k, "T")).collect();
+    let body = json!({"rows": rows, "keyColumns": ["Workout ID"]});
+    let (status, answer) = api.post(&api.rows_path(coda, "Workouts"), body).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    coda.wait_idle().await;
+}
+
+/// `rowCount` of a table as the API shows it now.
+async fn row_count(api: &Api, table_id: &str) -> u64 {
+    let (status, t) = api.get(&format!("/docs/AbCDeFGH/tables/{table_id}")).await;
+    assert_eq!(status, StatusCode::OK, "{t}");
+    t["rowCount"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no rowCount: {t}"))
+}
+
+/// Polls `rowCount` until it is `want`, for at most 20 s.
+async fn wait_row_count(api: &Api, table_id: &str, want: u64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let got = row_count(api, table_id).await;
+        if got == want {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "rowCount stayed {got}, waited for {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn workout_ids(coda: &FakeCoda) -> Vec<String> {
+    coda.rows("Workouts")
+        .iter()
+        .map(|r| r["Workout ID"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn row_count_lags_applied_writes_like_every_read() {
+    let coda = FakeCoda::start(fast().with_read_lag(Duration::from_secs(2))).await;
+    let api = Api::new(&coda);
+    let table = coda.table_id("Workouts");
+    upsert_workouts(&api, &coda, &["w1", "w2", "w3"]).await;
+    assert_eq!(coda.row_count("Workouts"), 3, "applied");
+    assert_eq!(row_count(&api, &table).await, 0, "the snapshot is older");
+    let (_, doc) = api.get("/docs/AbCDeFGH").await;
+    assert_eq!(doc["docSize"]["totalRowCount"], 0);
+    wait_row_count(&api, &table, 3).await;
+    let (_, doc) = api.get("/docs/AbCDeFGH").await;
+    assert_eq!(doc["docSize"]["totalRowCount"], 3);
+}
+
+#[tokio::test]
+async fn rows_deleted_by_hand_go_by_key_by_count_or_all_and_come_back_keyed() {
+    let coda = FakeCoda::start(fast()).await;
+    let api = Api::new(&coda);
+    let table = coda.table_id("Workouts");
+    upsert_workouts(&api, &coda, &["w1", "w2", "w3", "w4", "w5", "w6"]).await;
+    assert_eq!(
+        coda.delete_rows_by_key("Workouts", "Workout ID", &["w2", "w4", "nope"]),
+        2
+    );
+    assert_eq!(workout_ids(&coda), ["w1", "w3", "w5", "w6"]);
+    assert_eq!(row_count(&api, &table).await, 4);
+    assert_eq!(coda.delete_first_rows("Workouts", 1), 1);
+    assert_eq!(workout_ids(&coda), ["w3", "w5", "w6"]);
+    assert_eq!(coda.delete_all_rows("Workouts"), 3);
+    assert_eq!(row_count(&api, &table).await, 0);
+    assert_eq!(coda.delete_first_rows("Workouts", 5), 0, "nothing left");
+    assert!(
+        coda.requests()
+            .iter()
+            .all(|r| !r.is_row_write() || r.method == "POST"),
+        "deleting by hand sends no API write"
+    );
+    upsert_workouts(&api, &coda, &["w1", "w2", "w3", "w4", "w5", "w6"]).await;
+    assert_eq!(row_count(&api, &table).await, 6);
+    assert!(coda.duplicate_keys("Workouts", "Workout ID").is_empty());
+}
+
+#[tokio::test]
+async fn rows_deleted_by_hand_reach_the_reads_after_the_read_lag() {
+    let coda = FakeCoda::start(fast().with_read_lag(Duration::from_millis(1500))).await;
+    let api = Api::new(&coda);
+    let table = coda.table_id("Workouts");
+    upsert_workouts(&api, &coda, &["w1", "w2", "w3"]).await;
+    wait_row_count(&api, &table, 3).await;
+    coda.delete_rows_by_key("Workouts", "Workout ID", &["w1"]);
+    assert_eq!(coda.row_count("Workouts"), 2, "gone from the doc");
+    assert_eq!(row_count(&api, &table).await, 3, "still in the snapshot");
+    let latest = [("X-Coda-Doc-Version", "latest")];
+    let path = format!("/docs/AbCDeFGH/tables/{table}");
+    assert_eq!(
+        api.call(Method::GET, &path, None, &latest).await.0,
+        StatusCode::BAD_REQUEST,
+        "a change is pending"
+    );
+    wait_row_count(&api, &table, 2).await;
+}
+
+#[tokio::test]
+async fn a_recreated_table_has_new_ids_no_rows_and_may_lack_a_column() {
+    let coda = FakeCoda::start(fast()).await;
+    let api = Api::new(&coda);
+    let old = coda.table_id("Workouts");
+    let old_title = coda.column_id("Workouts", "Title");
+    let old_key = coda.column_id("Workouts", "Workout ID");
+    upsert_workouts(&api, &coda, &["w1", "w2"]).await;
+    let new = coda.recreate_table("Workouts", Some("Title"));
+    assert_ne!(new, old);
+    assert!(new.starts_with("grid-"), "{new}");
+    assert_eq!(coda.table_id("Workouts"), new);
+    assert_eq!(coda.row_count("Workouts"), 0);
+    assert_ne!(coda.column_id("Workouts", "Workout ID"), old_key);
+    let (status, _) = api.get(&format!("/docs/AbCDeFGH/tables/{old}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "the old ID is gone");
+    assert_eq!(row_count(&api, &new).await, 0);
+    let (_, columns) = api
+        .get(&format!("/docs/AbCDeFGH/tables/{new}/columns?limit=100"))
+        .await;
+    let names: Vec<&str> = columns["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 18);
+    assert!(!names.contains(&"Title"));
+    assert!(columns["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["id"] != old_title));
+    let (status, _) = api
+        .post(
+            &format!("/docs/AbCDeFGH/tables/{old}/rows"),
+            json!({"rows": [{"cells": [{"column": "Workout ID", "value": "w1"}]}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = api
+        .post(
+            &api.rows_path(&coda, "Workouts"),
+            json!({"rows": [workout("w1", "T")]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "no Title column: {body}");
+    let again = coda.recreate_table("Workouts", None);
+    assert_ne!(again, new);
+    assert_eq!(coda.table_id("Workouts"), again);
+}
+
+#[tokio::test]
+async fn a_write_queued_for_a_table_that_is_then_recreated_is_dropped() {
+    let coda = FakeCoda::start(
+        Config::default()
+            .without_rate_limits()
+            .with_mutation_delay(Duration::from_millis(300)),
+    )
+    .await;
+    let api = Api::new(&coda);
+    let path = api.rows_path(&coda, "Workouts");
+    let (status, _) = api.post(&path, json!({"rows": [workout("w1", "T")]})).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    coda.recreate_table("Workouts", None);
+    coda.wait_idle().await;
+    assert_eq!(coda.row_count("Workouts"), 0);
+}
+
+#[tokio::test]
+async fn the_control_endpoint_deletes_rows_and_recreates_tables() {
+    let coda = FakeCoda::start(fast()).await;
+    let api = Api::new(&coda);
+    upsert_workouts(&api, &coda, &["w1", "w2", "w3"]).await;
+    let control = format!(
+        "{}/__control/faults",
+        coda.url().trim_end_matches("/apis/v1")
+    );
+    let http = reqwest::Client::new();
+    let post = |body: Value| {
+        let req = http.post(&control).json(&body);
+        async move { req.send().await.unwrap().status() }
+    };
+    let by_key =
+        json!({"deleteRows": {"table": "Workouts", "column": "Workout ID", "keys": ["w3"]}});
+    assert_eq!(post(by_key).await, StatusCode::OK);
+    assert_eq!(workout_ids(&coda), ["w1", "w2"]);
+    assert_eq!(
+        post(json!({"deleteRows": {"table": "Workouts", "count": 1}})).await,
+        StatusCode::OK
+    );
+    assert_eq!(workout_ids(&coda), ["w2"]);
+    assert_eq!(
+        post(json!({"deleteRows": {"table": "Workouts", "all": true}})).await,
+        StatusCode::OK
+    );
+    assert!(workout_ids(&coda).is_empty());
+    let old = coda.table_id("Friends");
+    let body = json!({"recreateTable": {"table": "Friends", "withoutColumn": "Location"}});
+    assert_eq!(post(body).await, StatusCode::OK);
+    assert_ne!(coda.table_id("Friends"), old);
+    assert!(!coda
+        .rows("Friends")
+        .iter()
+        .any(|r| r.contains_key("Location")));
+    for bad in [
+        json!({"deleteRows": {"table": "Nope", "all": true}}),
+        json!({"deleteRows": {"table": "Workouts", "column": "Nope", "keys": ["w1"]}}),
+        json!({"recreateTable": {"table": "Nope"}}),
+    ] {
+        assert_eq!(post(bad.clone()).await, StatusCode::NOT_FOUND, "{bad}");
+    }
+}
