@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 
 use crate::data::{list_entry, strip_instructor, subsample_graph, NOT_LOGGED_IN};
+use crate::faults::ListKind;
 use crate::log::lock;
 use crate::Shared;
 
@@ -185,6 +186,9 @@ pub async fn user_workouts(
     if user.private && user.id != caller(&c) {
         return api_error(StatusCode::FORBIDDEN, "This profile is private.");
     }
+    if s.faults.list_without_data(ListKind::Workouts) {
+        return json_ok(json!({}));
+    }
     let mut all: Vec<&crate::data::Workout> = user
         .workouts
         .iter()
@@ -198,7 +202,7 @@ pub async fn user_workouts(
     let total = all.len();
     let start = p.page.saturating_mul(p.limit).min(total);
     let end = (start + p.limit).min(total);
-    let items: Vec<Value> = all[start..end]
+    let mut items: Vec<Value> = all[start..end]
         .iter()
         .map(|w| {
             let mut e = list_entry(&w.detail, j.ride, j.instructor);
@@ -206,6 +210,7 @@ pub async fn user_workouts(
             e
         })
         .collect();
+    s.faults.drift_page(ListKind::Workouts, start, &mut items);
     let mut summary = BTreeMap::new();
     for w in &all {
         if let Some(month) = chrono::DateTime::from_timestamp(w.created_at(), 0) {
@@ -347,6 +352,9 @@ pub async fn following(
     if target.private && target.id != caller(&c) {
         return api_error(StatusCode::FORBIDDEN, "This profile is private.");
     }
+    if s.faults.list_without_data(ListKind::Following) {
+        return json_ok(json!({}));
+    }
     // Only the signed-in user follows anyone in this world.
     let people: Vec<&crate::data::User> = if idx == 0 {
         world.users[1..].iter().collect()
@@ -356,7 +364,7 @@ pub async fn following(
     let total = people.len();
     let start = p.page.saturating_mul(p.limit).min(total);
     let end = (start + p.limit).min(total);
-    let items: Vec<Value> = people[start..end]
+    let mut items: Vec<Value> = people[start..end]
         .iter()
         .enumerate()
         .map(|(i, u)| {
@@ -377,6 +385,7 @@ pub async fn following(
             e
         })
         .collect();
+    s.faults.drift_page(ListKind::Following, start, &mut items);
     let mut body = envelope(items, &p, total);
     body.insert("sort_by".into(), Value::Null);
     body.insert(
@@ -397,11 +406,16 @@ pub async fn instructors(State(s): State<Arc<Shared>>, Query(q): Q) -> Response 
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
+    if s.faults.list_without_data(ListKind::Instructors) {
+        return json_ok(json!({}));
+    }
     let world = lock(&s.world);
     let total = world.instructors.len();
     let start = p.page.saturating_mul(p.limit).min(total);
     let end = (start + p.limit).min(total);
-    let items = world.instructors[start..end].to_vec();
+    let mut items = world.instructors[start..end].to_vec();
+    s.faults
+        .drift_page(ListKind::Instructors, start, &mut items);
     let mut body = envelope(items, &p, total);
     body.insert("sort_by".into(), Value::Null);
     body.insert(

@@ -1,5 +1,7 @@
 //! Fault switches, settable at runtime from tests (through [`Faults`]) or over HTTP
-//! (`POST /__control/faults` with a [`FaultSettings`] JSON body).
+//! (`POST /__control/faults` with a [`FaultSettings`] JSON body): errors, latency, dropped
+//! connections, auth refusals, drifted workout fields, one drifted entry in a list, and a
+//! list answered `200 {}` without its `data` array.
 //!
 //! Fractions are stored as parts per million in atomics so handlers read them without locks;
 //! random draws come from one seeded RNG so a failing run can be replayed with the same seed.
@@ -29,7 +31,90 @@ pub struct Faults {
     refuse_refresh: AtomicBool,
     no_csrf_logins: AtomicU32,
     fields: Mutex<FieldFaults>,
+    lists: Mutex<ListFaults>,
     rng: Mutex<StdRng>,
+}
+
+/// A paged list the API serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ListKind {
+    /// `GET /api/user/{id}/workouts`, for the user and for every friend.
+    Workouts,
+    /// `GET /api/user/{id}/following`.
+    Following,
+    /// `GET /api/instructor`.
+    Instructors,
+}
+
+/// One entry of a list whose field drifted: set to `value` (which may be `null`), or removed
+/// when `remove` is true. The entry is the one at `index` in the whole list (0 is the first
+/// entry of page 0, newest first for workouts) or the one whose `id` is `id`; for workouts
+/// the index counts in each user's list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntryDrift {
+    /// Which list.
+    pub list: ListKind,
+    /// Position in the whole list.
+    #[serde(default)]
+    pub index: Option<usize>,
+    /// The entry's own `id`, as served before the drift.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Top-level field of the entry.
+    pub field: String,
+    /// The drifted value; absent means `null`.
+    #[serde(default)]
+    pub value: Value,
+    /// Removes the field instead.
+    #[serde(default)]
+    pub remove: bool,
+}
+
+impl EntryDrift {
+    /// The entry at `index` of `list` gets `field` set to `value` (e.g. a string
+    /// `start_time`, a `null` id).
+    pub fn at(list: ListKind, index: usize, field: &str, value: Value) -> Self {
+        Self {
+            list,
+            index: Some(index),
+            id: None,
+            field: field.to_owned(),
+            value,
+            remove: false,
+        }
+    }
+
+    /// The entry whose `id` is `id` gets `field` set to `value`.
+    pub fn of(list: ListKind, id: &str, field: &str, value: Value) -> Self {
+        Self {
+            id: Some(id.to_owned()),
+            index: None,
+            ..Self::at(list, 0, field, value)
+        }
+    }
+
+    /// The same entry loses the field instead.
+    pub fn removing(mut self) -> Self {
+        self.remove = true;
+        self
+    }
+
+    fn hits(&self, list: ListKind, position: usize, entry: &Value) -> bool {
+        self.list == list
+            && self.index.is_none_or(|i| i == position)
+            && self
+                .id
+                .as_deref()
+                .is_none_or(|id| entry.get("id").and_then(Value::as_str) == Some(id))
+    }
+}
+
+#[derive(Clone, Default)]
+struct ListFaults {
+    drifts: Vec<EntryDrift>,
+    without_data: Vec<ListKind>,
 }
 
 #[derive(Clone, Default)]
@@ -81,6 +166,10 @@ pub struct FaultSettings {
     pub retype_field: Option<String>,
     /// Add an unknown top-level field with this name to every workout (empty string clears).
     pub extra_field: Option<String>,
+    /// Adds these drifted list entries (a reply lists every one in force).
+    pub drift_entries: Option<Vec<EntryDrift>>,
+    /// The lists answered `200 {}`, without a `data` array (replaces the set).
+    pub lists_without_data: Option<Vec<ListKind>>,
     /// Switch every fault off (applied before the other members).
     pub clear: Option<bool>,
 }
@@ -98,6 +187,7 @@ impl Faults {
             refuse_refresh: AtomicBool::new(false),
             no_csrf_logins: AtomicU32::new(0),
             fields: Mutex::new(FieldFaults::default()),
+            lists: Mutex::new(ListFaults::default()),
             rng: Mutex::new(StdRng::seed_from_u64(seed ^ 0x5eed_fa17)),
         }
     }
@@ -176,6 +266,47 @@ impl Faults {
         lock(&self.fields).extra = field.map(str::to_owned);
     }
 
+    /// Makes one entry of a list drift, on top of those already drifting.
+    pub fn drift_entry(&self, drift: EntryDrift) {
+        lock(&self.lists).drifts.push(drift);
+    }
+
+    /// Makes `list` answer `200 {}`, without a `data` array, or answer normally again.
+    pub fn set_list_without_data(&self, list: ListKind, on: bool) {
+        let mut lists = lock(&self.lists);
+        lists.without_data.retain(|l| *l != list);
+        if on {
+            lists.without_data.push(list);
+        }
+    }
+
+    /// Whether `list` answers `200 {}`.
+    pub(crate) fn list_without_data(&self, list: ListKind) -> bool {
+        lock(&self.lists).without_data.contains(&list)
+    }
+
+    /// Applies the drifts to one page of `list` whose first entry is at `start`.
+    pub(crate) fn drift_page(&self, list: ListKind, start: usize, items: &mut [Value]) {
+        let lists = lock(&self.lists);
+        for (i, entry) in items.iter_mut().enumerate() {
+            let hits: Vec<&EntryDrift> = lists
+                .drifts
+                .iter()
+                .filter(|d| d.hits(list, start + i, entry))
+                .collect();
+            let Some(obj) = entry.as_object_mut() else {
+                continue;
+            };
+            for d in hits {
+                if d.remove {
+                    obj.remove(&d.field);
+                } else {
+                    obj.insert(d.field.clone(), d.value.clone());
+                }
+            }
+        }
+    }
+
     /// Switches every fault off (the token lifetime is left as it is).
     pub fn clear(&self) {
         self.set_rate_429(0.0);
@@ -186,6 +317,7 @@ impl Faults {
         self.set_refuse_refresh(false);
         self.skip_csrf_for_next_logins(0);
         *lock(&self.fields) = FieldFaults::default();
+        *lock(&self.lists) = ListFaults::default();
     }
 
     /// Applies a control-endpoint body.
@@ -220,6 +352,12 @@ impl Faults {
         if let Some(n) = s.no_csrf_logins {
             self.skip_csrf_for_next_logins(n);
         }
+        if let Some(drifts) = &s.drift_entries {
+            lock(&self.lists).drifts.extend(drifts.iter().cloned());
+        }
+        if let Some(lists) = &s.lists_without_data {
+            lock(&self.lists).without_data = lists.clone();
+        }
         let non_empty = |v: &String| (!v.is_empty()).then(|| v.clone());
         let mut fields = lock(&self.fields);
         if let Some(v) = &s.remove_field {
@@ -236,6 +374,7 @@ impl Faults {
     /// The current switches as JSON-friendly settings.
     pub fn snapshot(&self) -> FaultSettings {
         let fields = lock(&self.fields).clone();
+        let lists = lock(&self.lists).clone();
         let retry_after = self.retry_after.load(Ordering::SeqCst);
         FaultSettings {
             rate_429: Some(fraction(self.rate_429.load(Ordering::SeqCst))),
@@ -250,6 +389,8 @@ impl Faults {
             remove_field: fields.remove,
             retype_field: fields.retype,
             extra_field: fields.extra,
+            drift_entries: Some(lists.drifts),
+            lists_without_data: Some(lists.without_data),
             clear: None,
         }
     }
@@ -368,6 +509,61 @@ mod tests {
         assert!(f.take_no_csrf());
         assert!(f.take_no_csrf());
         assert!(!f.take_no_csrf());
+    }
+
+    #[test]
+    fn one_entry_drifts_by_position_or_by_id_and_only_in_its_list() {
+        let f = Faults::new(1, 10);
+        f.drift_entry(EntryDrift::at(
+            ListKind::Workouts,
+            3,
+            "start_time",
+            "x".into(),
+        ));
+        f.drift_entry(EntryDrift::of(ListKind::Workouts, "b", "id", Value::Null));
+        f.drift_entry(EntryDrift::at(ListKind::Following, 0, "id", Value::Null).removing());
+        let page = || -> Vec<Value> {
+            ["a", "b", "c"]
+                .iter()
+                .map(|id| serde_json::json!({"id": id, "start_time": 1}))
+                .collect()
+        };
+        let mut second_page = page();
+        f.drift_page(ListKind::Workouts, 2, &mut second_page);
+        assert_eq!(
+            second_page[0],
+            serde_json::json!({"id": "a", "start_time": 1})
+        );
+        assert_eq!(
+            second_page[1],
+            serde_json::json!({"id": null, "start_time": "x"})
+        );
+        let mut instructors = page();
+        f.drift_page(ListKind::Instructors, 0, &mut instructors);
+        assert_eq!(instructors, page());
+        let mut following = page();
+        f.drift_page(ListKind::Following, 0, &mut following);
+        assert_eq!(following[0], serde_json::json!({"start_time": 1}));
+        f.clear();
+        let mut again = page();
+        f.drift_page(ListKind::Workouts, 2, &mut again);
+        assert_eq!(again, page());
+    }
+
+    #[test]
+    fn lists_without_data_are_switched_one_by_one() {
+        let f = Faults::new(1, 10);
+        f.set_list_without_data(ListKind::Following, true);
+        assert!(f.list_without_data(ListKind::Following));
+        assert!(!f.list_without_data(ListKind::Workouts));
+        f.apply(&FaultSettings {
+            lists_without_data: Some(vec![ListKind::Workouts]),
+            ..Default::default()
+        });
+        assert!(!f.list_without_data(ListKind::Following));
+        assert!(f.list_without_data(ListKind::Workouts));
+        f.set_list_without_data(ListKind::Workouts, false);
+        assert!(!f.list_without_data(ListKind::Workouts));
     }
 
     #[test]

@@ -35,7 +35,7 @@ pub use crate::auth::{AUDIENCE, MOBILE_CLIENT_ID, REDIRECT_URI, WEB_CLIENT_ID};
 use crate::conn::{ConnHandle, KillableListener};
 use crate::data::{Fixtures, NewFriend, World};
 use crate::faults::Injected;
-pub use crate::faults::{FaultSettings, Faults};
+pub use crate::faults::{EntryDrift, FaultSettings, Faults, ListKind};
 pub use crate::log::Logged;
 use crate::log::{lock, RequestLog};
 

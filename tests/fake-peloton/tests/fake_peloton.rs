@@ -8,7 +8,8 @@ use std::sync::Arc;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use fake_peloton::{
-    Config, FakePeloton, FriendSpec, AUDIENCE, MOBILE_CLIENT_ID, REDIRECT_URI, WEB_CLIENT_ID,
+    Config, EntryDrift, FakePeloton, FriendSpec, ListKind, AUDIENCE, MOBILE_CLIENT_ID,
+    REDIRECT_URI, WEB_CLIENT_ID,
 };
 use rand::RngCore;
 use reqwest::cookie::{CookieStore, Jar};
@@ -848,4 +849,121 @@ async fn binary_prints_its_url_first_and_serves() {
         .expect("call");
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     child.kill().await.expect("kill");
+}
+
+#[tokio::test]
+async fn one_drifted_entry_changes_only_that_entry_of_its_page() {
+    let fake = FakePeloton::start(Config {
+        workouts: 30,
+        ..Config::default()
+    })
+    .await;
+    let t = token(&fake).await;
+    let me = fake.user_id();
+    let ids = fake.workout_ids();
+    fake.faults().drift_entry(EntryDrift::at(
+        ListKind::Workouts,
+        12,
+        "start_time",
+        json!("2024-03-01T07:00:00Z"),
+    ));
+    fake.faults().drift_entry(EntryDrift::of(
+        ListKind::Workouts,
+        &ids[25],
+        "id",
+        Value::Null,
+    ));
+    let page = api_json(
+        &fake,
+        &t,
+        &format!("/api/user/{me}/workouts?page=1&limit=10"),
+    )
+    .await;
+    let data = page["data"].as_array().unwrap();
+    assert_eq!(data.len(), 10);
+    assert_eq!(data[2]["start_time"], "2024-03-01T07:00:00Z");
+    assert_eq!(
+        data[2]["id"],
+        ids[12].as_str(),
+        "only the drifted field changes"
+    );
+    assert!(
+        data.iter()
+            .enumerate()
+            .all(|(i, e)| i == 2 || e["start_time"].is_number()),
+        "the rest of the page is intact"
+    );
+    let last = api_json(
+        &fake,
+        &t,
+        &format!("/api/user/{me}/workouts?page=2&limit=10"),
+    )
+    .await;
+    assert!(last["data"][5]["id"].is_null());
+    assert_eq!(last["data"][4]["id"], ids[24].as_str());
+    let detail = api_json(&fake, &t, &format!("/api/workout/{}", ids[12])).await;
+    assert!(
+        detail["start_time"].is_number(),
+        "the detail does not drift"
+    );
+
+    let friend = fake.friend_ids()[0].clone();
+    fake.faults()
+        .drift_entry(EntryDrift::at(ListKind::Following, 1, "id", Value::Null));
+    fake.faults()
+        .drift_entry(EntryDrift::at(ListKind::Instructors, 0, "name", Value::Null).removing());
+    let following = api_json(&fake, &t, &format!("/api/user/{me}/following")).await;
+    assert_eq!(following["data"][0]["id"], friend.as_str());
+    assert!(following["data"][1]["id"].is_null());
+    let instructors = api_json(&fake, &t, "/api/instructor?limit=5").await;
+    assert!(instructors["data"][0].get("name").is_none());
+    assert!(instructors["data"][1]["name"].is_string());
+    fake.faults().clear();
+    let page = api_json(
+        &fake,
+        &t,
+        &format!("/api/user/{me}/workouts?page=1&limit=10"),
+    )
+    .await;
+    assert!(page["data"][2]["start_time"].is_number());
+}
+
+#[tokio::test]
+async fn a_list_can_answer_200_without_a_data_array() {
+    let fake = FakePeloton::start(Config::default()).await;
+    let t = token(&fake).await;
+    let me = fake.user_id();
+    fake.faults()
+        .set_list_without_data(ListKind::Following, true);
+    let resp = api(&fake, &t, &format!("/api/user/{me}/following")).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.json::<Value>().await.unwrap(), json!({}));
+    let workouts = api_json(&fake, &t, &format!("/api/user/{me}/workouts")).await;
+    assert_eq!(
+        workouts["data"].as_array().unwrap().len(),
+        10,
+        "other lists answer"
+    );
+    let resp = Client::new()
+        .post(format!("{}/__control/faults", fake.url()))
+        .json(&json!({
+            "lists_without_data": ["instructors", "workouts"],
+            "drift_entries": [{"list": "following", "index": 0, "field": "id", "value": null}],
+        }))
+        .send()
+        .await
+        .expect("control");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let now: Value = resp.json().await.unwrap();
+    assert_eq!(
+        now["lists_without_data"],
+        json!(["instructors", "workouts"])
+    );
+    assert_eq!(api_json(&fake, &t, "/api/instructor").await, json!({}));
+    assert_eq!(
+        api_json(&fake, &t, &format!("/api/user/{me}/workouts")).await,
+        json!({})
+    );
+    let following = api_json(&fake, &t, &format!("/api/user/{me}/following")).await;
+    assert!(following["data"][0]["id"].is_null(), "{following}");
 }
