@@ -9,9 +9,10 @@ CARGO ?= cargo
 # Debian packages the build and the end-to-end tests need.
 APT_BUILD := build-essential pkg-config libssl-dev curl ca-certificates \
   libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev
-APT_E2E := xvfb dbus-x11 gnome-keyring libsecret-tools dunst webkit2gtk-driver xdotool
+APT_E2E := xvfb dbus-x11 gnome-keyring libsecret-tools dunst webkit2gtk-driver xdotool \
+  python3-venv
 
-.PHONY: help deps deps-e2e tools build run demo test lint unit e2e faults bench package clean
+.PHONY: help deps deps-e2e tools build run demo test lint unit e2e faults third-party bench package clean
 
 help:
 	@echo "make run    - install what is missing, build and start the app"
@@ -54,6 +55,11 @@ faults: deps
 	$(CARGO) build --locked -p peloton-coda-sync -p faults
 	$(CARGO) run --locked -q -p faults --bin fault-matrix
 
+# Third-party clients against the fakes: pylotoncycle, codaio and schemathesis (with
+# Coda's OpenAPI document) in a Python virtualenv (scripts/third-party-clients.sh).
+third-party: deps-e2e
+	@scripts/third-party-clients.sh
+
 unit: deps
 	$(CARGO) test --workspace --locked --exclude desktop-e2e
 
@@ -61,7 +67,7 @@ unit: deps
 e2e: deps-e2e
 	@scripts/e2e-desktop.sh
 
-test: deps-e2e lint unit faults e2e package-test
+test: deps-e2e lint unit faults third-party e2e package-test
 	@echo "make test: all green"
 
 # Not part of `make test`: the first sync of 1000 workouts takes minutes by design.
