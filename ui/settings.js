@@ -190,6 +190,7 @@ async function test() {
     if (r.peloton_user) found.push(`Logged in to Peloton as ${r.peloton_user}.`);
     if (r.doc_name) found.push(`Found the Coda doc "${r.doc_name}".`);
     if (r.tables_ok.length) found.push(`Tables ready: ${r.tables_ok.join(', ')}.`);
+    found.push(...r.optional);
     if (r.ok) {
       found.push(r.saved ? 'Everything works; the settings are saved.' : 'Everything works.');
       box.className = 'result ok';

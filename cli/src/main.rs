@@ -271,6 +271,9 @@ async fn check(paths: &Paths, token_cache: Option<&Path>) -> ExitCode {
     for t in &report.tables_ok {
         say!("Table \"{t}\": ok");
     }
+    for line in report.optional_summary().iter().chain(&report.notes) {
+        say!("{line}");
+    }
     if report.problems.is_empty() {
         say!("Everything is ready to sync.");
         ExitCode::SUCCESS

@@ -361,8 +361,110 @@ pub fn workout_row(
         "Leaderboard Rank" => positive_count(w.leaderboard_rank),
         "Leaderboard Users" => positive_count(w.total_leaderboard_users),
         "Personal Record" => CellValue::Bool(c.personal_record),
-        _ => CellValue::Empty,
+        optional => optional_cell(optional, w, graph),
     }))
+}
+
+/// Seconds in minutes to one decimal; empty when missing or negative.
+fn minutes(secs: Option<f64>) -> CellValue {
+    match secs {
+        Some(s) if s.is_finite() && s >= 0.0 => CellValue::Number((s / 6.0).round() / 10.0),
+        _ => CellValue::Empty,
+    }
+}
+
+/// Seconds in heart-rate zone `n` (1 to 5): from `effort_zones` where
+/// Peloton sends it, else from the heart-rate metric's zones.
+fn zone_seconds(graph: &PerformanceGraph, n: u8) -> Option<f64> {
+    let effort = graph
+        .effort_zones
+        .as_ref()
+        .and_then(|e| {
+            e.heart_rate_zone_durations
+                .get(&format!("heart_rate_z{n}_duration"))
+        })
+        .copied()
+        .flatten();
+    effort.or_else(|| {
+        let slug = format!("zone{n}");
+        graph
+            .metric("heart_rate")?
+            .zones
+            .iter()
+            .find(|z| z.slug.as_deref() == Some(slug.as_str()))?
+            .duration
+    })
+}
+
+/// Percent of the targeted time inside the `name` range (`cadence`,
+/// `resistance`), only when the class plan targets that metric.
+fn in_target(graph: &PerformanceGraph, name: &str) -> CellValue {
+    let Some(t) = &graph.target_metrics_performance_data else {
+        return CellValue::Empty;
+    };
+    let targeted = t
+        .target_metrics
+        .iter()
+        .flat_map(|seg| &seg.metrics)
+        .any(|m| m.name.as_deref() == Some(name));
+    if !targeted {
+        return CellValue::Empty;
+    }
+    match t
+        .time_in_metric
+        .iter()
+        .find(|m| m.name.as_deref() == Some(name))
+        .and_then(|m| m.value)
+    {
+        Some(p) if p.is_finite() && (0.0..=100.0).contains(&p) => CellValue::Number(p),
+        _ => CellValue::Empty,
+    }
+}
+
+/// The optional Workouts columns (`tables`): the graph's maxima, zones,
+/// Strive score and targets, the detail's FTP and achievements. Metrics
+/// are read by slug; a workout without them gets empty cells.
+fn optional_cell(column: &str, w: &Workout, graph: &PerformanceGraph) -> CellValue {
+    let max = |slug: &str| number(graph.metric(slug).and_then(|m| m.max_value));
+    match column {
+        "Max Output (W)" => max("output"),
+        "Max Cadence (rpm)" => max("cadence"),
+        "Max Heart Rate (bpm)" => max("heart_rate"),
+        "Max Speed" => number(
+            graph
+                .metric_or_alternative("speed")
+                .and_then(|m| m.max_value),
+        ),
+        "Strive Score" => match graph
+            .effort_zones
+            .as_ref()
+            .and_then(|e| e.total_effort_points)
+        {
+            Some(x) if x.is_finite() && x >= 0.0 => CellValue::Number(x),
+            _ => CellValue::Empty,
+        },
+        "HR Zone 1 (min)" => minutes(zone_seconds(graph, 1)),
+        "HR Zone 2 (min)" => minutes(zone_seconds(graph, 2)),
+        "HR Zone 3 (min)" => minutes(zone_seconds(graph, 3)),
+        "HR Zone 4 (min)" => minutes(zone_seconds(graph, 4)),
+        "HR Zone 5 (min)" => minutes(zone_seconds(graph, 5)),
+        // 0 is Peloton's "no FTP set".
+        "FTP (W)" => match w.ftp_info.as_ref().and_then(|f| f.ftp) {
+            Some(x) if x.is_finite() && x > 0.0 => CellValue::Number(x),
+            _ => CellValue::Empty,
+        },
+        "Achievements" => {
+            let names: Vec<&str> = w
+                .achievement_templates
+                .iter()
+                .filter_map(|a| non_empty(&a.name))
+                .collect();
+            text(Some(&names.join(", ")))
+        }
+        "Cadence in Target (%)" => in_target(graph, "cadence"),
+        "Resistance in Target (%)" => in_target(graph, "resistance"),
+        _ => CellValue::Empty,
+    }
 }
 
 /// The Instructors row of an instructor; `None` for one without an id (the
@@ -504,18 +606,21 @@ mod tests {
 
     /// The one comparison every row test uses: table, key, then every cell
     /// (names and values) in order.
+    /// `columns` are the required ones; the optional columns follow them
+    /// and have their own test.
     fn check(row: &Row, table: Table, columns: &[&str], expect: &[CellValue]) {
         assert_eq!(row.table, table);
         let names: Vec<&str> = row.cells.iter().map(|c| c.column).collect();
-        assert_eq!(names, columns, "columns of {:?}", row.key);
         let spec_names: Vec<&str> = table.columns().iter().map(|c| c.name).collect();
         assert_eq!(names, spec_names);
+        let required: Vec<&str> = table.required_columns().map(|c| c.name).collect();
+        assert_eq!(required, columns, "columns of {:?}", row.key);
         let values: Vec<&CellValue> = row.cells.iter().map(|c| &c.value).collect();
         let expect: Vec<&CellValue> = expect.iter().collect();
         for ((name, got), want) in columns.iter().zip(&values).zip(&expect) {
             assert_eq!(got, want, "{:?}, column {name}", row.key);
         }
-        assert_eq!(values.len(), expect.len());
+        assert_eq!(columns.len(), expect.len());
         assert_eq!(Some(&CellValue::Text(row.key.clone())), row.get(columns[0]));
     }
 
@@ -812,6 +917,312 @@ mod tests {
         assert_eq!(on_disk, covered);
     }
 
+    /// The optional Workouts columns, in their order.
+    const OPTIONAL_COLUMNS: [&str; 14] = [
+        "Max Output (W)",
+        "Max Cadence (rpm)",
+        "Max Heart Rate (bpm)",
+        "Max Speed",
+        "Strive Score",
+        "HR Zone 1 (min)",
+        "HR Zone 2 (min)",
+        "HR Zone 3 (min)",
+        "HR Zone 4 (min)",
+        "HR Zone 5 (min)",
+        "FTP (W)",
+        "Achievements",
+        "Cadence in Target (%)",
+        "Resistance in Target (%)",
+    ];
+
+    /// Expected optional cells, written by hand from the fixture JSON:
+    /// maxima from `metrics[].max_value` (a run's speed from the `pace`
+    /// metric's `speed` alternative), zone minutes from
+    /// `effort_zones.heart_rate_zone_durations` or else the heart-rate
+    /// metric's `zones` (seconds / 60, one decimal), the Strive score from
+    /// `effort_zones.total_effort_points`, FTP from `ftp_info.ftp` (0 is
+    /// none), achievements from `achievement_templates[].name`, targets from
+    /// `target_metrics_performance_data.time_in_metric` where the plan
+    /// targets that metric.
+    fn expected_optional() -> Vec<(Workout, &'static str, [CellValue; 14])> {
+        vec![
+            (
+                workout("workout_cycling_class.json"),
+                "performance_graph_cycling_class.json",
+                [
+                    n(140.0),
+                    n(120.0),
+                    n(154.0),
+                    n(18.6),
+                    Empty,   // no effort_zones in 2021
+                    n(4.1),  // 247 s
+                    n(7.4),  // 441 s = 7.35 min
+                    n(18.5), // 1111 s
+                    n(0.0),
+                    n(0.0),
+                    n(154.0),
+                    t("Dynamic Duo"),
+                    Empty, // target_metrics is []
+                    Empty,
+                ],
+            ),
+            (
+                workout("workout_cycling_class_2024.json"),
+                "performance_graph_cycling_class_2024.json",
+                [
+                    n(261.0),
+                    n(110.0),
+                    n(176.0),
+                    n(23.6),
+                    n(44.5),
+                    n(0.0),
+                    n(0.2),  // 9 s
+                    n(2.6),  // 154 s
+                    n(13.8), // 829 s
+                    n(3.4),  // 204 s
+                    n(171.0),
+                    Empty,
+                    n(44.0),
+                    n(64.0),
+                ],
+            ),
+            (
+                // No heart-rate monitor, no FTP, no plan.
+                workout("workout_cycling_just_ride.json"),
+                "performance_graph_cycling_just_ride.json",
+                [
+                    n(54.0),
+                    n(66.0),
+                    Empty,
+                    n(12.5),
+                    Empty,
+                    Empty,
+                    Empty,
+                    Empty,
+                    Empty,
+                    Empty,
+                    Empty,
+                    Empty,
+                    Empty,
+                    Empty,
+                ],
+            ),
+            (
+                workout("workout_cycling_just_ride_2024.json"),
+                "performance_graph_cycling_just_ride_2024.json",
+                [
+                    n(225.0),
+                    n(88.0),
+                    n(175.0),
+                    n(22.4),
+                    n(52.2),
+                    n(0.0),
+                    n(1.4),  // 85 s
+                    n(3.7),  // 224 s
+                    n(14.7), // 881 s
+                    n(4.9),  // 292 s
+                    Empty,
+                    Empty,
+                    Empty,
+                    Empty,
+                ],
+            ),
+            (
+                workout("workout_cycling_scenic_2024.json"),
+                "performance_graph_cycling_scenic_2024.json",
+                [
+                    n(225.0),
+                    n(87.0),
+                    n(176.0),
+                    n(22.4),
+                    n(44.8),
+                    n(0.4),  // 23 s
+                    n(0.4),  // 25 s
+                    n(1.2),  // 74 s
+                    n(13.4), // 805 s
+                    n(4.5),  // 270 s
+                    n(171.0),
+                    Empty,
+                    Empty,
+                    Empty,
+                ],
+            ),
+            (
+                workout("workout_meditation.json"),
+                "performance_graph_meditation.json",
+                [
+                    Empty,
+                    Empty,
+                    Empty,
+                    Empty,
+                    Empty,
+                    Empty,
+                    Empty,
+                    Empty,
+                    Empty,
+                    Empty,
+                    Empty,
+                    t("Three's Company"),
+                    Empty,
+                    Empty,
+                ],
+            ),
+            (
+                // GPS walk: speed only as the pace metric's alternative.
+                workout("workout_outdoor_walking_class_gps.json"),
+                "performance_graph_outdoor_walking_class_gps.json",
+                [
+                    Empty,
+                    Empty,
+                    Empty,
+                    n(7.2),
+                    Empty,
+                    Empty,
+                    Empty,
+                    Empty,
+                    Empty,
+                    Empty,
+                    Empty,
+                    t("First Walk, Pack"),
+                    Empty,
+                    Empty,
+                ],
+            ),
+            (
+                // A plan with speed and incline targets, none for cadence.
+                workout("workout_running_class_no_metrics.json"),
+                "performance_graph_running_class_no_metrics.json",
+                [
+                    Empty,
+                    Empty,
+                    Empty,
+                    Empty,
+                    Empty,
+                    Empty,
+                    Empty,
+                    Empty,
+                    Empty,
+                    Empty,
+                    Empty,
+                    t("3-Day Streak, Dynamic Duo"),
+                    Empty,
+                    Empty,
+                ],
+            ),
+            (
+                workout("workout_strength.json"),
+                "performance_graph_strength.json",
+                [
+                    Empty,
+                    Empty,
+                    Empty,
+                    Empty,
+                    Empty,
+                    Empty,
+                    Empty,
+                    Empty,
+                    Empty,
+                    Empty,
+                    Empty,
+                    t("Dynamic Duo"),
+                    Empty,
+                    Empty,
+                ],
+            ),
+            (
+                workout("workout_tread_running_class.json"),
+                "performance_graph_tread_running_class.json",
+                [
+                    n(353.0),
+                    Empty,
+                    n(148.0),
+                    n(8.6),
+                    Empty,
+                    n(10.2), // 613 s
+                    n(8.1),  // 484 s
+                    n(1.7),  // 103 s
+                    n(0.0),
+                    n(0.0),
+                    Empty,
+                    t("Best Output, First Run, Dynamic Duo"),
+                    Empty,
+                    Empty,
+                ],
+            ),
+            (
+                // A list entry: no ftp_info, no achievements; stroke rate is not cadence.
+                rower(),
+                "performance_graph_rower.json",
+                [
+                    n(93.0),
+                    Empty,
+                    n(147.0),
+                    Empty,
+                    n(10.3),
+                    n(2.7), // 164 s
+                    n(2.9), // 173 s
+                    n(4.1), // 246 s
+                    n(1.2), // 70 s
+                    n(0.0),
+                    Empty,
+                    Empty,
+                    Empty,
+                    Empty,
+                ],
+            ),
+        ]
+    }
+
+    #[test]
+    fn optional_columns_match_the_hand_written_values() {
+        let spec: Vec<&str> = Table::Workouts.optional_columns().map(|c| c.name).collect();
+        assert_eq!(spec, OPTIONAL_COLUMNS);
+        for (w, graph_file, expect) in expected_optional() {
+            let row = workout_row(&w, &graph(graph_file), None).unwrap();
+            for (column, want) in OPTIONAL_COLUMNS.iter().zip(&expect) {
+                assert_eq!(row.get(column), Some(want), "{graph_file}, column {column}");
+            }
+        }
+    }
+
+    #[test]
+    fn optional_columns_survive_the_stored_graph() {
+        // What the state keeps of a graph (samples stripped) still fills them.
+        for (w, graph_file, _) in expected_optional() {
+            let full: serde_json::Value = serde_json::from_str(&read(graph_file)).unwrap();
+            let stored: PerformanceGraph =
+                serde_json::from_value(crate::peloton::client::stored_graph(&full)).unwrap();
+            let a = workout_row(&w, &graph(graph_file), None).unwrap();
+            let b = workout_row(&w, &stored, None).unwrap();
+            assert_eq!(a, b, "{graph_file}");
+        }
+    }
+
+    #[test]
+    fn odd_optional_values_are_empty_never_wrong() {
+        let w = workout("workout_cycling_class_2024.json");
+        let mut g: serde_json::Value =
+            serde_json::from_str(&read("performance_graph_cycling_class_2024.json")).unwrap();
+        g["effort_zones"] = serde_json::json!({"total_effort_points": "lots",
+            "heart_rate_zone_durations": 7});
+        g["target_metrics_performance_data"]["time_in_metric"] = serde_json::json!([{"name": "cadence", "value": 250}, {"name": "resistance", "value": null}]);
+        let graph: PerformanceGraph = serde_json::from_value(g).unwrap();
+        let row = workout_row(&w, &graph, None).unwrap();
+        // The odd effort_zones is dropped: zones come from the heart-rate metric.
+        assert_eq!(row.get("Strive Score"), Some(&Empty));
+        assert_eq!(row.get("HR Zone 4 (min)"), Some(&n(13.8)));
+        assert_eq!(row.get("Cadence in Target (%)"), Some(&Empty));
+        assert_eq!(row.get("Resistance in Target (%)"), Some(&Empty));
+        let mut odd: serde_json::Value =
+            serde_json::from_str(&read("workout_cycling_class.json")).unwrap();
+        odd["ftp_info"] = serde_json::json!("none");
+        odd["achievement_templates"] = serde_json::json!([{"name": ""}, {"slug": "x"}]);
+        let odd: Workout = serde_json::from_value(odd).unwrap();
+        let row = workout_row(&odd, &graph, None).unwrap();
+        assert_eq!(row.get("FTP (W)"), Some(&Empty));
+        assert_eq!(row.get("Achievements"), Some(&Empty));
+    }
+
     #[test]
     fn rower_list_entry_keeps_the_metre_unit() {
         let row = workout_row(&rower(), &graph("performance_graph_rower.json"), None).unwrap();
@@ -1083,7 +1494,7 @@ mod tests {
                 };
                 for g in &graphs {
                     if let Ok(row) = workout_row(&w, g, Some("Also/Bad")) {
-                        assert_eq!(row.cells.len(), 19);
+                        assert_eq!(row.cells.len(), Table::Workouts.columns().len());
                         let _ = row.content_hash();
                         mapped += 1;
                     }

@@ -51,10 +51,25 @@ pub struct ColumnSpec {
     pub name: &'static str,
     /// What it holds.
     pub kind: ColumnKind,
+    /// Written when the user added it to the table; the schema check never
+    /// asks for it.
+    pub optional: bool,
 }
 
 const fn col(name: &'static str, kind: ColumnKind) -> ColumnSpec {
-    ColumnSpec { name, kind }
+    ColumnSpec {
+        name,
+        kind,
+        optional: false,
+    }
+}
+
+const fn opt(name: &'static str, kind: ColumnKind) -> ColumnSpec {
+    ColumnSpec {
+        name,
+        kind,
+        optional: true,
+    }
 }
 
 use ColumnKind::{Checkbox, DateTime, Number, Text};
@@ -79,6 +94,21 @@ const WORKOUTS: &[ColumnSpec] = &[
     col("Leaderboard Rank", Number),
     col("Leaderboard Users", Number),
     col("Personal Record", Checkbox),
+    // The deeper numbers (issue 17): filled only where the user added them.
+    opt("Max Output (W)", Number),
+    opt("Max Cadence (rpm)", Number),
+    opt("Max Heart Rate (bpm)", Number),
+    opt("Max Speed", Number),
+    opt("Strive Score", Number),
+    opt("HR Zone 1 (min)", Number),
+    opt("HR Zone 2 (min)", Number),
+    opt("HR Zone 3 (min)", Number),
+    opt("HR Zone 4 (min)", Number),
+    opt("HR Zone 5 (min)", Number),
+    opt("FTP (W)", Number),
+    opt("Achievements", Text),
+    opt("Cadence in Target (%)", Number),
+    opt("Resistance in Target (%)", Number),
 ];
 
 const INSTRUCTORS: &[ColumnSpec] = &[
@@ -144,7 +174,18 @@ impl Table {
         Table::ALL.into_iter().find(|t| t.key() == key)
     }
 
-    /// The columns the app writes, key column first.
+    /// The columns the schema check asks for, key column first.
+    pub fn required_columns(self) -> impl Iterator<Item = &'static ColumnSpec> {
+        self.columns().iter().filter(|c| !c.optional)
+    }
+
+    /// The columns the app writes when the user added them.
+    pub fn optional_columns(self) -> impl Iterator<Item = &'static ColumnSpec> {
+        self.columns().iter().filter(|c| c.optional)
+    }
+
+    /// Every column the app can write, key column first, the required
+    /// ones before the optional ones.
     pub fn columns(self) -> &'static [ColumnSpec] {
         match self {
             Table::Workouts => WORKOUTS,
@@ -176,6 +217,25 @@ mod tests {
         assert_eq!(Table::Instructors.key_column(), "Instructor ID");
         assert_eq!(Table::Friends.key_column(), "User ID");
         assert_eq!(Table::FriendWorkouts.key_column(), "Workout ID");
+    }
+
+    #[test]
+    fn optional_columns_follow_the_required_ones() {
+        for table in Table::ALL {
+            let first_optional = table.columns().iter().position(|c| c.optional);
+            if let Some(i) = first_optional {
+                assert!(table.columns()[i..].iter().all(|c| c.optional), "{table:?}");
+            }
+            assert!(
+                !table.columns()[0].optional,
+                "{table:?}: the key is required"
+            );
+        }
+        let names: Vec<&str> = Table::Workouts.optional_columns().map(|c| c.name).collect();
+        assert_eq!(names.len(), 14);
+        assert_eq!(names[4], "Strive Score");
+        assert_eq!(Table::Workouts.required_columns().count(), 19);
+        assert_eq!(Table::Friends.optional_columns().count(), 0);
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub struct TestResult {
     pub doc_name: Option<String>,
     /// Tables that passed their check.
     pub tables_ok: Vec<String>,
+    /// Which optional columns were found (and any left alone), one sentence each.
+    pub optional: Vec<String>,
     /// What is wrong, one sentence each.
     pub problems: Vec<String>,
 }
@@ -246,16 +248,23 @@ pub async fn test_and_save(
                 peloton_user: None,
                 doc_name: None,
                 tables_ok: Vec::new(),
+                optional: Vec::new(),
                 problems: vec![e.user_message()],
             })
         }
     };
     let report = engine.check().await;
+    let optional = report
+        .optional_summary()
+        .into_iter()
+        .chain(report.notes.iter().cloned())
+        .collect();
     let mut result = TestResult {
         ok: report.problems.is_empty(),
         saved: false,
         peloton_user: report.peloton_user,
         doc_name: report.doc_name,
+        optional,
         tables_ok: report.tables_ok,
         problems: report.problems.into_iter().map(|p| p.message).collect(),
     };

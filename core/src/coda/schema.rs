@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use super::client::{Call, CodaClient, LIST_PAGE};
 use super::error::CodaError;
+use crate::rows::Row;
 use crate::tables::{names_match, ColumnKind, Table};
 
 /// A table that passed the check, with the IDs to write it by.
@@ -37,6 +38,29 @@ pub struct ResolvedTable {
     pub columns: HashMap<&'static str, String>,
     /// The key column's ID (`keyColumns` in upserts).
     pub key_column_id: String,
+    /// Optional columns the doc has but the app cannot write (a formula,
+    /// or a kind that cannot hold the value): left alone, and said by `check`.
+    pub optional_skipped: Vec<SchemaProblem>,
+}
+
+impl ResolvedTable {
+    /// The optional columns the doc has and the app writes, in spec order.
+    pub fn optional_found(&self) -> Vec<&'static str> {
+        self.table
+            .optional_columns()
+            .filter(|c| self.columns.contains_key(c.name))
+            .map(|c| c.name)
+            .collect()
+    }
+
+    /// `row` with only the cells this table has: optional columns the user
+    /// did not add are dropped, so that the content hash covers exactly
+    /// what is sent (adding a column later changes it, and the rows are
+    /// sent again with the new cells filled).
+    pub fn fit(&self, mut row: Row) -> Row {
+        row.cells.retain(|c| self.columns.contains_key(c.column));
+        row
+    }
 }
 
 /// One thing wrong with the doc.
@@ -243,6 +267,7 @@ pub(super) fn check_columns(
     columns: &[ColumnInfo],
 ) -> Result<ResolvedTable, Vec<SchemaProblem>> {
     let mut problems = Vec::new();
+    let mut optional_skipped = Vec::new();
     let mut ids = HashMap::new();
     let key = table.key_column();
     for spec in table.columns() {
@@ -252,7 +277,16 @@ pub(super) fn check_columns(
             .iter()
             .filter(|c| names_match(&c.name, spec.name))
             .min_by_key(|c| c.calculated);
+        // An optional column's problems never fail the table.
+        let problems = if spec.optional {
+            &mut optional_skipped
+        } else {
+            &mut problems
+        };
         let Some(col) = found else {
+            if spec.optional {
+                continue;
+            }
             problems.push(SchemaProblem::ColumnMissing {
                 table_name: name.to_string(),
                 column: spec.name,
@@ -287,6 +321,7 @@ pub(super) fn check_columns(
         name: name.to_string(),
         key_column_id: ids[key].clone(),
         columns: ids,
+        optional_skipped,
     })
 }
 
@@ -444,6 +479,65 @@ mod tests {
                 },
             ]
         );
+    }
+
+    fn workouts_required() -> Vec<ColumnInfo> {
+        Table::Workouts
+            .required_columns()
+            .map(|c| {
+                let kind = match c.kind {
+                    ColumnKind::Text => "text",
+                    ColumnKind::Number => "number",
+                    ColumnKind::DateTime => "dateTime",
+                    ColumnKind::Checkbox => "checkbox",
+                };
+                col(c.name, kind, false)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn optional_columns_are_never_required_and_written_when_found() {
+        let t = check_columns(Table::Workouts, "g", "Workouts", &workouts_required()).unwrap();
+        assert!(t.optional_found().is_empty());
+        assert!(t.optional_skipped.is_empty());
+
+        let mut cols = workouts_required();
+        cols.push(col("strive score ", "number", false));
+        cols.push(col("Achievements", "select", false));
+        cols.push(col("HR Zone 1 (min)", "number", true));
+        cols.push(col("FTP (W)", "percent", false));
+        let t = check_columns(Table::Workouts, "g", "Workouts", &cols).unwrap();
+        assert_eq!(t.optional_found(), ["Strive Score", "Achievements"]);
+        let skipped: Vec<&str> = t
+            .optional_skipped
+            .iter()
+            .map(|p| match p {
+                SchemaProblem::ColumnIsFormula { column, .. }
+                | SchemaProblem::ColumnWrongKind { column, .. } => *column,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(skipped, ["HR Zone 1 (min)", "FTP (W)"]);
+
+        // A row keeps only the cells of columns the table has.
+        let row = Row {
+            table: Table::Workouts,
+            key: "w".into(),
+            cells: Table::Workouts
+                .columns()
+                .iter()
+                .map(|c| crate::rows::Cell {
+                    column: c.name,
+                    value: crate::rows::CellValue::Empty,
+                })
+                .collect(),
+        };
+        let fitted = t.fit(row);
+        assert_eq!(fitted.cells.len(), 19 + 2);
+        assert!(fitted.get("Strive Score").is_some());
+        assert!(fitted.get("FTP (W)").is_none());
+        assert!(fitted.get("Max Speed").is_none());
     }
 
     #[test]

@@ -556,10 +556,22 @@ fn strip_samples(v: &mut Value) {
     }
 }
 
-/// The part of a performance graph worth storing (see [`PelotonClient::performance_graph`]).
+/// The part of a performance graph the rows are derived from (see
+/// [`PelotonClient::performance_graph`]): the aggregates, zones, the Strive
+/// score and the class's targets, without the samples.
+pub fn stored_graph(raw: &Value) -> Value {
+    trim_graph(raw)
+}
+
 fn trim_graph(raw: &Value) -> Value {
     let mut out = serde_json::Map::new();
-    for key in ["summaries", "average_summaries", "metrics"] {
+    for key in [
+        "summaries",
+        "average_summaries",
+        "metrics",
+        "effort_zones",
+        "target_metrics_performance_data",
+    ] {
         if let Some(v) = raw.get(key) {
             out.insert(key.to_string(), v.clone());
         }

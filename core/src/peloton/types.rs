@@ -16,6 +16,18 @@ where
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
+/// For the fields only optional columns read: a value of an unexpected
+/// shape gives the type's default instead of failing the whole answer, so
+/// a drift there empties a few optional cells and never stops a workout.
+fn lenient<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + serde::de::DeserializeOwned,
+{
+    let v = serde_json::Value::deserialize(d)?;
+    Ok(serde_json::from_value(v).unwrap_or_default())
+}
+
 /// The envelope of every paged list (`data, page, page_count, show_next, ...`).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(bound(deserialize = "T: Deserialize<'de>"))]
@@ -161,6 +173,28 @@ pub struct Workout {
     /// Detail only; 0 when there is no leaderboard.
     #[serde(default)]
     pub total_leaderboard_users: Option<i64>,
+    /// Detail only: the FTP in force when the workout was taken.
+    #[serde(default, deserialize_with = "lenient")]
+    pub ftp_info: Option<FtpInfo>,
+    /// Detail only: the badges the workout earned.
+    #[serde(default, deserialize_with = "lenient")]
+    pub achievement_templates: Vec<Achievement>,
+}
+
+/// `ftp_info` of a workout detail.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct FtpInfo {
+    /// Watts; 0 when the member has no FTP.
+    #[serde(default)]
+    pub ftp: Option<f64>,
+}
+
+/// One of a workout's `achievement_templates`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct Achievement {
+    /// The badge's name ("Best Output").
+    #[serde(default)]
+    pub name: Option<String>,
 }
 
 /// One summary or average summary of a performance graph.
@@ -198,6 +232,73 @@ pub struct Metric {
     /// Maximum over the workout.
     #[serde(default)]
     pub max_value: Option<f64>,
+    /// Heart rate only: seconds spent in each zone (`zone1` ... `zone5`).
+    #[serde(default, deserialize_with = "lenient")]
+    pub zones: Vec<Zone>,
+    /// The same series in another unit (pace also comes as `speed`).
+    #[serde(default, deserialize_with = "lenient")]
+    pub alternatives: Vec<Metric>,
+}
+
+/// One heart-rate zone of a metric.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct Zone {
+    /// `zone1` ... `zone5`.
+    #[serde(default)]
+    pub slug: Option<String>,
+    /// Seconds spent in the zone.
+    #[serde(default)]
+    pub duration: Option<f64>,
+}
+
+/// `effort_zones` of a performance graph (2022 on): the Strive score.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct EffortZones {
+    /// The Strive score.
+    #[serde(default)]
+    pub total_effort_points: Option<f64>,
+    /// Seconds per heart-rate zone, `heart_rate_z1_duration` ... `_z5_`.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub heart_rate_zone_durations: std::collections::BTreeMap<String, Option<f64>>,
+}
+
+/// `target_metrics_performance_data`: a class's targets and how long the
+/// member kept to them.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct TargetPerformance {
+    /// The class plan's segments, each with its targets by metric name.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub target_metrics: Vec<TargetSegment>,
+    /// Percent of the targeted time spent inside each metric's range.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub time_in_metric: Vec<TimeInMetric>,
+}
+
+/// One segment of a class plan.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct TargetSegment {
+    /// Targets (`cadence`, `resistance`, `speed`, ...) for the segment.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub metrics: Vec<TargetRange>,
+}
+
+/// One target of a segment; only its name matters here.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct TargetRange {
+    /// `cadence`, `resistance`, `speed`, `incline`, ...
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// One entry of `time_in_metric`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct TimeInMetric {
+    /// The metric's name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Percent of the targeted time in range.
+    #[serde(default)]
+    pub value: Option<f64>,
 }
 
 /// `GET /api/workout/{id}/performance_graph`: the aggregates the sync reads.
@@ -212,6 +313,12 @@ pub struct PerformanceGraph {
     /// Series (`heart_rate`, ...), without their samples.
     #[serde(default, deserialize_with = "null_as_default")]
     pub metrics: Vec<Metric>,
+    /// The Strive score and zone times, on workouts since 2022.
+    #[serde(default, deserialize_with = "lenient")]
+    pub effort_zones: Option<EffortZones>,
+    /// The class's targets, when it has a plan.
+    #[serde(default, deserialize_with = "lenient")]
+    pub target_metrics_performance_data: Option<TargetPerformance>,
 }
 
 impl PerformanceGraph {
@@ -234,6 +341,17 @@ impl PerformanceGraph {
         self.metrics
             .iter()
             .find(|m| m.slug.as_deref() == Some(slug))
+    }
+
+    /// The metric with this slug, or an alternative of another metric with
+    /// it (a run's `speed` is an alternative of its `pace`).
+    pub fn metric_or_alternative(&self, slug: &str) -> Option<&Metric> {
+        self.metric(slug).or_else(|| {
+            self.metrics
+                .iter()
+                .flat_map(|m| &m.alternatives)
+                .find(|m| m.slug.as_deref() == Some(slug))
+        })
     }
 }
 

@@ -106,6 +106,26 @@ pub struct CheckReport {
     pub tables_ok: Vec<String>,
     /// Everything that is wrong, each as one sentence.
     pub problems: Vec<Problem>,
+    /// The optional columns each table that passed has, by table name.
+    pub optional_columns: Vec<(String, Vec<&'static str>)>,
+    /// Optional columns present but left alone, one sentence each.
+    pub notes: Vec<String>,
+}
+
+impl CheckReport {
+    /// One sentence per table with optional columns: which were found.
+    pub fn optional_summary(&self) -> Vec<String> {
+        self.optional_columns
+            .iter()
+            .filter(|(_, found)| !found.is_empty())
+            .map(|(table, found)| {
+                format!(
+                    "Optional columns found in \"{table}\": {}.",
+                    found.join(", ")
+                )
+            })
+            .collect()
+    }
 }
 
 /// Runs syncs. Holds the two clients and the local state.
@@ -306,7 +326,18 @@ impl Engine {
                     Ok(report) => {
                         for check in report.tables {
                             match check.result {
-                                Ok(resolved) => out.tables_ok.push(resolved.name),
+                                Ok(resolved) => {
+                                    if resolved.table.optional_columns().next().is_some() {
+                                        out.optional_columns.push((
+                                            resolved.name.clone(),
+                                            resolved.optional_found(),
+                                        ));
+                                    }
+                                    out.notes.extend(
+                                        resolved.optional_skipped.iter().map(|p| p.user_message()),
+                                    );
+                                    out.tables_ok.push(resolved.name)
+                                }
                                 Err(problems) => {
                                     out.problems.extend(problems.iter().map(|p| Problem {
                                         area: ProblemArea::CodaDoc,
@@ -927,7 +958,7 @@ impl Run<'_> {
         let pending: Vec<Row> = {
             let store = self.store();
             let mut pending = Vec::new();
-            for row in rows {
+            for row in rows.into_iter().map(|r| resolved.fit(r)) {
                 let last = store.row_hash(table, &row.key);
                 match last {
                     Ok(Some(h)) if !full && h == row.content_hash() => {}
