@@ -58,8 +58,9 @@ pub struct PelotonConfig {
     pub timeout: Duration,
     /// How 429s, 5xx and network errors are retried.
     pub retry: RetryPolicy,
-    /// The performance graph's sampling step in seconds; the sync only reads
-    /// aggregates, so a large step keeps answers small.
+    /// The performance graph's sampling step in seconds: 1, every sample,
+    /// for the local archive the exports read (the rows need only the
+    /// aggregates, which Peloton computes the same at any step).
     pub every_n: u32,
     /// Page size of the workout list (at most 100).
     pub page_limit: u32,
@@ -79,7 +80,7 @@ impl Default for PelotonConfig {
             },
             timeout: Duration::from_secs(30),
             retry: RetryPolicy::default(),
-            every_n: 60,
+            every_n: 1,
             page_limit: 100,
             dump_dir: None,
         }
@@ -253,6 +254,16 @@ impl PelotonClient {
         &self,
         id: &str,
     ) -> Result<(PerformanceGraph, Value), PelotonError> {
+        let (graph, trimmed, _) = self.performance_graph_with_body(id).await?;
+        Ok((graph, trimmed))
+    }
+
+    /// [`PelotonClient::performance_graph`], and the answer's bytes as
+    /// Peloton sent them (for the archive).
+    pub async fn performance_graph_with_body(
+        &self,
+        id: &str,
+    ) -> Result<(PerformanceGraph, Value, bytes::Bytes), PelotonError> {
         let url = self.url(
             &["api", "workout", id, "performance_graph"],
             &[("every_n", self.config.every_n.max(1).to_string())],
@@ -260,7 +271,7 @@ impl PelotonClient {
         let body = self.get(EP_GRAPH, url).await?;
         let raw = self.decode::<Value>(EP_GRAPH, &body)?;
         let graph = self.decode_value(EP_GRAPH, &raw, &body)?;
-        Ok((graph, trim_graph(&raw)))
+        Ok((graph, trim_graph(&raw), body))
     }
 
     /// Everyone `user_id` follows (all pages).

@@ -79,6 +79,17 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         value TEXT NOT NULL
     );
     "#,
+    // 2: the full-resolution archive of performance graphs (issue 17).
+    r#"
+    CREATE TABLE graph_archive (
+        workout_id  TEXT PRIMARY KEY NOT NULL,
+        -- the graph at every_n=1, exactly as Peloton sent it, deflated
+        body        BLOB NOT NULL,
+        -- its length before deflating, to tell a damaged blob
+        raw_len     INTEGER NOT NULL,
+        archived_at INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -3,7 +3,8 @@
 //! It holds the workouts fetched (raw JSON, so rows can be derived again
 //! when the mapping improves, without asking Peloton), for each table and
 //! key the hash of the row Coda last accepted, the friends and their latest
-//! workouts (the window reads these), the history of runs, and a few
+//! workouts (the window reads these), the history of runs, the
+//! full-resolution archive of performance graphs (`archive`), and a few
 //! key/value facts (`meta`).
 //!
 //! Invariants:
@@ -16,6 +17,7 @@
 //! - A damaged or deleted file is rebuilt on open ([`Store::rebuilt`] says
 //!   so); the keyed upserts make a rebuild safe, it only costs a full resend.
 
+mod archive;
 mod error;
 mod friends;
 mod migrations;
@@ -29,6 +31,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension};
 
+pub use archive::ArchiveSize;
 pub use error::StoreError;
 pub use friends::{FriendRecord, FriendWorkoutRecord, RemovedFriends};
 pub use runs::{RunId, RunOutcome, RunRecord, INTERRUPTED_MESSAGE};

@@ -118,8 +118,14 @@ impl Store {
             let mut stmt = tx
                 .prepare_cached("DELETE FROM workouts WHERE id = ?1")
                 .map_err(sql("deleting workouts"))?;
+            let mut archived = tx
+                .prepare_cached("DELETE FROM graph_archive WHERE workout_id = ?1")
+                .map_err(sql("deleting workouts"))?;
             for id in ids {
                 stmt.execute([id.as_ref()])
+                    .map_err(sql("deleting workouts"))?;
+                archived
+                    .execute([id.as_ref()])
                     .map_err(sql("deleting workouts"))?;
             }
         }

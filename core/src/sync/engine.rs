@@ -29,7 +29,7 @@ const LISTING_LAG: chrono::Duration = chrono::Duration::hours(1);
 /// Concurrent detail + graph fetches; the client's pacer still applies.
 const FETCH_CONCURRENCY: usize = 4;
 
-const META_ME: &str = "peloton.me";
+pub(crate) const META_ME: &str = "peloton.me";
 const META_ME_AT: &str = "peloton.me_fetched_at";
 const META_INSTRUCTORS_AT: &str = "peloton.instructors_fetched_at";
 const META_BACKFILL_DONE: &str = "peloton.backfill_complete";
@@ -623,6 +623,18 @@ impl Run<'_> {
         // rows are written while the fetching goes on.
         let new_ids = self.fetch_workouts(read.listing).await?;
         self.check_cancel()?;
+        // Workouts stored before the archive get their full graph, a few
+        // hundred a run, before the rows are derived (so their new cells
+        // go out in this run).
+        let engine = self.engine;
+        let backfilled =
+            super::archive::backfill(&engine.peloton, &engine.store, &engine.clock, self.cancel)
+                .await;
+        if let Err(e) = backfilled {
+            self.problem(ProblemArea::Local, e.user_message());
+            return Err(Abort);
+        }
+        self.check_cancel()?;
         self.write_workouts(&new_ids).await?;
         self.check_cancel()?;
         self.sync_instructors().await?;
@@ -806,7 +818,7 @@ impl Run<'_> {
         let fetches = futures::stream::iter(to_fetch.into_iter().map(|(w, is_new)| async move {
             let detail = peloton.workout(&w.id).await;
             let graph = match &detail {
-                Ok(_) => Some(peloton.performance_graph(&w.id).await),
+                Ok(_) => Some(peloton.performance_graph_with_body(&w.id).await),
                 Err(_) => None,
             };
             (w, is_new, detail, graph)
@@ -832,19 +844,19 @@ impl Run<'_> {
                 break;
             };
             let fetched = match (detail, graph) {
-                (Ok((detail, detail_json)), Some(Ok((graph, graph_json)))) => {
-                    Ok((detail, detail_json, graph, graph_json))
+                (Ok((detail, detail_json)), Some(Ok((graph, graph_json, graph_body)))) => {
+                    Ok((detail, detail_json, graph, graph_json, graph_body))
                 }
                 (Err(e), _) | (_, Some(Err(e))) => Err(e),
                 (Ok(_), None) => continue,
             };
             match fetched {
-                Ok((detail, detail_json, graph, graph_json)) => {
+                Ok((detail, detail_json, graph, graph_json, graph_body)) => {
                     if let Some(target) = &early {
                         if let Ok(row) =
                             rows::workout_row(&detail, &graph, self.fallback_tz.as_deref())
                         {
-                            ready.push(row);
+                            ready.push(target.resolved.fit(row));
                         }
                         if writing.is_none() && ready.len() >= target.batch {
                             let batch: Vec<Row> = ready.drain(..target.batch).collect();
@@ -860,7 +872,10 @@ impl Run<'_> {
                         graph_json: Some(graph_json.to_string()),
                     };
                     let now = self.now();
-                    self.with_store(|s| s.save_workout(&record, now))?;
+                    self.with_store(|s| {
+                        s.save_workout(&record, now)?;
+                        s.save_graph_archive(&record.id, &graph_body, now)
+                    })?;
                     if is_new {
                         new_ids.insert(w.id);
                     }

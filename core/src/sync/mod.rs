@@ -2,7 +2,8 @@
 //!
 //! Order of a run: lock, Peloton login, Coda schema check, own workouts
 //! (list until a page holds only known ones, fetch detail + graph of new or
-//! changed ones, keep their raw JSON), instructors (at most daily), friends
+//! changed ones, keep their raw JSON and the full graph), the archive
+//! backfill of older workouts (`archive`), instructors (at most daily), friends
 //! and their latest workouts, then rows: derived from the local state,
 //! compared with the hash of what Coda last accepted, and only the
 //! difference is sent.
@@ -16,8 +17,10 @@
 //!   list fails, is reported and everything else still syncs.
 //! - Only rows the app itself wrote are ever deleted; a table is never wiped.
 
+mod archive;
 mod engine;
 pub mod report;
 
+pub(crate) use engine::META_ME;
 pub use engine::{CheckReport, Engine, EngineConfig, RunOptions, RunRefused, TableTarget};
 pub use report::{NewWorkout, Problem, ProblemArea, Progress, RunReport};

@@ -59,6 +59,35 @@ fn parse_args(bin_dir: &std::path::Path) -> anyhow::Result<Args> {
     Ok(a)
 }
 
+/// The full-resolution archive the first sync left in the state, scaled to
+/// 1000 workouts.
+fn archive_size(world: &World) -> Metric {
+    const NAME: &str = "archive_mb_per_1000_workouts";
+    let db = world
+        .home()
+        .join(".local/share/peloton-coda-sync")
+        .join(pcs_core::paths::STATE_DB_FILE);
+    let size = pcs_core::store::Store::open(&db).and_then(|s| s.archive_size());
+    match size {
+        Ok(a) if a.graphs > 0 => {
+            let per = 1000.0 / a.graphs as f64;
+            Metric::new(
+                NAME,
+                a.stored_bytes as f64 * per / 1e6,
+                None,
+                format!(
+                    "{} graphs at every_n=1, deflated in the state: {:.1} MB from {:.1} MB as sent",
+                    a.graphs,
+                    a.stored_bytes as f64 / 1e6,
+                    a.raw_bytes as f64 / 1e6
+                ),
+            )
+        }
+        Ok(_) => Metric::missing(NAME, None, "no graph was archived"),
+        Err(e) => Metric::missing(NAME, None, format!("the state could not be read: {e}")),
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let exe = std::env::current_exe()?;
@@ -156,6 +185,7 @@ async fn main() -> anyhow::Result<()> {
             initial.sampled_peak_kb
         ),
     ));
+    metrics.push(archive_size(&world));
 
     eprintln!("bench: quiet sync (nothing new)");
     let quiet = world.sync("quiet").await?;
