@@ -6,9 +6,11 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 CARGO ?= cargo
 
-# Debian packages the build and the end-to-end tests need.
+# Debian packages the build and the end-to-end tests need (libxml2-utils:
+# xmllint checks the TCX exports against Garmin's schema in the unit tests).
 APT_BUILD := build-essential pkg-config libssl-dev curl ca-certificates \
-  libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev
+  libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev \
+  libxml2-utils
 APT_E2E := xvfb dbus-x11 gnome-keyring libsecret-tools dunst webkit2gtk-driver xdotool \
   python3-venv
 

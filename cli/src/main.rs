@@ -12,6 +12,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use pcs_core::clock::{SharedClock, SystemClock};
+use pcs_core::export::{ExportRequest, Format};
 use pcs_core::paths::Paths;
 use pcs_core::secrets::{
     KeyringStore, MemoryStore, SecretKey, SecretStore, SecretsError, TokenCacheFile,
@@ -67,6 +68,22 @@ enum Command {
     },
     /// Ask for the Peloton and Coda credentials and keep them in the OS keychain.
     Login,
+    /// Write your workouts to files, from the local state only (no network).
+    Export {
+        /// tcx (one file a workout), gpx (outdoor workouts with GPS), csv
+        /// (the Workouts table) or json (Peloton's raw answers).
+        #[arg(long)]
+        format: Format,
+        /// The folder the files go to (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Only workouts from this local date on (YYYY-MM-DD).
+        #[arg(long, value_name = "DATE")]
+        since: Option<chrono::NaiveDate>,
+        /// Only this discipline, e.g. cycling, running, rowing.
+        #[arg(long, value_name = "D")]
+        discipline: Option<String>,
+    },
 }
 
 /// Prints to stdout; the CLI's output is its interface.
@@ -106,6 +123,20 @@ fn main() -> ExitCode {
             Command::Check => check(&paths, cli.token_cache.as_deref()).await,
             Command::Status { json } => status(&paths, json),
             Command::Login => login(&paths).await,
+            Command::Export {
+                format,
+                out,
+                since,
+                discipline,
+            } => export(
+                &paths,
+                ExportRequest {
+                    format,
+                    out_dir: out,
+                    since,
+                    discipline,
+                },
+            ),
         }
     })
 }
@@ -325,6 +356,30 @@ fn status(paths: &Paths, json: bool) -> ExitCode {
         say!("{}", describe_run(&run));
     }
     ExitCode::SUCCESS
+}
+
+/// Writes the files from the local state; never touches the network.
+fn export(paths: &Paths, request: ExportRequest) -> ExitCode {
+    if !paths.state_db.exists() {
+        return fail(
+            EXIT_FAILED,
+            "Nothing to export yet: run `peloton-coda-sync sync` first.",
+        );
+    }
+    let store = match Store::open(&paths.state_db) {
+        Ok(s) => s,
+        Err(e) => return fail(EXIT_FAILED, &e.user_message()),
+    };
+    match pcs_core::export::export(&store, &request) {
+        Ok(report) => {
+            for note in &report.notes {
+                say!("{note}");
+            }
+            say!("{}", report.summary());
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(EXIT_FAILED, &e.user_message()),
+    }
 }
 
 /// The `status --json` object of cli.md.

@@ -10,6 +10,7 @@ pub mod avatars;
 pub mod clock;
 pub mod coda;
 pub mod dashboard;
+pub mod export;
 pub mod fs;
 pub mod lock;
 pub mod net;
