@@ -542,3 +542,141 @@ mod friends {
         w.assert_no_secrets();
     }
 }
+
+/// Issue 17: the whole record. Optional columns, the full-resolution
+/// archive and its backfill, exports that never touch the network.
+mod record {
+    use super::*;
+    use fake_coda::ColumnSpec;
+
+    /// The title of the 2024 class fixture with a Strive score.
+    const RNB: &str = "20 min R&B Ride";
+
+    #[test]
+    fn optional_columns_are_found_by_check_and_filled_by_sync() {
+        let w = World::builder()
+            .workouts(12)
+            .coda(|c| {
+                c.with_extra_column("Workouts", ColumnSpec::number("Strive Score"))
+                    .with_extra_column("Workouts", ColumnSpec::number("HR Zone 4 (min)"))
+                    .with_extra_column("Workouts", ColumnSpec::text("Achievements"))
+            })
+            .start();
+
+        let check = w.cli(["check"]).succeeds().no_panic();
+        assert!(
+            check.stdout.contains(
+                "Optional columns found in \"Workouts\": Strive Score, HR Zone 4 (min), Achievements."
+            ),
+            "{check}"
+        );
+
+        w.cli(["sync"]).succeeds().no_panic();
+        let rows = w.rows("Workouts");
+        let rnb: Vec<_> = rows
+            .iter()
+            .filter(|r| expect::text(&r["Title"]) == RNB)
+            .collect();
+        assert!(!rnb.is_empty(), "no {RNB} among {} rows", rows.len());
+        for r in rnb {
+            assert_eq!(r["Strive Score"], serde_json::json!(44.5), "{r:?}");
+            assert_eq!(r["HR Zone 4 (min)"], serde_json::json!(13.8), "{r:?}");
+            assert_eq!(expect::text(&r["Achievements"]), "");
+        }
+        // Columns the doc does not have are never sent.
+        assert!(rows.iter().all(|r| !r.contains_key("Max Output (W)")));
+        w.assert_no_duplicates();
+    }
+
+    #[test]
+    fn exports_read_the_local_state_only() {
+        let w = World::builder().workouts(11).start();
+        w.cli(["sync"]).succeeds().no_panic();
+        let peloton_before = w.peloton.requests().len();
+        let coda_before = w.coda.requests().len();
+
+        for format in ["tcx", "csv", "json", "gpx"] {
+            let out = w.outside_home(&format!("export-{format}"));
+            let run = w
+                .cli(["export", "--format", format, "--out", out.to_str().unwrap()])
+                .succeeds()
+                .no_panic();
+            let files = std::fs::read_dir(&out).unwrap().count();
+            let want = match format {
+                "csv" => 1,
+                // One of the eleven fixture shapes is the outdoor walk.
+                "gpx" => 1,
+                _ => 11,
+            };
+            assert_eq!(files, want, "{format}:\n{run}");
+            assert!(run.stdout.contains(&format!("{want} file")), "{run}");
+        }
+        assert_eq!(
+            w.peloton.requests().len(),
+            peloton_before,
+            "export asked Peloton"
+        );
+        assert_eq!(w.coda.requests().len(), coda_before, "export asked Coda");
+
+        let blocked = w.outside_home("a-file");
+        std::fs::write(&blocked, b"x").unwrap();
+        let run = w
+            .cli([
+                "export",
+                "--format",
+                "csv",
+                "--out",
+                blocked.join("sub").to_str().unwrap(),
+            ])
+            .fails()
+            .no_panic();
+        assert!(
+            run.last_stderr_line().starts_with("The folder ")
+                && run
+                    .last_stderr_line()
+                    .ends_with("choose another folder and export again."),
+            "{run}"
+        );
+    }
+
+    #[test]
+    fn older_workouts_get_their_full_graph_a_few_hundred_a_run() {
+        let w = World::builder().workouts(230).start();
+        w.cli(["sync"]).succeeds().no_panic();
+        let graphs = |w: &World| {
+            w.peloton
+                .requests()
+                .iter()
+                .filter(|r| r.path.ends_with("/performance_graph"))
+                .count()
+        };
+        let first = graphs(&w);
+        assert_eq!(first, 230);
+        // Every graph is asked at one sample a second.
+        assert!(w
+            .peloton
+            .requests()
+            .iter()
+            .filter(|r| r.path.ends_with("/performance_graph"))
+            .all(|r| r.query == "every_n=1"));
+
+        // As if the state came from a version without the archive.
+        let db = w.state_db();
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute("DELETE FROM graph_archive", []).unwrap();
+        drop(conn);
+
+        w.cli(["sync"]).succeeds().no_panic();
+        assert_eq!(graphs(&w) - first, 200, "at most 200 a run");
+        w.cli(["sync"]).succeeds().no_panic();
+        assert_eq!(graphs(&w) - first, 230, "the rest on the next run");
+        w.cli(["sync"]).succeeds().no_panic();
+        assert_eq!(graphs(&w) - first, 230, "nothing left to backfill");
+        // Every workout has its full graph again.
+        let out = w.outside_home("tcx");
+        let run = w
+            .cli(["export", "--format", "tcx", "--out", out.to_str().unwrap()])
+            .succeeds();
+        assert!(run.stdout.contains("230 files"), "{run}");
+    }
+}

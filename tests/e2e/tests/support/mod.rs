@@ -176,6 +176,11 @@ impl World {
         }
     }
 
+    /// The CLI's local state (SQLite) in this world's `HOME`.
+    pub fn state_db(&self) -> PathBuf {
+        self.home.join(".local/share/peloton-coda-sync/state.db")
+    }
+
     /// A path outside `HOME` in this test's folder (for files the user
     /// names, such as a token cache).
     pub fn outside_home(&self, name: &str) -> PathBuf {
