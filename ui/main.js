@@ -62,8 +62,20 @@ function renderWorkouts(list) {
     main.append(el('div', 'title', w.title));
     const who = [w.instructor, w.discipline, w.date].filter(Boolean).join(' · ');
     main.append(el('div', 'sub', who));
+    if (w.zones.length) {
+      const bar = el('div', 'zones');
+      bar.title = w.zones_label;
+      bar.setAttribute('aria-label', w.zones_label);
+      w.zones.forEach((pct, i) => {
+        const z = el('span', `z${i + 1}`);
+        z.style.width = `${pct}%`;
+        bar.append(z);
+      });
+      main.append(bar);
+    }
     const num = el('div', 'num');
     num.append(el('div', 'output', w.output), el('div', 'sub', w.minutes));
+    if (w.strive) num.append(el('div', 'sub strive', w.strive));
     li.append(main, num);
     return li;
   }));

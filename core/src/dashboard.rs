@@ -44,6 +44,10 @@ pub struct WorkoutCard {
     pub start_time: String,
     /// "Cycling", "Strength" ...
     pub discipline: Option<String>,
+    /// Peloton's Strive score, when the workout has one.
+    pub strive: Option<f64>,
+    /// Minutes in heart-rate zones 1 to 5, when the workout had heart rate.
+    pub hr_zone_minutes: Option<[f64; 5]>,
 }
 
 /// A friend's workout, as a line in the window.
@@ -167,9 +171,21 @@ pub fn recent_workouts(store: &Store, n: usize) -> Result<Vec<WorkoutCard>, Stor
                 minutes: number(&row, "Duration (min)"),
                 start_time: text(&row, "Start Time").unwrap_or_default(),
                 discipline: text(&row, "Discipline"),
+                strive: number(&row, "Strive Score"),
+                hr_zone_minutes: zone_minutes(&row),
             })
         })
         .collect())
+}
+
+/// The five zones' minutes; `None` unless all five are known and some time
+/// was spent in them.
+fn zone_minutes(row: &Row) -> Option<[f64; 5]> {
+    let mut out = [0.0; 5];
+    for (i, m) in out.iter_mut().enumerate() {
+        *m = number(row, &format!("HR Zone {} (min)", i + 1))?;
+    }
+    (out.iter().sum::<f64>() > 0.0).then_some(out)
 }
 
 fn stored_row(detail: &str, graph: Option<&str>, tz: Option<&str>) -> Option<Row> {
@@ -430,7 +446,38 @@ mod tests {
         assert_eq!(a.minutes, Some(45.0));
         assert_eq!(a.start_time, "2026-03-01T08:00:00+00:00");
         assert_eq!(a.discipline.as_deref(), Some("Cycling"));
+        // No graph: no Strive score, no zone bar.
+        assert_eq!(a.strive, None);
+        assert_eq!(a.hr_zone_minutes, None);
         assert_eq!(recent_workouts(&s, 1).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_card_carries_the_strive_score_and_zone_minutes() {
+        let mut s = Store::open_in_memory().unwrap();
+        let start = t(2026, 3, 1, 8);
+        // Zone seconds as the 2024 class fixture has them.
+        let graph = json!({
+            "effort_zones": {"total_effort_points": 44.5, "heart_rate_zone_durations": {
+                "heart_rate_z1_duration": 0, "heart_rate_z2_duration": 9,
+                "heart_rate_z3_duration": 154, "heart_rate_z4_duration": 829,
+                "heart_rate_z5_duration": 204}}
+        });
+        s.save_workout(
+            &StoredWorkout {
+                id: "a".into(),
+                user_id: "me".into(),
+                start_time: start,
+                fingerprint: "f".into(),
+                detail_json: detail("a", start, 20, 1.0).to_string(),
+                graph_json: Some(graph.to_string()),
+            },
+            start,
+        )
+        .unwrap();
+        let card = &recent_workouts(&s, 1).unwrap()[0];
+        assert_eq!(card.strive, Some(44.5));
+        assert_eq!(card.hr_zone_minutes, Some([0.0, 0.2, 2.6, 13.8, 3.4]));
     }
 
     #[test]

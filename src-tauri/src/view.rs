@@ -68,6 +68,13 @@ pub struct WorkoutLine {
     pub date: String,
     /// "Cycling".
     pub discipline: String,
+    /// "Strive 44.5", or empty.
+    pub strive: String,
+    /// Share of the heart-rate time in zones 1 to 5, in percent (empty
+    /// without heart rate): the window draws them as one bar.
+    pub zones: Vec<f64>,
+    /// The bar's words: "Heart-rate zones: 0, 0.2, 2.6, 13.8, 3.4 min".
+    pub zones_label: String,
 }
 
 /// One of a friend's workouts.
@@ -225,6 +232,26 @@ pub fn workout_lines(cards: &[WorkoutCard]) -> Vec<WorkoutLine> {
             minutes: minutes(c.minutes),
             date: workout_date(&c.start_time),
             discipline: c.discipline.clone().unwrap_or_default(),
+            strive: c
+                .strive
+                .map(|x| format!("Strive {x:.1}"))
+                .unwrap_or_default(),
+            zones: c
+                .hr_zone_minutes
+                .map(|z| {
+                    let total: f64 = z.iter().sum();
+                    z.iter()
+                        .map(|m| (m / total * 1000.0).round() / 10.0)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            zones_label: c
+                .hr_zone_minutes
+                .map(|z| {
+                    let mins: Vec<String> = z.iter().map(|m| format!("{m}")).collect();
+                    format!("Heart-rate zones 1 to 5: {} min", mins.join(", "))
+                })
+                .unwrap_or_default(),
         })
         .collect()
 }
@@ -637,7 +664,15 @@ mod tests {
             minutes: Some(45.0),
             start_time: "2026-03-02T08:00:00+01:00".into(),
             discipline: Some("Cycling".into()),
+            strive: Some(44.5),
+            hr_zone_minutes: Some([0.0, 0.2, 2.6, 13.8, 3.4]),
         }]);
+        assert_eq!(lines[0].strive, "Strive 44.5");
+        assert_eq!(lines[0].zones, [0.0, 1.0, 13.0, 69.0, 17.0]);
+        assert_eq!(
+            lines[0].zones_label,
+            "Heart-rate zones 1 to 5: 0, 0.2, 2.6, 13.8, 3.4 min"
+        );
         assert_eq!(lines[0].output, "512.3 kJ");
         assert_eq!(lines[0].minutes, "45 min");
         assert_eq!(lines[0].date, "Mon 2 Mar, 08:00");
