@@ -15,7 +15,7 @@ use crate::store::StoredWorkout;
 
 const FIXTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/fixtures/peloton/"
+    "/../tests/fixtures/peloton/"
 );
 const TCX_XSD: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),

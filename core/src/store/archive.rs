@@ -175,7 +175,7 @@ mod tests {
 
     const FIXTURES: &str = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/fixtures/peloton/"
+        "/../tests/fixtures/peloton/"
     );
 
     fn t(secs: i64) -> DateTime<Utc> {
