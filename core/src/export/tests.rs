@@ -13,10 +13,7 @@ use crate::peloton::client::stored_graph;
 use crate::peloton::types::Page;
 use crate::store::StoredWorkout;
 
-const FIXTURES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../tests/fixtures/peloton/"
-);
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/peloton/");
 const TCX_XSD: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../tests/fixtures/garmin/TrainingCenterDatabasev2.xsd"
