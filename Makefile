@@ -39,6 +39,7 @@ demo: deps
 	@scripts/demo.sh
 
 lint: deps tools
+	@scripts/check-paths.sh
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	$(CARGO) deny check --hide-inclusion-graph licenses bans
