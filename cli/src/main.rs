@@ -1,6 +1,6 @@
 //! `peloton-coda-sync`: the headless sync, for servers and cron, and the
 //! entry point of the end-to-end tests. Its contract is
-//! `shared/spec/cli.md`. Thin: it reads arguments, builds the engine with
+//! `docs/cli.md`. Thin: it reads arguments, builds the engine with
 //! `pcs_core::setup`, and prints what the engine reports.
 
 use std::io::{BufRead, IsTerminal, Write};

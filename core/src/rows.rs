@@ -1,5 +1,5 @@
 //! Peloton JSON -> the rows of the Coda tables, exactly as
-//! `shared/spec/coda-tables.md` says.
+//! `docs/coda-tables.md` says.
 
 use chrono::DateTime;
 use chrono_tz::Tz;

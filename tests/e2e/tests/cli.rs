@@ -1,8 +1,8 @@
 //! End-to-end tests: the real `peloton-coda-sync` binary against the fake
 //! Peloton and the fake Coda, each test in a fresh `HOME`. One module per
 //! area; each test reads as a user's steps, `support` hides the plumbing.
-//! The CLI's contract is `shared/spec/cli.md`, the tables' is
-//! `shared/spec/coda-tables.md`.
+//! The CLI's contract is `docs/cli.md`, the tables' is
+//! `docs/coda-tables.md`.
 
 mod support;
 

@@ -1,6 +1,6 @@
 //! A faithful, stateful fake of Peloton's auth host and API host on one local port, for
 //! tests, demos and benchmarks. It never imports the core crate: it is built from the spec
-//! (`shared/spec/peloton-api.md`) and serves the real fixtures, so a misreading of the API in
+//! (`docs/peloton-api.md`) and serves the real fixtures, so a misreading of the API in
 //! core cannot hide behind shared types.
 //!
 //! Start one with [`FakePeloton::start`], point both `PELOTON_AUTH_URL` and
