@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Part of `make lint`: the repository stands alone. Fails when a tracked file
 # names a path outside it: the sibling reference folder (`../shared`), or a
-# machine's own absolute folders (/work/..., /home/<someone>/..., /root/...). A clone on a fresh machine has
-# none of them. Cargo.lock is left out (it names crates, not paths), and so is
-# this script, which names the patterns.
+# machine's own absolute folders (/work/..., /home/<someone>/..., /root/...).
+# A clone on a fresh machine has none of them. Cargo.lock is left out (it
+# names crates, not paths), and so is this script, which names the patterns.
 #
 # Made-up home folders the tests feed to the code under test are allowed by
 # name (MADE_UP below); any other line that must name such a path anyway
