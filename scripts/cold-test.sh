@@ -64,14 +64,21 @@ label() {
   esac
 }
 
-# Runs every stage once; prints "<label> <seconds>" lines as they end and
-# "total <seconds>" at the end. $1 names the run (cold or warm).
+# Runs every stage once; prints "<label> <seconds> ..." lines as they end
+# and "total <seconds> ..." at the end. $1 names the run (cold or warm).
+# Next to the wall time, each line gives the CPU time (user + system) of the
+# stage and everything it ran, and the load average when it started: on a
+# shared machine the wall time is an upper bound, and the CPU time divided
+# by the cores is about what an idle machine of that size needs for the
+# compiling stages.
 run_stages() {
-  local run=$1 stage start took total=0
-  echo "cold-test: $run run of $head in $tmp/clone ($(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
+  local run=$1 stage start took cpu load total=0 total_cpu=0 times
+  local TIMEFORMAT='%U %S'
+  echo "cold-test: $run run of $head in $tmp/clone ($(nproc) cores)"
   for stage in $stages; do
+    load=$(cut -d' ' -f1 /proc/loadavg)
     start=$(date +%s)
-    if ! make -C "$tmp/clone" "$stage" >"$tmp/logs/$run-$stage.log" 2>&1; then
+    if ! { time make -C "$tmp/clone" "$stage" >"$tmp/logs/$run-$stage.log" 2>&1; } 2>"$tmp/times"; then
       took=$(($(date +%s) - start))
       printf '%-13s %6d s  FAILED (log: %s)\n' "$(label "$stage")" "$took" "$tmp/logs/$run-$stage.log"
       tail -n 40 "$tmp/logs/$run-$stage.log" | sed 's/^/    /'
@@ -79,11 +86,15 @@ run_stages() {
       exit 1
     fi
     took=$(($(date +%s) - start))
+    read -r -a times <"$tmp/times"
+    cpu=$(awk -v u="${times[0]}" -v s="${times[1]}" 'BEGIN { printf "%d", u + s }')
     total=$((total + took))
-    printf '%-13s %6d s  (%d min %02d s)\n' "$(label "$stage")" "$took" $((took / 60)) $((took % 60))
+    total_cpu=$((total_cpu + cpu))
+    printf '%-13s %6d s  (%d min %02d s)  cpu %6d s  load %s\n' "$(label "$stage")" "$took" \
+      $((took / 60)) $((took % 60)) "$cpu" "$load"
   done
-  printf '%-13s %6d s  (%d min %02d s), %s run, finished %s\n' total "$total" $((total / 60)) $((total % 60)) \
-    "$run" "$(date -u +%H:%M:%SZ)"
+  printf '%-13s %6d s  (%d min %02d s)  cpu %6d s  %s run, finished %s\n' total "$total" \
+    $((total / 60)) $((total % 60)) "$total_cpu" "$run" "$(date -u +%H:%M:%SZ)"
 }
 
 run_stages cold
