@@ -392,7 +392,7 @@ fn cases() -> Vec<Case> {
             ],
             expect: |w, r| {
                 // Equal counts hide the deleted row until the daily listing.
-                assert_eq!(r[2].written.get("workouts"), None);
+                assert_eq!(r[2].written.get("workouts").copied().unwrap_or(0), 0);
                 assert_eq!(last(r).written.get("workouts"), Some(&1));
                 w.assert_workouts_complete_with_own_rows(1);
             },
@@ -419,13 +419,13 @@ fn cases() -> Vec<Case> {
             expect: |w, r| {
                 let keys: BTreeSet<String> = w.keys(Table::Workouts).into_iter().collect();
                 assert_eq!(keys.len(), WORKOUTS - 2, "{keys:?}");
+                // A workout of the user's left out is said, and is not ok.
                 let drifted = w.peloton().workout_ids()[2].clone();
-                let notes = &last(r).notes;
-                assert!(notes.iter().any(|n| n.contains(&drifted)), "{notes:?}");
-                assert!(
-                    notes.iter().any(|n| n.contains("without an id")),
-                    "{notes:?}"
-                );
+                let said: Vec<&String> = last(r).problems.iter().map(|p| &p.message).collect();
+                assert!(said.iter().any(|n| n.contains("2 workouts")), "{said:?}");
+                let first = |n: &&String| n.contains(&drifted) || n.contains("without an id");
+                assert!(said.iter().any(first), "{said:?}");
+                assert!(!last(r).ok());
             },
         },
         Case {

@@ -99,6 +99,7 @@ impl Run<'_> {
             .take_until(self.cancel.cancelled());
         futures::pin_mut!(pages);
         let mut seen_ids = HashSet::new();
+        let mut left_out: Vec<Skipped> = Vec::new();
         let mut seen = 0u64;
         let mut reached_end = true;
         while let Some(page) = pages.next().await {
@@ -111,7 +112,7 @@ impl Run<'_> {
                 }
             };
             seen += page.entries as u64;
-            self.note_skipped(&page.skipped);
+            left_out.extend(page.skipped);
             let mut queued = Vec::new();
             for w in page.items.iter().filter(|w| is_complete(w)) {
                 if !seen_ids.insert(w.id.clone()) {
@@ -138,6 +139,11 @@ impl Run<'_> {
                 reached_end = false;
                 break;
             }
+        }
+        // One of the user's own workouts left out is a workout missing from
+        // the doc: the run says so as a problem (one sentence), not a note.
+        if let Some(message) = left_out_sentence(&left_out) {
+            self.problem(ProblemArea::Peloton, message);
         }
         self.check_cancel()?;
         if reached_end && !backfill_done {
@@ -292,6 +298,20 @@ impl Run<'_> {
             }
         }
         rows
+    }
+}
+
+/// One sentence for the user's workouts a listing left out.
+fn left_out_sentence(left_out: &[Skipped]) -> Option<String> {
+    match left_out {
+        [] => None,
+        [one] => Some(one.user_message()),
+        [first, ..] => Some(format!(
+            "Peloton sent {} workouts in a form this app cannot read (the first: {}, field {}), so they were left out; the raw answer is saved in the log folder, please report it.",
+            left_out.len(),
+            first.id.as_deref().unwrap_or("without an id"),
+            first.path
+        )),
     }
 }
 
