@@ -231,7 +231,36 @@ async function forget() {
   }
 }
 
+// Starts a sync that sends every row again. The first click asks, in the
+// result line, for a second one that confirms it.
+let writeAllAsked = false;
+async function writeEveryRow() {
+  const r = $('write-every-row-result');
+  const button = $('write-every-row');
+  if (!writeAllAsked) {
+    writeAllAsked = true;
+    r.textContent = 'This is safe: rows are matched by their Peloton ID, so nothing is '
+      + 'duplicated and your own rows and columns are left alone. Click again to start.';
+    r.className = 'result-line';
+    button.textContent = 'Yes, write every row again';
+    return;
+  }
+  writeAllAsked = false;
+  button.textContent = 'Write every row again';
+  button.disabled = true;
+  try {
+    r.textContent = await invoke('write_every_row_again');
+    r.className = 'result-line ok';
+  } catch (err) {
+    r.textContent = message(err);
+    r.className = 'result-line bad';
+  } finally {
+    button.disabled = false;
+  }
+}
+
 $('settings-form').addEventListener('submit', save);
+$('write-every-row').addEventListener('click', writeEveryRow);
 $('forget-credentials').addEventListener('click', forget);
 $('test-connection').addEventListener('click', test);
 $('interval').addEventListener('input', intervalNote);

@@ -6,6 +6,7 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,7 +21,7 @@ use pcs_core::secrets::{
 use pcs_core::settings::Settings;
 use pcs_core::setup::{self, Overrides, SetupInput};
 use pcs_core::store::{RunRecord, Store};
-use pcs_core::sync::{Engine, Progress, RunOptions};
+use pcs_core::sync::{Engine, Progress, RunOptions, INTERRUPTED_SENTENCE};
 use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
 
@@ -255,13 +256,12 @@ async fn sync(paths: &Paths, token_cache: Option<&Path>, full: bool) -> ExitCode
             bar.set_message(p.describe());
         }
     };
+    if full {
+        say!("{}", pcs_core::sync::FULL_RESEND_SENTENCE);
+    }
     let cancel = CancellationToken::new();
-    let on_signal = cancel.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            on_signal.cancel();
-        }
-    });
+    let signal = Arc::new(AtomicU8::new(0));
+    tokio::spawn(stop_on_signal(cancel.clone(), signal.clone()));
 
     let result = engine.run(RunOptions { full }, &on_progress, &cancel).await;
     if let Some(bar) = bar {
@@ -275,6 +275,12 @@ async fn sync(paths: &Paths, token_cache: Option<&Path>, full: bool) -> ExitCode
         say!("{note}");
     }
     say!("{}", report.summary());
+    if report.interrupted {
+        // 128 + the signal's number, as shells report a process it stopped.
+        let code = 128 + signal.load(Ordering::SeqCst).max(SIGINT);
+        eprintln!("{INTERRUPTED_SENTENCE}");
+        return ExitCode::from(code);
+    }
     if report.ok() {
         ExitCode::SUCCESS
     } else {
@@ -285,6 +291,37 @@ async fn sync(paths: &Paths, token_cache: Option<&Path>, full: bool) -> ExitCode
         }
         fail(EXIT_FAILED, report.headline().unwrap_or("The sync failed."))
     }
+}
+
+const SIGINT: u8 = 2;
+const SIGTERM: u8 = 15;
+
+/// Cancels the run on SIGINT (Ctrl-C) or SIGTERM and remembers which came,
+/// for the exit status (130 or 143).
+async fn stop_on_signal(cancel: CancellationToken, which: Arc<AtomicU8>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            return;
+        };
+        let got = tokio::select! {
+            _ = int.recv() => SIGINT,
+            _ = term.recv() => SIGTERM,
+        };
+        which.store(got, Ordering::SeqCst);
+    }
+    #[cfg(not(unix))]
+    {
+        if tokio::signal::ctrl_c().await.is_err() {
+            return;
+        }
+        which.store(SIGINT, Ordering::SeqCst);
+    }
+    cancel.cancel();
 }
 
 async fn check(paths: &Paths, token_cache: Option<&Path>) -> ExitCode {

@@ -10,6 +10,7 @@ use secrecy::SecretString;
 use crate::avatars::AvatarCache;
 use crate::clock::SharedClock;
 use crate::coda::{CodaClient, CodaConfig, CodaError};
+use crate::net::RetryBudget;
 use crate::paths::Paths;
 use crate::peloton::client::{PelotonClient, PelotonConfig};
 use crate::peloton::PelotonError;
@@ -148,6 +149,14 @@ pub fn coda_token(
 
 /// The Peloton client the settings and environment describe.
 pub fn peloton_client(input: &SetupInput<'_>) -> Result<PelotonClient, SetupError> {
+    peloton_client_with(input, RetryBudget::default())
+}
+
+/// [`peloton_client`] drawing its retries from `budget`.
+fn peloton_client_with(
+    input: &SetupInput<'_>,
+    budget: RetryBudget,
+) -> Result<PelotonClient, SetupError> {
     let email = input
         .overrides
         .peloton_email
@@ -158,6 +167,7 @@ pub fn peloton_client(input: &SetupInput<'_>) -> Result<PelotonClient, SetupErro
         dump_dir: Some(input.paths.log_dir.clone()),
         ..PelotonConfig::default()
     };
+    config.retry.budget = budget;
     if let Some(url) = input
         .overrides
         .peloton_api_url
@@ -185,8 +195,14 @@ pub fn peloton_client(input: &SetupInput<'_>) -> Result<PelotonClient, SetupErro
 
 /// The Coda client the settings and environment describe.
 pub fn coda_client(input: &SetupInput<'_>) -> Result<CodaClient, SetupError> {
+    coda_client_with(input, RetryBudget::default())
+}
+
+/// [`coda_client`] drawing its retries from `budget`.
+fn coda_client_with(input: &SetupInput<'_>, budget: RetryBudget) -> Result<CodaClient, SetupError> {
     let token = coda_token(input.overrides, input.secrets.as_ref())?;
     let mut config = CodaConfig::default();
+    config.retry.budget = budget;
     if let Some(url) = input
         .overrides
         .coda_api_url
@@ -209,13 +225,16 @@ pub fn coda_doc(input: &SetupInput<'_>) -> Result<String, SetupError> {
         .ok_or(SetupError::MissingCodaDoc)
 }
 
-/// Builds the engine: clients, local state and the tables as configured.
+/// Builds the engine: clients (sharing one retry budget: the contract's
+/// "at most 10 minutes of retrying in all"), local state and the tables as
+/// configured.
 pub fn build_engine(input: SetupInput<'_>) -> Result<Engine, SetupError> {
-    let peloton = peloton_client(&input)?;
+    let budget = RetryBudget::default();
+    let peloton = peloton_client_with(&input, budget.clone())?;
     let avatars = AvatarCache::new(input.paths.avatar_dir(), peloton.api_url())
         .map_err(|e| PelotonError::Request(e.without_url().to_string()))?;
     let doc = coda_doc(&input)?;
-    let coda = coda_client(&input)?;
+    let coda = coda_client_with(&input, budget)?;
     let store = Store::open(&input.paths.state_db)?;
     let tables = Table::ALL
         .into_iter()

@@ -44,6 +44,8 @@ pub struct AppState {
     pub saving: tokio::sync::Mutex<()>,
     /// The desktop, once the app is up.
     pub desktop: OnceLock<Box<dyn Desktop>>,
+    /// "Write every row again" was asked for: the next run sends every row.
+    pub full_next: std::sync::atomic::AtomicBool,
 }
 
 impl AppState {
@@ -65,6 +67,7 @@ impl AppState {
             live: Mutex::new(None),
             saving: tokio::sync::Mutex::new(()),
             desktop: OnceLock::new(),
+            full_next: std::sync::atomic::AtomicBool::new(false),
         }
     }
 

@@ -29,9 +29,10 @@ pub fn attention(area: ProblemArea) -> (String, bool) {
         ProblemArea::Settings => (crate::controller::SETUP_SENTENCE, true),
         ProblemArea::CodaDoc => ("The Coda doc needs a fix - open the window", false),
         ProblemArea::Local => ("A problem on this computer - open the window", false),
-        ProblemArea::Peloton | ProblemArea::Coda | ProblemArea::Friend => {
-            ("Sync failed - open the window", false)
-        }
+        ProblemArea::Peloton
+        | ProblemArea::Coda
+        | ProblemArea::Friend
+        | ProblemArea::Interrupted => ("Sync failed - open the window", false),
     };
     (s.to_owned(), settings)
 }
@@ -140,7 +141,17 @@ pub async fn run_once(state: Arc<AppState>, cancel: CancellationToken) -> SyncRe
     let progress = move |p: Progress| {
         let _ = tx.send(Request::Progress(p.describe()));
     };
-    match engine.run(RunOptions::default(), &progress, &cancel).await {
+    // "Write every row again" holds for one run that starts.
+    let full = state
+        .full_next
+        .swap(false, std::sync::atomic::Ordering::SeqCst);
+    let result = engine.run(RunOptions { full }, &progress, &cancel).await;
+    if full && matches!(result, Err(RunRefused::AlreadyRunning)) {
+        state
+            .full_next
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+    match result {
         Ok(report) => {
             tracing::info!(summary = %report.summary(), "sync finished");
             SyncResult::Finished(summary(&report))
@@ -248,6 +259,7 @@ mod tests {
             new_friend_workouts: 2,
             peloton_requests: 0,
             coda_writes: 0,
+            interrupted: false,
         }
     }
 

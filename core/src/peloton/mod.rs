@@ -5,5 +5,5 @@ pub mod client;
 pub mod error;
 pub mod types;
 
-pub use client::{PelotonClient, PelotonConfig};
+pub use client::{Listed, PelotonClient, PelotonConfig, Skipped};
 pub use error::PelotonError;

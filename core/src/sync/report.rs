@@ -80,6 +80,9 @@ pub enum ProblemArea {
     Local,
     /// Settings are incomplete.
     Settings,
+    /// The run was stopped (a signal, the app quitting) before it finished;
+    /// the next run resumes.
+    Interrupted,
 }
 
 impl ProblemArea {
@@ -155,9 +158,29 @@ pub struct RunReport {
     pub peloton_requests: u64,
     /// Coda write requests made.
     pub coda_writes: u64,
+    /// The run was stopped (a signal, the app quitting) before it finished.
+    pub interrupted: bool,
 }
 
 impl RunReport {
+    /// An empty report of a run starting at `started_at`.
+    pub fn new(started_at: DateTime<Utc>) -> Self {
+        Self {
+            started_at,
+            finished_at: started_at,
+            written: BTreeMap::new(),
+            deleted: BTreeMap::new(),
+            problems: Vec::new(),
+            notes: Vec::new(),
+            new_workouts: Vec::new(),
+            friends: 0,
+            new_friend_workouts: 0,
+            peloton_requests: 0,
+            coda_writes: 0,
+            interrupted: false,
+        }
+    }
+
     /// True when nothing failed.
     pub fn ok(&self) -> bool {
         self.problems.is_empty()
@@ -212,6 +235,7 @@ mod tests {
             new_friend_workouts: 0,
             peloton_requests: 0,
             coda_writes: 0,
+            interrupted: false,
         }
     }
 

@@ -305,6 +305,38 @@ mod kills {
     }
 }
 
+mod interrupt {
+    use super::*;
+    use std::os::unix::process::ExitStatusExt;
+    use std::time::Duration;
+
+    /// Issue 15: Ctrl-C or SIGTERM stops a sync within seconds, records it
+    /// as interrupted (not ok), exits 130 or 143, and the next run resumes.
+    #[test]
+    fn a_signal_stops_the_sync_as_interrupted_and_the_next_resumes() {
+        let w = World::builder().workouts(300).start();
+        for (signal, code) in [("INT", 130), ("TERM", 143)] {
+            let run = w
+                .spawn(["sync"])
+                .signal_at(signal, Duration::from_millis(1500));
+            assert_eq!(run.status.code(), Some(code), "{signal}: {run}");
+            assert!(run.status.signal().is_none(), "{run}");
+            assert!(
+                run.seconds < 12.0,
+                "{signal} took {:.1} s: {run}",
+                run.seconds
+            );
+            assert!(run.last_stderr_line().contains("interrupted"), "{run}");
+            let status = w.status_json();
+            assert_eq!(status["ok"], false, "{status}");
+            w.assert_no_duplicates();
+        }
+        w.cli(["sync"]).succeeds().no_panic();
+        w.assert_tables_exact();
+        assert_eq!(w.status_json()["ok"], true);
+    }
+}
+
 mod refusals {
     use super::*;
 

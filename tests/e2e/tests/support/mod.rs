@@ -464,6 +464,23 @@ impl Running<'_> {
         self.kill9()
     }
 
+    /// Lets the process run for `after`, sends it `signal` (`INT`, `TERM`)
+    /// as Ctrl-C or a service manager would, and waits for its end.
+    pub fn signal_at(mut self, signal: &str, after: Duration) -> Run {
+        while self.started.elapsed() < after {
+            if let Some(status) = self.child.try_wait().expect("wait for peloton-coda-sync") {
+                return self.finish(status);
+            }
+            std::thread::sleep(Duration::from_millis(5).min(after));
+        }
+        let sent = std::process::Command::new("kill")
+            .args(["-s", signal, &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -s {signal} failed");
+        self.wait()
+    }
+
     /// Kills the process with SIGKILL (`kill -9`), as a power cut would.
     pub fn kill9(mut self) -> Run {
         let _ = self.child.kill();
