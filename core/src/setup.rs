@@ -156,6 +156,8 @@ pub fn peloton_client(input: &SetupInput<'_>) -> Result<PelotonClient, SetupErro
         .ok_or(SetupError::MissingPelotonEmail)?;
     let mut config = PelotonConfig {
         dump_dir: Some(input.paths.log_dir.clone()),
+        login_block_file: Some(input.paths.login_block_file()),
+        token_lock_file: Some(input.paths.token_lock_file()),
         ..PelotonConfig::default()
     };
     if let Some(url) = input
