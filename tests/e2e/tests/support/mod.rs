@@ -360,8 +360,9 @@ impl World {
     /// (settings, the SQLite state, logs) nor in any run's output.
     pub fn assert_no_secrets(&self) {
         let mut needles: Vec<String> = lock(&self.secrets).clone();
-        // Every token the fake issued, and any JWT with the fake's header.
-        needles.extend(self.peloton.issued_tokens());
+        // Every token, code, cookie value and `_csrf` the fake handed out,
+        // and any JWT with the fake's header.
+        needles.extend(self.peloton.issued_secrets());
         needles.push(expect::FAKE_JWT_HEADER.to_string());
         let mut files = Vec::new();
         collect_files(&self.home, &mut files);
