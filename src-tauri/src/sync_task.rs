@@ -328,7 +328,8 @@ mod tests {
                 ..
             }
         ));
-        assert_eq!(f.message, SetupError::MissingCodaToken.user_message());
+        // The app's words: Settings, not the CLI's `login`.
+        assert_eq!(f.message, "No Coda API token is set; open Settings.");
     }
 
     #[test]
