@@ -44,10 +44,16 @@ fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The `peloton-coda-sync` binary, built once per test process.
+/// The `peloton-coda-sync` binary, built once per test process; or the one
+/// `E2E_CLI_BIN` names (a copy taken right after building, where a target
+/// folder shared by several worktrees may be rebuilt from another).
 pub fn cli_binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(build_cli)
+    BIN.get_or_init(|| {
+        std::env::var_os("E2E_CLI_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(build_cli)
+    })
 }
 
 fn build_cli() -> PathBuf {
