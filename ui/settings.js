@@ -103,6 +103,8 @@ function fill(v) {
   $('launch-at-login').checked = v.launch_at_login;
   $('keychain-error').hidden = !v.keychain_error;
   $('keychain-error').textContent = v.keychain_error || '';
+  $('settings-notices').hidden = v.notices.length === 0;
+  $('settings-notices').textContent = v.notices.join(' ');
   $('env-overrides').hidden = v.env_overrides.length === 0;
   $('env-overrides').textContent = v.env_overrides.length
     ? `Set in the environment for this session, and used over these settings: ${v.env_overrides.join(', ')}.`

@@ -16,12 +16,14 @@ use pcs_core::clock::{SharedClock, SystemClock};
 use pcs_core::export::{ExportRequest, Format};
 use pcs_core::paths::Paths;
 use pcs_core::secrets::{
-    KeyringStore, MemoryStore, SecretKey, SecretStore, SecretsError, TokenCacheFile,
+    apply_changes, credential_changes, probe, store_for_run, KeychainStatus, KeyringStore,
+    SecretStore, TokenCacheFile,
 };
-use pcs_core::settings::Settings;
-use pcs_core::setup::{self, Overrides, SetupInput};
+use pcs_core::settings::{Settings, SettingsError};
+use pcs_core::setup::{self, Overrides, SetupError, SetupInput};
 use pcs_core::store::{RunRecord, Store};
-use pcs_core::sync::{Engine, Progress, RunOptions, INTERRUPTED_SENTENCE};
+use pcs_core::sync::{Engine, Progress, RunOptions, RunRefused, INTERRUPTED_SENTENCE};
+use pcs_core::wording::{for_face, Face};
 use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
 
@@ -95,9 +97,38 @@ macro_rules! say {
     }};
 }
 
+/// Says `sentence` on stderr in the CLI's words (`pcs_core::wording`) and
+/// exits with `code`.
 fn fail(code: u8, sentence: &str) -> ExitCode {
-    eprintln!("{sentence}");
+    say_err(sentence);
     ExitCode::from(code)
+}
+
+/// One sentence on stderr, its remedy named for the command line.
+fn say_err(sentence: &str) {
+    eprintln!("{}", for_face(Face::Cli, sentence));
+}
+
+/// The exit status of a setup failure: 3 only when something is missing
+/// (cli.md: settings or credentials to give); a keychain, state or client
+/// that fails is an ordinary failure.
+fn setup_exit(e: &SetupError) -> u8 {
+    match e {
+        SetupError::MissingPelotonEmail
+        | SetupError::MissingCodaToken
+        | SetupError::MissingCodaDoc => EXIT_SETUP,
+        _ => EXIT_FAILED,
+    }
+}
+
+/// The exit status of a settings file that could not be loaded: 3 for a
+/// file that does not parse (the user must fix it), 1 for one that cannot
+/// be read.
+fn settings_exit(e: &SettingsError) -> u8 {
+    match e {
+        SettingsError::Parse { .. } => EXIT_SETUP,
+        _ => EXIT_FAILED,
+    }
 }
 
 fn main() -> ExitCode {
@@ -144,9 +175,13 @@ fn main() -> ExitCode {
 
 /// Logs to a daily file in the log folder; to stderr only when `RUST_LOG`
 /// asks, so that stderr's last line stays the one sentence that matters.
+/// Both go through core's filter and scrubber (`pcs_core::logging`): the
+/// HTTP stack stays at `info` unless `PCS_WIRE_LOG=1`.
 fn init_logging(paths: &Paths) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    use pcs_core::logging::{filter_directives, wire_opt_in, Scrubbing, WIRE_LOG_VAR};
     use tracing_subscriber::prelude::*;
     use tracing_subscriber::EnvFilter;
+    let wire = wire_opt_in(std::env::var(WIRE_LOG_VAR).ok().as_deref());
     let _ = std::fs::create_dir_all(&paths.log_dir);
     let file = tracing_appender::rolling::Builder::new()
         .rotation(tracing_appender::rolling::Rotation::DAILY)
@@ -160,16 +195,16 @@ fn init_logging(paths: &Paths) -> Option<tracing_appender::non_blocking::WorkerG
             let (writer, guard) = tracing_appender::non_blocking(appender);
             let layer = tracing_subscriber::fmt::layer()
                 .with_ansi(false)
-                .with_writer(writer)
-                .with_filter(EnvFilter::new("info"));
+                .with_writer(Scrubbing(writer))
+                .with_filter(EnvFilter::new(filter_directives(None, wire)));
             (Some(layer), Some(guard))
         }
         None => (None, None),
     };
     let stderr_layer = std::env::var("RUST_LOG").ok().map(|filter| {
         tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
-            .with_filter(EnvFilter::new(filter))
+            .with_writer(Scrubbing(std::io::stderr))
+            .with_filter(EnvFilter::new(filter_directives(Some(&filter), wire)))
     });
     let _ = tracing_subscriber::registry()
         .with(file_layer)
@@ -188,27 +223,23 @@ fn init_logging(paths: &Paths) -> Option<tracing_appender::non_blocking::WorkerG
 /// "Secrets"). With `--token-cache FILE`, Peloton's refresh token lives in
 /// that file whatever the keychain does.
 fn secret_store(token_cache: Option<&Path>) -> Arc<dyn SecretStore> {
-    let keyring = KeyringStore::default();
-    let store: Arc<dyn SecretStore> = match keyring.get(SecretKey::CodaToken) {
-        Err(SecretsError::Unavailable(reason)) => {
-            tracing::info!(%reason, "no keychain");
-            if token_cache.is_none() {
-                eprintln!(
-                    "No system keychain is available, so Peloton is logged in afresh each run; a daily schedule is best, or keep the login with --token-cache FILE."
-                );
-            }
-            Arc::new(MemoryStore::new())
+    let (store, status) = store_for_run(Arc::new(KeyringStore::default()));
+    if let KeychainStatus::Unavailable(reason) = status {
+        tracing::info!(%reason, "no keychain");
+        if token_cache.is_none() {
+            eprintln!(
+                "No system keychain is available, so Peloton is logged in afresh each run; a daily schedule is best, or keep the login with --token-cache FILE."
+            );
         }
-        _ => Arc::new(keyring),
-    };
+    }
     match token_cache {
         Some(file) => Arc::new(TokenCacheFile::new(file, store)),
         None => store,
     }
 }
 
-fn load_settings(paths: &Paths) -> Result<Settings, String> {
-    Settings::load(&paths.config_file).map_err(|e| e.user_message())
+fn load_settings(paths: &Paths) -> Result<Settings, ExitCode> {
+    Settings::load(&paths.config_file).map_err(|e| fail(settings_exit(&e), &e.user_message()))
 }
 
 fn clock() -> SharedClock {
@@ -222,7 +253,7 @@ fn engine(
     token_cache: Option<&Path>,
     lock_wait: Duration,
 ) -> Result<Engine, ExitCode> {
-    let settings = load_settings(paths).map_err(|sentence| fail(EXIT_SETUP, &sentence))?;
+    let settings = load_settings(paths)?;
     let overrides = Overrides::from_env();
     setup::build_engine(SetupInput {
         paths,
@@ -232,7 +263,7 @@ fn engine(
         clock: clock(),
         lock_wait,
     })
-    .map_err(|e| fail(EXIT_SETUP, &e.user_message()))
+    .map_err(|e| fail(setup_exit(&e), &e.user_message()))
 }
 
 async fn sync(paths: &Paths, token_cache: Option<&Path>, full: bool) -> ExitCode {
@@ -269,7 +300,11 @@ async fn sync(paths: &Paths, token_cache: Option<&Path>, full: bool) -> ExitCode
     }
     let report = match result {
         Ok(r) => r,
-        Err(refused) => return fail(EXIT_BUSY, &refused.user_message()),
+        Err(refused @ RunRefused::AlreadyRunning) => {
+            return fail(EXIT_BUSY, &refused.user_message())
+        }
+        // A lock file that cannot be opened is no other sync running.
+        Err(refused) => return fail(EXIT_FAILED, &refused.user_message()),
     };
     for note in &report.notes {
         say!("{note}");
@@ -286,7 +321,7 @@ async fn sync(paths: &Paths, token_cache: Option<&Path>, full: bool) -> ExitCode
     } else {
         for p in &report.problems {
             if Some(p.message.as_str()) != report.headline() {
-                eprintln!("{}", p.message);
+                say_err(&p.message);
             }
         }
         fail(EXIT_FAILED, report.headline().unwrap_or("The sync failed."))
@@ -352,7 +387,7 @@ async fn check(paths: &Paths, token_cache: Option<&Path>) -> ExitCode {
             .map(|(l, r)| (Some(l), r))
             .unwrap_or((None, &[]));
         for p in rest {
-            eprintln!("{}", p.message);
+            say_err(&p.message);
         }
         fail(
             EXIT_FAILED,
@@ -465,7 +500,7 @@ fn describe_run(run: &RunRecord) -> String {
         out.push_str(&format!("\n  note: {note}"));
     }
     for e in &run.errors {
-        out.push_str(&format!("\n  error: {e}"));
+        out.push_str(&format!("\n  error: {}", for_face(Face::Cli, e)));
     }
     out
 }
@@ -486,14 +521,16 @@ fn prompt(label: &str, secret: bool) -> std::io::Result<String> {
 async fn login(paths: &Paths) -> ExitCode {
     let mut settings = match load_settings(paths) {
         Ok(s) => s,
-        Err(sentence) => return fail(EXIT_SETUP, &sentence),
+        Err(code) => return code,
     };
     let secrets = KeyringStore::default();
-    if let Err(SecretsError::Unavailable(_)) = secrets.get(SecretKey::CodaToken) {
-        return fail(
-            EXIT_SETUP,
+    match probe(&secrets) {
+        KeychainStatus::Ready => {}
+        KeychainStatus::Unavailable(_) => return fail(
+            EXIT_FAILED,
             "No system keychain is available to keep credentials; pass them in the environment instead (PELOTON_USERNAME, PELOTON_PASSWORD, CODA_API_TOKEN, CODA_DOC).",
-        );
+        ),
+        KeychainStatus::Locked(e) => return fail(EXIT_FAILED, &e.user_message()),
     }
     let answers = (|| -> std::io::Result<_> {
         let email = prompt("Peloton e-mail: ", false)?;
@@ -504,23 +541,26 @@ async fn login(paths: &Paths) -> ExitCode {
     })();
     let (email, password, token, doc) = match answers {
         Ok(a) => a,
-        Err(e) => return fail(EXIT_SETUP, &format!("Could not read the answers: {e}.")),
+        Err(e) => return fail(EXIT_FAILED, &format!("Could not read the answers: {e}.")),
     };
     if email.is_empty() || password.is_empty() || token.is_empty() || doc.is_empty() {
         return fail(EXIT_SETUP, "Every answer is needed; nothing was saved.");
     }
-    let stored = secrets
-        .set(SecretKey::PelotonPassword, &SecretString::from(password))
-        .and_then(|()| secrets.set(SecretKey::CodaToken, &SecretString::from(token)))
-        // A new login makes the old refresh token meaningless.
-        .and_then(|()| secrets.delete(SecretKey::PelotonRefreshToken));
-    if let Err(e) = stored {
-        return fail(EXIT_SETUP, &e.user_message());
-    }
+    let changes = credential_changes(
+        Some(SecretString::from(password)),
+        Some(SecretString::from(token)),
+        settings.peloton_email != email,
+    );
+    let undo = match apply_changes(&secrets, &changes) {
+        Ok(undo) => undo,
+        Err(e) => return fail(EXIT_FAILED, &e.user_message()),
+    };
     settings.peloton_email = email;
     settings.coda_doc = doc;
     if let Err(e) = settings.save(&paths.config_file) {
-        return fail(EXIT_SETUP, &e.user_message());
+        // Nothing half-saved: the keychain goes back to what it held.
+        undo.run(&secrets);
+        return fail(EXIT_FAILED, &e.user_message());
     }
     say!("Saved. Run `peloton-coda-sync check` to test the connection.");
     ExitCode::SUCCESS

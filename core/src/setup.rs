@@ -165,6 +165,8 @@ fn peloton_client_with(
         .ok_or(SetupError::MissingPelotonEmail)?;
     let mut config = PelotonConfig {
         dump_dir: Some(input.paths.log_dir.clone()),
+        login_block_file: Some(input.paths.login_block_file()),
+        token_lock_file: Some(input.paths.token_lock_file()),
         ..PelotonConfig::default()
     };
     config.retry.budget = budget;

@@ -635,3 +635,167 @@ async fn a_stored_mobile_refresh_token_is_recognised() {
     assert_eq!(fake.login_count(), 1);
     assert_eq!(fake.refresh_count(), 2);
 }
+
+// Password attempts (issue 16): the password is sent rarely, never after a block.
+
+fn blocked_config(fake: &FakePeloton, dir: &std::path::Path) -> PelotonConfig {
+    PelotonConfig {
+        login_block_file: Some(dir.join("peloton-login-blocked")),
+        ..config(fake)
+    }
+}
+
+#[tokio::test]
+async fn a_lockout_stops_the_password_at_once_and_for_an_hour() {
+    let fake = start(Config::default()).await;
+    fake.faults().set_lockout_logins(true);
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(chrono::Utc.with_ymd_and_hms(2026, 3, 1, 8, 0, 0).unwrap());
+    let password = fake.password();
+    let make = || {
+        client_with(
+            &fake,
+            blocked_config(&fake, dir.path()),
+            Arc::new(clock.clone()),
+            Arc::new(MemoryStore::new()),
+            Some(&password),
+        )
+    };
+
+    let c = make();
+    let err = c.ensure_login().await.unwrap_err();
+    assert!(matches!(err, PelotonError::LoginBlocked), "{err:?}");
+    assert_eq!(
+        err.user_message(),
+        "Peloton is refusing logins for now (too many attempts); wait an hour, then sync again."
+    );
+    assert_eq!(fake.login_count(), 1, "submitted once");
+    // Not again in this run, nor in the next runs within the hour.
+    assert!(matches!(
+        c.ensure_login().await.unwrap_err(),
+        PelotonError::LoginBlocked
+    ));
+    clock.advance(chrono::Duration::minutes(59));
+    fake.faults().set_lockout_logins(false);
+    assert!(matches!(
+        make().ensure_login().await.unwrap_err(),
+        PelotonError::LoginBlocked
+    ));
+    assert_eq!(fake.login_count(), 1);
+    assert_eq!(fake.count(|r| r.path == "/authorize"), 1);
+
+    // After the hour, a login goes through again.
+    clock.advance(chrono::Duration::minutes(2));
+    make().ensure_login().await.unwrap();
+    assert_eq!(fake.login_count(), 2);
+}
+
+#[tokio::test]
+async fn a_lockout_of_the_password_grant_is_also_final() {
+    let fake = start(Config::default()).await;
+    fake.faults().skip_csrf_for_next_logins(100);
+    fake.faults().set_lockout_logins(true);
+    let dir = tempfile::tempdir().unwrap();
+    let password = fake.password();
+    let c = client_with(
+        &fake,
+        blocked_config(&fake, dir.path()),
+        Arc::new(SystemClock),
+        Arc::new(MemoryStore::new()),
+        Some(&password),
+    );
+
+    let err = c.ensure_login().await.unwrap_err();
+
+    assert!(matches!(err, PelotonError::LoginBlocked), "{err:?}");
+    assert_eq!(fake.login_count(), 1, "one password grant");
+    assert!(dir.path().join("peloton-login-blocked").exists());
+}
+
+#[tokio::test]
+async fn a_refused_password_is_not_sent_again_in_the_run() {
+    let fake = start(Config::default()).await;
+    let c = client_with(
+        &fake,
+        config(&fake),
+        Arc::new(SystemClock),
+        Arc::new(MemoryStore::new()),
+        Some("hunter2-wrong"),
+    );
+
+    for _ in 0..3 {
+        let err = c.ensure_login().await.unwrap_err();
+        assert!(matches!(err, PelotonError::LoginRefused), "{err:?}");
+    }
+
+    assert_eq!(fake.login_count(), 1);
+    assert_eq!(fake.count(|r| r.path == "/authorize"), 1);
+}
+
+#[tokio::test]
+async fn a_plain_rate_limit_is_retried_within_three_submissions() {
+    let fake = start(Config::default()).await;
+    fake.faults().throttle_next_logins(2);
+    let c = client(&fake, Arc::new(MemoryStore::new()));
+
+    c.ensure_login().await.unwrap();
+
+    assert_eq!(fake.login_count(), 3);
+    assert_eq!(fake.count(|r| r.status == 429), 2);
+}
+
+#[tokio::test]
+async fn three_submissions_are_the_most_a_run_sends() {
+    let fake = start(Config::default()).await;
+    fake.faults().throttle_next_logins(100);
+    let c = client(&fake, Arc::new(MemoryStore::new()));
+
+    let err = c.ensure_login().await.unwrap_err();
+    assert!(err.is_transient(), "{err:?}");
+    let again = c.ensure_login().await.unwrap_err();
+    assert!(again.is_transient(), "{again:?}");
+
+    assert_eq!(fake.login_count(), 3);
+}
+
+/// Issue 16: a refresh token rotated by another client (the CLI, "Test
+/// connection") is read from the store before renewing, so the stale one
+/// in memory is never spent and no password login follows.
+#[tokio::test]
+async fn a_token_rotated_by_another_client_is_picked_up_from_the_store() {
+    let fake = start(Config::default()).await;
+    let store = Arc::new(MemoryStore::new());
+    let dir = tempfile::tempdir().unwrap();
+    let password = fake.password();
+    let make = || {
+        client_with(
+            &fake,
+            PelotonConfig {
+                token_lock_file: Some(dir.path().join("peloton-token.lock")),
+                ..config(&fake)
+            },
+            Arc::new(SystemClock),
+            store.clone(),
+            Some(&password),
+        )
+    };
+    let first = make();
+    first.me().await.unwrap();
+    assert_eq!(fake.login_count(), 1);
+
+    fake.expire_tokens();
+    let second = make();
+    second.me().await.unwrap();
+    assert_eq!(
+        fake.refresh_count(),
+        1,
+        "the second client rotated the token"
+    );
+
+    fake.expire_tokens();
+    first.me().await.unwrap();
+
+    assert_eq!(fake.login_count(), 1, "{:?}", paths(&fake));
+    assert_eq!(fake.refresh_count(), 2);
+    assert!(dir.path().join("peloton-token.lock").exists());
+}

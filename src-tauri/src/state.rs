@@ -30,10 +30,6 @@ pub struct AppState {
     pub overrides: Overrides,
     /// The keychain (settings are saved here, and only here).
     pub secrets: Arc<dyn SecretStore>,
-    /// What syncs read credentials from: the keychain, or, where there is
-    /// none, a store in memory for this session (the environment's
-    /// credentials then work as in the CLI; nothing goes to a file).
-    pub sync_secrets: Arc<dyn SecretStore>,
     /// The clock.
     pub clock: SharedClock,
     /// The controller's requests.
@@ -60,7 +56,6 @@ impl AppState {
         AppState {
             paths,
             overrides,
-            sync_secrets: secrets.clone(),
             secrets,
             clock,
             requests,

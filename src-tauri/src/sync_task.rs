@@ -6,11 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use pcs_core::secrets::{SecretKey, SecretStore};
+use pcs_core::secrets::{is_set, store_for_run, KeychainStatus, SecretKey, SecretStore};
 use pcs_core::settings::Settings;
 use pcs_core::setup::{build_engine, Overrides, SetupError, SetupInput};
 use pcs_core::store::Store;
 use pcs_core::sync::{ProblemArea, Progress, RunOptions, RunRefused, RunReport};
+use pcs_core::wording::{for_face, Face};
 use tokio_util::sync::CancellationToken;
 
 use crate::controller::{Failure, FailureKind, Initial, Request, RunSummary, SyncResult};
@@ -25,6 +26,7 @@ const LOCK_WAIT: Duration = Duration::ZERO;
 pub fn attention(area: ProblemArea) -> (String, bool) {
     let (s, settings) = match area {
         ProblemArea::PelotonLogin => ("Peloton login refused - open Settings", true),
+        ProblemArea::PelotonBlocked => ("Peloton refuses logins for an hour - wait", false),
         ProblemArea::CodaToken => ("Coda token refused - open Settings", true),
         ProblemArea::Settings => (crate::controller::SETUP_SENTENCE, true),
         ProblemArea::CodaDoc => ("The Coda doc needs a fix - open the window", false),
@@ -93,7 +95,7 @@ pub fn setup_failure(at: DateTime<Utc>, e: &SetupError) -> RunSummary {
     RunSummary {
         finished_at: at,
         failure: Some(Failure {
-            message: e.user_message(),
+            message: for_face(Face::App, &e.user_message()),
             kind,
         }),
         new_workouts: Vec::new(),
@@ -123,11 +125,16 @@ pub async fn run_once(state: Arc<AppState>, cancel: CancellationToken) -> SyncRe
             });
         }
     };
+    // Probed afresh each run: a keychain locked at start is used once unlocked.
+    let (secrets, keychain) = store_for_run(state.secrets.clone());
+    if let KeychainStatus::Unavailable(e) = &keychain {
+        tracing::warn!(reason = %e, "no keychain; credentials come from the environment only");
+    }
     let engine = match build_engine(SetupInput {
         paths: &state.paths,
         settings: &settings,
         overrides: &state.overrides,
-        secrets: state.sync_secrets.clone(),
+        secrets,
         clock: state.clock.clone(),
         lock_wait: LOCK_WAIT,
     }) {
@@ -182,9 +189,10 @@ pub async fn run_once(state: Arc<AppState>, cancel: CancellationToken) -> SyncRe
 }
 
 /// Whether a credential is available: from the environment, else stored.
-/// A keychain that cannot be read counts as "not available".
+/// A keychain that cannot be read (locked) is not "missing": the sync then
+/// says the keychain is locked, which is what the user must fix.
 fn has_secret(env: bool, secrets: &dyn SecretStore, keys: &[SecretKey]) -> bool {
-    env || keys.iter().any(|k| matches!(secrets.get(*k), Ok(Some(_))))
+    env || is_set(secrets, keys).unwrap_or(true)
 }
 
 /// Whether the settings lack something a sync needs (first run, or
@@ -234,7 +242,7 @@ pub fn initial(store: Option<&Store>, needs_setup: bool) -> Initial {
 mod tests {
     use super::*;
     use chrono::TimeZone;
-    use pcs_core::secrets::MemoryStore;
+    use pcs_core::secrets::{MemoryStore, SecretsError};
     use pcs_core::sync::{NewWorkout, Problem};
     use secrecy::SecretString;
     use std::collections::BTreeMap;
@@ -305,6 +313,22 @@ mod tests {
     }
 
     #[test]
+    fn a_login_block_is_told_in_the_tray_without_opening_settings() {
+        let sentence = pcs_core::peloton::PelotonError::LoginBlocked.user_message();
+        let s = summary(&report(vec![p(ProblemArea::PelotonBlocked, &sentence)]));
+        assert_eq!(
+            s.failure,
+            Some(Failure {
+                message: sentence,
+                kind: FailureKind::NeedsUser {
+                    short: "Peloton refuses logins for an hour - wait".into(),
+                    open_settings: false
+                }
+            })
+        );
+    }
+
+    #[test]
     fn missing_credentials_ask_for_settings() {
         let at = Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap();
         let s = setup_failure(at, &SetupError::MissingCodaToken);
@@ -316,7 +340,8 @@ mod tests {
                 ..
             }
         ));
-        assert_eq!(f.message, SetupError::MissingCodaToken.user_message());
+        // The app's words: Settings, not the CLI's `login`.
+        assert_eq!(f.message, "No Coda API token is set; open Settings.");
     }
 
     #[test]
@@ -348,6 +373,30 @@ mod tests {
             &env,
             &MemoryStore::new()
         ));
+    }
+
+    /// Issue 16: a locked keychain is not "setup incomplete"; the sync
+    /// says it is locked instead.
+    #[test]
+    fn a_locked_keychain_is_not_missing_setup() {
+        struct Locked;
+        impl SecretStore for Locked {
+            fn get(&self, _: SecretKey) -> Result<Option<SecretString>, SecretsError> {
+                Err(SecretsError::Locked("locked".into()))
+            }
+            fn set(&self, _: SecretKey, _: &SecretString) -> Result<(), SecretsError> {
+                Err(SecretsError::Locked("locked".into()))
+            }
+            fn delete(&self, _: SecretKey) -> Result<(), SecretsError> {
+                Err(SecretsError::Locked("locked".into()))
+            }
+        }
+        let settings = Settings {
+            peloton_email: "rider@example.com".into(),
+            coda_doc: "AbC123".into(),
+            ..Settings::default()
+        };
+        assert!(!needs_setup(&settings, &Overrides::default(), &Locked));
     }
 
     #[test]

@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use url::Url;
 
-use super::auth::{AuthSettings, Authenticator};
+use super::auth::{AuthSettings, Authenticator, LoginBlockFile};
 use super::error::PelotonError;
 use super::types::{FollowedUser, Instructor, Me, PerformanceGraph, Workout};
 use crate::clock::SharedClock;
@@ -66,6 +66,14 @@ pub struct PelotonConfig {
     pub page_limit: u32,
     /// Where raw answers that could not be decoded are saved; `None` keeps none.
     pub dump_dir: Option<PathBuf>,
+    /// Where Auth0's login block is recorded, so no password is sent for an
+    /// hour after it even across restarts; `None` remembers it for this
+    /// client only.
+    pub login_block_file: Option<PathBuf>,
+    /// The file locked while tokens are renewed, so that two processes
+    /// (the app and the CLI, a sync and "Test connection") never spend the
+    /// same refresh token; `None` locks nothing.
+    pub token_lock_file: Option<PathBuf>,
 }
 
 impl Default for PelotonConfig {
@@ -83,6 +91,8 @@ impl Default for PelotonConfig {
             every_n: 1,
             page_limit: 100,
             dump_dir: None,
+            login_block_file: None,
+            token_lock_file: None,
         }
     }
 }
@@ -149,6 +159,8 @@ impl PelotonClient {
                 timeout: config.timeout,
                 retry: config.retry.clone(),
                 pacer: pacer.clone(),
+                block_file: config.login_block_file.clone().map(LoginBlockFile::new),
+                token_lock_file: config.token_lock_file.clone(),
             },
             clock,
             secrets,

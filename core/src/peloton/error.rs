@@ -9,6 +9,10 @@
 use crate::net::NetError;
 use crate::secrets::SecretsError;
 
+/// What a user reads after Auth0's brute-force block.
+pub const LOGIN_BLOCKED_SENTENCE: &str =
+    "Peloton is refusing logins for now (too many attempts); wait an hour, then sync again.";
+
 /// A Peloton login or API call that failed for good (after `net`'s retry
 /// rules ran out).
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +21,10 @@ pub enum PelotonError {
     /// or `invalid_grant` from the password grant).
     #[error("Peloton refused the e-mail or password")]
     LoginRefused,
+    /// Auth0's brute-force protection blocks logins (`too_many_attempts`,
+    /// `blocked_user`), now or within the last hour: no password is sent.
+    #[error("Peloton is blocking logins (too many attempts)")]
+    LoginBlocked,
     /// The login did not go the way the client expects (no form, no code,
     /// no `_csrf` cookie, an unexpected status): Peloton changed its sign-in.
     #[error("the Peloton sign-in did not go as expected: {0}")]
@@ -96,6 +104,7 @@ impl PelotonError {
             PelotonError::LoginRefused => {
                 "Peloton refused the email or password; check them in Settings.".to_string()
             }
+            PelotonError::LoginBlocked => LOGIN_BLOCKED_SENTENCE.to_string(),
             PelotonError::LoginFlowChanged(_) => "Peloton's sign-in did not go as expected; \
                  the sync will try again later, please report this if it keeps happening."
                 .to_string(),
@@ -209,6 +218,16 @@ mod tests {
             PelotonError::LoginRefused.user_message(),
             "Peloton refused the email or password; check them in Settings."
         );
+    }
+
+    #[test]
+    fn a_login_block_says_to_wait_an_hour() {
+        let e = PelotonError::LoginBlocked;
+        assert_eq!(
+            e.user_message(),
+            "Peloton is refusing logins for now (too many attempts); wait an hour, then sync again."
+        );
+        assert!(!e.is_transient());
     }
 
     #[test]

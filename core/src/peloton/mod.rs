@@ -5,5 +5,6 @@ pub mod client;
 pub mod error;
 pub mod types;
 
+pub use auth::{LoginBlockFile, LOGIN_BLOCK, MAX_PASSWORD_SUBMISSIONS};
 pub use client::{Listed, PelotonClient, PelotonConfig, Skipped};
 pub use error::PelotonError;

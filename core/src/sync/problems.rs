@@ -9,6 +9,7 @@ impl From<&PelotonError> for Problem {
     fn from(e: &PelotonError) -> Self {
         let area = match e {
             PelotonError::LoginRefused | PelotonError::MissingPassword => ProblemArea::PelotonLogin,
+            PelotonError::LoginBlocked => ProblemArea::PelotonBlocked,
             PelotonError::Secrets(_) => ProblemArea::Local,
             _ => ProblemArea::Peloton,
         };

@@ -66,6 +66,9 @@ impl Progress {
 pub enum ProblemArea {
     /// Peloton login refused: the user must fix the e-mail or password.
     PelotonLogin,
+    /// Peloton blocks logins for a while (too many attempts): nothing to
+    /// fix, no login is tried until the block is over.
+    PelotonBlocked,
     /// Peloton could not be read (network, rate limit, changed API).
     Peloton,
     /// The Coda token was refused or lacks access.
@@ -86,11 +89,13 @@ pub enum ProblemArea {
 }
 
 impl ProblemArea {
-    /// Whether the user must act (open Settings) rather than wait for a retry.
+    /// Whether the user must act (open Settings, or wait out a login block)
+    /// rather than the app retrying soon by itself.
     pub fn needs_user(self) -> bool {
         matches!(
             self,
             ProblemArea::PelotonLogin
+                | ProblemArea::PelotonBlocked
                 | ProblemArea::CodaToken
                 | ProblemArea::CodaDoc
                 | ProblemArea::Settings

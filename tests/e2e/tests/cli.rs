@@ -416,6 +416,71 @@ mod refusals {
         w.assert_no_secrets();
     }
 
+    /// Issue 16: after Auth0's brute-force block the password is not sent
+    /// again, the run ends at once, and the next run within the hour sends
+    /// nothing either.
+    #[test]
+    fn a_login_lockout_sends_the_password_once_and_ends_quickly() {
+        let w = World::builder().workouts(3).start();
+        w.peloton.faults().set_lockout_logins(true);
+
+        let run = w.cli(["sync"]).fails().no_panic();
+
+        assert_eq!(
+            run.last_stderr_line(),
+            "Peloton is refusing logins for now (too many attempts); wait an hour, then sync again.",
+            "{run}"
+        );
+        assert_eq!(w.peloton.login_count(), 1, "{:?}", w.peloton.requests());
+        // Retrying a 429 the usual way would take a minute or more.
+        assert!(run.seconds < 20.0, "{run}");
+        assert_eq!(w.coda.write_request_count(), 0);
+
+        w.peloton.faults().set_lockout_logins(false);
+        w.peloton.reset_log();
+        let again = w.cli(["sync"]).fails().no_panic();
+        assert!(
+            again
+                .last_stderr_line()
+                .starts_with("Peloton is refusing logins"),
+            "{again}"
+        );
+        assert_eq!(w.peloton.login_count(), 0, "{:?}", w.peloton.requests());
+        w.assert_no_secrets();
+    }
+
+    /// Issue 16: a sync logged at `trace` (stderr and the log file) holds
+    /// no token, code, cookie value or `_csrf` of the fake's.
+    #[test]
+    fn a_trace_log_holds_no_secret() {
+        let w = World::builder().workouts(3).start();
+        w.set_env("RUST_LOG", "trace");
+
+        let run = w.cli(["sync"]).succeeds();
+
+        // The log really was at trace, and the fake really handed out cookies.
+        assert!(run.stderr.contains("TRACE"), "{run}");
+        assert!(w.peloton.issued_secrets().len() > w.peloton.issued_tokens().len());
+        w.assert_no_secrets();
+    }
+
+    /// With the wire log opted in, the HTTP stack logs below info, and
+    /// every line is still scrubbed.
+    #[test]
+    fn an_opted_in_wire_log_is_scrubbed() {
+        let w = World::builder().workouts(3).start();
+        w.set_env("RUST_LOG", "trace");
+        w.set_env("PCS_WIRE_LOG", "1");
+
+        let run = w.cli(["sync"]).succeeds();
+
+        assert!(
+            run.stderr.contains("cookie_store") || run.stderr.contains("hyper"),
+            "{run}"
+        );
+        w.assert_no_secrets();
+    }
+
     #[test]
     fn check_names_a_refused_password() {
         let w = World::builder().workouts(3).start();

@@ -85,6 +85,9 @@ pub struct AuthStore {
     refresh: HashMap<String, RefreshGrant>,
     /// Every token ever issued, revoked or not, for secrets audits.
     issued: Vec<String>,
+    /// Every other secret handed out (authorization codes, `_csrf` values,
+    /// `auth0` session cookies, signed `wresult`s), for secrets audits.
+    handed_out: Vec<String>,
 }
 
 impl AuthStore {
@@ -98,7 +101,14 @@ impl AuthStore {
             access: HashMap::new(),
             refresh: HashMap::new(),
             issued: Vec::new(),
+            handed_out: Vec::new(),
         }
+    }
+
+    /// Every authorization code, `_csrf` value, session cookie value and
+    /// `wresult` handed out so far, oldest first.
+    pub fn handed_out(&self) -> Vec<String> {
+        self.handed_out.clone()
     }
 
     /// Every access, id and refresh token issued so far, oldest first.
@@ -230,6 +240,48 @@ fn ulp_error(status: StatusCode, name: &str, code: &str, description: &str) -> R
     )
 }
 
+/// Which endpoint's error shape a password refusal takes.
+#[derive(Clone, Copy)]
+enum LoginShape {
+    /// `/usernamepassword/login`: `{"name", "code", "description", "statusCode"}`.
+    UniversalLogin,
+    /// `/oauth/token`: `{"error", "error_description"}`.
+    OAuth,
+}
+
+/// The lockout and throttle switches for a password submission, in Auth0's shapes.
+fn login_fault(s: &Shared, shape: LoginShape) -> Option<Response> {
+    let (code, description, retry_after) = if s.faults.lockout_logins() {
+        (
+            "too_many_attempts",
+            "Your account has been blocked after multiple consecutive login attempts.",
+            None,
+        )
+    } else if s.faults.take_throttled_login() {
+        (
+            "too_many_requests",
+            "Global limit has been reached",
+            Some("0"),
+        )
+    } else {
+        return None;
+    };
+    let mut resp = match shape {
+        LoginShape::UniversalLogin => ulp_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "AnomalyDetected",
+            code,
+            description,
+        ),
+        LoginShape::OAuth => oauth_error(StatusCode::TOO_MANY_REQUESTS, code, description),
+    };
+    if let Some(secs) = retry_after {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static(secs));
+    }
+    Some(resp)
+}
+
 fn redirect(location: &str) -> Response {
     (StatusCode::FOUND, [(header::LOCATION, location.to_owned())]).into_response()
 }
@@ -344,6 +396,7 @@ pub async fn login_page(
     let omit_cookie = s.faults.take_no_csrf();
     let mut auth = lock(&s.auth);
     let csrf = auth.random(24);
+    auth.handed_out.push(csrf.clone());
     let Some(txn) = auth.transactions.get_mut(state) else {
         return (StatusCode::BAD_REQUEST, "Unknown or expired transaction").into_response();
     };
@@ -393,6 +446,9 @@ pub async fn usernamepassword_login(
     body: Bytes,
 ) -> Response {
     s.log.note_login();
+    if let Some(refusal) = login_fault(&s, LoginShape::UniversalLogin) {
+        return refusal;
+    }
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -478,6 +534,7 @@ pub async fn usernamepassword_login(
         );
     }
     let wresult = auth.jwt_like(json!({"state": state, "sub": "fake"}));
+    auth.handed_out.push(wresult.clone());
     auth.wresults.insert(wresult.clone(), state.clone());
     drop(auth);
     let wctx = json!({
@@ -543,6 +600,7 @@ pub async fn login_callback(
         return (StatusCode::BAD_REQUEST, "Invalid wctx").into_response();
     }
     let sid = auth.random(24);
+    auth.handed_out.push(sid.clone());
     let Some(txn) = auth.transactions.get_mut(&state) else {
         return (StatusCode::BAD_REQUEST, "Unknown transaction").into_response();
     };
@@ -585,6 +643,7 @@ pub async fn authorize_resume(
         return oauth_error(StatusCode::FORBIDDEN, "access_denied", "Invalid state.");
     };
     let code = auth.random(24);
+    auth.handed_out.push(code.clone());
     auth.codes.insert(
         code.clone(),
         CodeGrant {
@@ -724,6 +783,9 @@ fn refresh_grant(s: &Shared, client_id: &str, token: &str) -> Response {
 
 fn password_grant(s: &Shared, p: &HashMap<String, String>) -> Response {
     s.log.note_login();
+    if let Some(refusal) = login_fault(s, LoginShape::OAuth) {
+        return refusal;
+    }
     let get = |k: &str| p.get(k).map(String::as_str).unwrap_or("");
     match get("client_id") {
         MOBILE_CLIENT_ID => {}

@@ -379,6 +379,16 @@ impl FakePeloton {
         lock(&self.shared.auth).issued()
     }
 
+    /// Every secret this fake ever handed out: the tokens of
+    /// [`FakePeloton::issued_tokens`], plus each authorization code, `_csrf`
+    /// value, `auth0` session cookie value and signed `wresult`.
+    pub fn issued_secrets(&self) -> Vec<String> {
+        let auth = lock(&self.shared.auth);
+        let mut all = auth.issued();
+        all.extend(auth.handed_out());
+        all
+    }
+
     /// Every logged request, oldest first.
     pub fn requests(&self) -> Vec<Logged> {
         self.shared.log.entries()

@@ -44,10 +44,16 @@ fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The `peloton-coda-sync` binary, built once per test process.
+/// The `peloton-coda-sync` binary, built once per test process; or the one
+/// `E2E_CLI_BIN` names (a copy taken right after building, where a target
+/// folder shared by several worktrees may be rebuilt from another).
 pub fn cli_binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(build_cli)
+    BIN.get_or_init(|| {
+        std::env::var_os("E2E_CLI_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(build_cli)
+    })
 }
 
 fn build_cli() -> PathBuf {
@@ -360,8 +366,9 @@ impl World {
     /// (settings, the SQLite state, logs) nor in any run's output.
     pub fn assert_no_secrets(&self) {
         let mut needles: Vec<String> = lock(&self.secrets).clone();
-        // Every token the fake issued, and any JWT with the fake's header.
-        needles.extend(self.peloton.issued_tokens());
+        // Every token, code, cookie value and `_csrf` the fake handed out,
+        // and any JWT with the fake's header.
+        needles.extend(self.peloton.issued_secrets());
         needles.push(expect::FAKE_JWT_HEADER.to_string());
         let mut files = Vec::new();
         collect_files(&self.home, &mut files);
