@@ -25,6 +25,7 @@ const LOCK_WAIT: Duration = Duration::ZERO;
 pub fn attention(area: ProblemArea) -> (String, bool) {
     let (s, settings) = match area {
         ProblemArea::PelotonLogin => ("Peloton login refused - open Settings", true),
+        ProblemArea::PelotonSignedOut => ("Signed out of Peloton: sign in again", true),
         ProblemArea::CodaToken => ("Coda token refused - open Settings", true),
         ProblemArea::Settings => (crate::controller::SETUP_SENTENCE, true),
         ProblemArea::CodaDoc => ("The Coda doc needs a fix - open the window", false),

@@ -1,9 +1,11 @@
 //! The Peloton side: login (Auth0), the API client and its data types.
 
 mod auth;
+pub mod browser_login;
 pub mod client;
 pub mod error;
 pub mod types;
 
+pub use browser_login::{BrowserSignIn, Navigation, SignInError, SignedIn};
 pub use client::{PelotonClient, PelotonConfig};
 pub use error::PelotonError;

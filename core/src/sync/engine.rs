@@ -494,6 +494,7 @@ impl OpenedDoc {
 fn peloton_problem(e: &PelotonError) -> Problem {
     let area = match e {
         PelotonError::LoginRefused | PelotonError::MissingPassword => ProblemArea::PelotonLogin,
+        PelotonError::SignedOut => ProblemArea::PelotonSignedOut,
         PelotonError::Secrets(_) => ProblemArea::Local,
         _ => ProblemArea::Peloton,
     };

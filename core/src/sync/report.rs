@@ -66,6 +66,9 @@ impl Progress {
 pub enum ProblemArea {
     /// Peloton login refused: the user must fix the e-mail or password.
     PelotonLogin,
+    /// Peloton ended a browser sign-in and no password is kept: the user
+    /// must sign in again; automatic syncs wait for that.
+    PelotonSignedOut,
     /// Peloton could not be read (network, rate limit, changed API).
     Peloton,
     /// The Coda token was refused or lacks access.
@@ -88,6 +91,7 @@ impl ProblemArea {
         matches!(
             self,
             ProblemArea::PelotonLogin
+                | ProblemArea::PelotonSignedOut
                 | ProblemArea::CodaToken
                 | ProblemArea::CodaDoc
                 | ProblemArea::Settings
