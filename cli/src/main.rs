@@ -19,7 +19,7 @@ use pcs_core::secrets::{
     apply_changes, credential_changes, probe, store_for_run, KeychainStatus, KeyringStore,
     SecretStore, TokenCacheFile,
 };
-use pcs_core::settings::{Settings, SettingsError};
+use pcs_core::settings::{Settings, SettingsError, SignInWay};
 use pcs_core::setup::{self, Overrides, SetupError, SetupInput};
 use pcs_core::store::{RunRecord, Store};
 use pcs_core::sync::{Engine, Progress, RunOptions, RunRefused, INTERRUPTED_SENTENCE};
@@ -70,7 +70,13 @@ enum Command {
         json: bool,
     },
     /// Ask for the Peloton and Coda credentials and keep them in the OS keychain.
-    Login,
+    Login {
+        /// Sign in to Peloton on its own page in any browser instead: paste
+        /// back the address the browser ends on. Keeps only Peloton's
+        /// refresh token (keychain, or the --token-cache file), no password.
+        #[arg(long)]
+        browser: bool,
+    },
     /// Write your workouts to files, from the local state only (no network).
     Export {
         /// tcx (one file a workout), gpx (outdoor workouts with GPS), csv
@@ -154,7 +160,10 @@ fn main() -> ExitCode {
             Command::Sync { full } => sync(&paths, cli.token_cache.as_deref(), full).await,
             Command::Check => check(&paths, cli.token_cache.as_deref()).await,
             Command::Status { json } => status(&paths, json),
-            Command::Login => login(&paths).await,
+            Command::Login { browser: false } => login(&paths).await,
+            Command::Login { browser: true } => {
+                login_browser(&paths, cli.token_cache.as_deref()).await
+            }
             Command::Export {
                 format,
                 out,
@@ -556,6 +565,8 @@ async fn login(paths: &Paths) -> ExitCode {
         Err(e) => return fail(EXIT_FAILED, &e.user_message()),
     };
     settings.peloton_email = email;
+    settings.peloton_sign_in = SignInWay::Password;
+    settings.peloton_username.clear();
     settings.coda_doc = doc;
     if let Err(e) = settings.save(&paths.config_file) {
         // Nothing half-saved: the keychain goes back to what it held.
@@ -563,5 +574,71 @@ async fn login(paths: &Paths) -> ExitCode {
         return fail(EXIT_FAILED, &e.user_message());
     }
     say!("Saved. Run `peloton-coda-sync check` to test the connection.");
+    ExitCode::SUCCESS
+}
+
+/// `login --browser`: the sign-in happens on Peloton's page in whatever
+/// browser the person has; this side prints the address, reads back the one
+/// the browser ended on, and lets core finish (issue 18).
+async fn login_browser(paths: &Paths, token_cache: Option<&Path>) -> ExitCode {
+    let mut settings = match load_settings(paths) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let no_keychain = matches!(
+        probe(&KeyringStore::default()),
+        KeychainStatus::Unavailable(_)
+    );
+    if no_keychain && token_cache.is_none() {
+        return fail(
+            EXIT_SETUP,
+            "No system keychain is available to keep the sign-in; name a file for it with --token-cache FILE.",
+        );
+    }
+    let secrets = secret_store(token_cache);
+    let overrides = Overrides::from_env();
+    let input = SetupInput {
+        paths,
+        settings: &settings,
+        overrides: &overrides,
+        secrets: secrets.clone(),
+        clock: clock(),
+        lock_wait: Duration::ZERO,
+    };
+    let (attempt, client) = match setup::browser_sign_in(&input) {
+        Ok(pair) => pair,
+        Err(e) => return fail(EXIT_SETUP, &e.user_message()),
+    };
+    say!("Open this address in a browser and sign in to Peloton:");
+    say!();
+    say!("  {}", attempt.authorize_url());
+    say!();
+    say!(
+        "The browser then ends on a page that does not load, at an address starting with \
+         https://members.onepeloton.com/callback. Copy that whole address and paste it here."
+    );
+    let pasted = prompt("Address: ", false);
+    if !std::io::stdin().is_terminal() {
+        // A piped answer is not echoed: end the prompt's line, so the last
+        // line of stderr stays the one sentence that matters.
+        eprintln!();
+    }
+    let pasted = match pasted {
+        Ok(line) if !line.is_empty() => line,
+        Ok(_) => return fail(EXIT_SETUP, "Nothing was pasted; nothing was saved."),
+        Err(e) => return fail(EXIT_SETUP, &format!("Could not read the address: {e}.")),
+    };
+    let signed_in = match attempt.finish(&client, secrets.as_ref(), &pasted).await {
+        Ok(who) => who,
+        Err(e) => return fail(EXIT_FAILED, &e.user_message()),
+    };
+    signed_in.record(&mut settings);
+    if let Err(e) = settings.save(&paths.config_file) {
+        return fail(EXIT_SETUP, &e.user_message());
+    }
+    say!(
+        "Signed in to Peloton as {}; no password is kept.",
+        signed_in.username
+    );
     ExitCode::SUCCESS
 }

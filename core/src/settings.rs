@@ -20,6 +20,21 @@ pub const MAX_INTERVAL_MINUTES: u32 = 1440;
 /// The most workouts kept per friend.
 pub const MAX_FRIEND_WORKOUTS: u32 = 100;
 
+/// The two ways to sign in to Peloton (issue 18).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignInWay {
+    /// The e-mail in the settings and the password in the keychain; the app
+    /// logs in by itself when the refresh token fails. Written `"email"`:
+    /// the settings file names no secret, not even the word.
+    #[default]
+    #[serde(rename = "email")]
+    Password,
+    /// Peloton's own page in a browser or the app's sign-in window; only the
+    /// refresh token is kept, and when it dies the person signs in again.
+    Browser,
+}
+
 /// Everything the user can set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -38,6 +53,12 @@ pub struct Settings {
     pub coda_doc: String,
     /// The Peloton account's e-mail (not a secret; the password is in the keychain).
     pub peloton_email: String,
+    /// How Peloton is signed in to: the stored password, or a browser
+    /// sign-in that left only a refresh token.
+    pub peloton_sign_in: SignInWay,
+    /// The Peloton username the last browser sign-in showed, for "Signed in as".
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub peloton_username: String,
     /// Another Coda API base URL (tests and proxies; not documented).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub coda_api_url: Option<String>,
@@ -59,6 +80,8 @@ impl Default for Settings {
             launch_at_login: false,
             coda_doc: String::new(),
             peloton_email: String::new(),
+            peloton_sign_in: SignInWay::default(),
+            peloton_username: String::new(),
             coda_api_url: None,
             peloton_api_url: None,
             peloton_auth_url: None,

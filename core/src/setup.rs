@@ -13,9 +13,9 @@ use crate::coda::{CodaClient, CodaConfig, CodaError};
 use crate::net::RetryBudget;
 use crate::paths::Paths;
 use crate::peloton::client::{PelotonClient, PelotonConfig};
-use crate::peloton::PelotonError;
+use crate::peloton::{BrowserSignIn, PelotonError, SignInError};
 use crate::secrets::{SecretKey, SecretStore, SecretsError};
-use crate::settings::Settings;
+use crate::settings::{Settings, SignInWay};
 use crate::store::{Store, StoreError};
 use crate::sync::{Engine, EngineConfig, TableTarget};
 use crate::tables::Table;
@@ -157,19 +157,51 @@ fn peloton_client_with(
     input: &SetupInput<'_>,
     budget: RetryBudget,
 ) -> Result<PelotonClient, SetupError> {
-    let email = input
-        .overrides
-        .peloton_email
-        .clone()
-        .or_else(|| Some(input.settings.peloton_email.clone()).filter(|e| !e.trim().is_empty()))
-        .ok_or(SetupError::MissingPelotonEmail)?;
+    let email =
+        input.overrides.peloton_email.clone().or_else(|| {
+            Some(input.settings.peloton_email.clone()).filter(|e| !e.trim().is_empty())
+        });
+    let email = match (email, input.settings.peloton_sign_in) {
+        (Some(email), _) => email,
+        // A browser sign-in needs no e-mail: the refresh token says who.
+        (None, SignInWay::Browser) => String::new(),
+        (None, SignInWay::Password) => return Err(SetupError::MissingPelotonEmail),
+    };
+    let mut config = peloton_config(input);
+    config.retry.budget = budget;
+    Ok(PelotonClient::new(
+        config,
+        input.clock.clone(),
+        input.secrets.clone(),
+        email,
+        input.overrides.peloton_password.clone(),
+    )?)
+}
+
+/// A browser sign-in attempt and the client that finishes it, both aimed
+/// at the hosts the settings and environment name (issue 18).
+pub fn browser_sign_in(
+    input: &SetupInput<'_>,
+) -> Result<(BrowserSignIn, PelotonClient), SignInError> {
+    let config = peloton_config(input);
+    let attempt = BrowserSignIn::new(&config.auth_url)?;
+    let client = PelotonClient::new(
+        config,
+        input.clock.clone(),
+        input.secrets.clone(),
+        String::new(),
+        None,
+    )?;
+    Ok((attempt, client))
+}
+
+fn peloton_config(input: &SetupInput<'_>) -> PelotonConfig {
     let mut config = PelotonConfig {
         dump_dir: Some(input.paths.log_dir.clone()),
         login_block_file: Some(input.paths.login_block_file()),
         token_lock_file: Some(input.paths.token_lock_file()),
         ..PelotonConfig::default()
     };
-    config.retry.budget = budget;
     if let Some(url) = input
         .overrides
         .peloton_api_url
@@ -186,13 +218,7 @@ fn peloton_client_with(
     {
         config.auth_url = url;
     }
-    Ok(PelotonClient::new(
-        config,
-        input.clock.clone(),
-        input.secrets.clone(),
-        email,
-        input.overrides.peloton_password.clone(),
-    )?)
+    config
 }
 
 /// The Coda client the settings and environment describe.

@@ -27,6 +27,7 @@ pub fn attention(area: ProblemArea) -> (String, bool) {
     let (s, settings) = match area {
         ProblemArea::PelotonLogin => ("Peloton login refused - open Settings", true),
         ProblemArea::PelotonBlocked => ("Peloton refuses logins for an hour - wait", false),
+        ProblemArea::PelotonSignedOut => ("Signed out of Peloton: sign in again", true),
         ProblemArea::CodaToken => ("Coda token refused - open Settings", true),
         ProblemArea::Settings => (crate::controller::SETUP_SENTENCE, true),
         ProblemArea::CodaDoc => ("The Coda doc needs a fix - open the window", false),

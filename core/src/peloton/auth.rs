@@ -86,12 +86,12 @@ enum Source {
     Unknown,
 }
 
-/// PKCE values, fresh for each login (§3.2).
-struct Pkce {
-    verifier: String,
-    challenge: String,
-    state: String,
-    nonce: String,
+/// PKCE values, fresh for each login (§3.2). No `Debug`: the verifier is a secret.
+pub(crate) struct Pkce {
+    pub(crate) verifier: String,
+    pub(crate) challenge: String,
+    pub(crate) state: String,
+    pub(crate) nonce: String,
 }
 
 fn random_b64(bytes: usize, keep: usize) -> String {
@@ -107,7 +107,7 @@ fn challenge_for(verifier: &str) -> String {
 }
 
 impl Pkce {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let verifier = random_b64(64, 64);
         Self {
             challenge: challenge_for(&verifier),
@@ -200,6 +200,25 @@ fn closed_error(closed: Closed) -> PelotonError {
         Closed::Refused => PelotonError::LoginRefused,
         Closed::Blocked => PelotonError::LoginBlocked,
     }
+}
+
+/// The web client's `/authorize` URL for `pkce` (§3.3, parameters in that
+/// order); the browser sign-in opens the same URL in a window.
+pub(crate) fn authorize_url(endpoint: &Url, pkce: &Pkce) -> Url {
+    let mut url = endpoint.clone();
+    url.query_pairs_mut()
+        .append_pair("client_id", WEB_CLIENT_ID)
+        .append_pair("audience", AUDIENCE)
+        .append_pair("scope", WEB_SCOPE)
+        .append_pair("response_type", "code")
+        .append_pair("response_mode", "query")
+        .append_pair("redirect_uri", REDIRECT_URI)
+        .append_pair("state", &pkce.state)
+        .append_pair("nonce", &pkce.nonce)
+        .append_pair("code_challenge", &pkce.challenge)
+        .append_pair("code_challenge_method", "S256")
+        .append_pair("auth0Client", AUTH0_CLIENT);
+    url
 }
 
 /// The fields of Auth0's token answer the client reads. No `Debug`: it holds tokens.
@@ -423,6 +442,7 @@ impl Authenticator {
             // Deleted since (a new password was saved): log in afresh.
             (None, _) => None,
         };
+        let mut refused = false;
         if let Some((refresh, source)) = state.refresh.clone() {
             match self.refresh(&refresh, source).await? {
                 Some(tokens) => return self.install(state, tokens),
@@ -430,10 +450,15 @@ impl Authenticator {
                     tracing::info!("Peloton refused the refresh token; logging in again");
                     state.refresh = None;
                     self.secrets.delete(SecretKey::PelotonRefreshToken)?;
+                    refused = true;
                 }
             }
         }
-        let tokens = self.login().await?;
+        let tokens = match self.login().await {
+            // A browser sign-in keeps no password: only the person can sign in again.
+            Err(PelotonError::MissingPassword) if refused => Err(PelotonError::SignedOut),
+            other => other,
+        }?;
         self.install(state, tokens)
     }
 
@@ -876,19 +901,7 @@ impl Authenticator {
     /// Step 1: `GET /authorize`, following redirects by hand. Returns the
     /// login page URL (the first redirect target, else the URL itself).
     async fn authorize(&self, http: &Client, pkce: &Pkce) -> Result<Url, PelotonError> {
-        let mut url = self.endpoint("/authorize")?;
-        url.query_pairs_mut()
-            .append_pair("client_id", WEB_CLIENT_ID)
-            .append_pair("audience", AUDIENCE)
-            .append_pair("scope", WEB_SCOPE)
-            .append_pair("response_type", "code")
-            .append_pair("response_mode", "query")
-            .append_pair("redirect_uri", REDIRECT_URI)
-            .append_pair("state", &pkce.state)
-            .append_pair("nonce", &pkce.nonce)
-            .append_pair("code_challenge", &pkce.challenge)
-            .append_pair("code_challenge_method", "S256")
-            .append_pair("auth0Client", AUTH0_CLIENT);
+        let mut url = authorize_url(&self.endpoint("/authorize")?, pkce);
         let mut first_target: Option<Url> = None;
         for _ in 0..MAX_HOPS {
             let resp = self
@@ -971,6 +984,25 @@ impl Authenticator {
         Err(PelotonError::LoginFlowChanged(
             "the sign-in redirected too often".into(),
         ))
+    }
+
+    /// Finishes a browser sign-in (`browser_login`): trades the code for
+    /// tokens and keeps the refresh token through the store. A token answer
+    /// without a refresh token is refused, since nothing else would last.
+    pub(crate) async fn sign_in_with_code(
+        &self,
+        code: &str,
+        pkce: &Pkce,
+    ) -> Result<(), PelotonError> {
+        let tokens = self.exchange_code(code, pkce).await?;
+        if tokens.refresh.is_none() {
+            return Err(PelotonError::LoginFlowChanged(
+                "the code exchange gave no refresh token".into(),
+            ));
+        }
+        let mut state = self.state.lock().await;
+        state.refresh = None;
+        self.install(&mut state, tokens)
     }
 
     /// Step 5: the code and the PKCE verifier for tokens.

@@ -191,6 +191,11 @@ impl PelotonClient {
         &self.config.retry.budget
     }
 
+    /// The token keeper, for the browser sign-in's code exchange.
+    pub(crate) fn authenticator(&self) -> &Authenticator {
+        &self.auth
+    }
+
     /// The API's base URL.
     pub fn api_url(&self) -> &str {
         self.api_url.as_str()

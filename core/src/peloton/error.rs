@@ -12,6 +12,9 @@ use crate::secrets::SecretsError;
 /// What a user reads after Auth0's brute-force block.
 pub const LOGIN_BLOCKED_SENTENCE: &str =
     "Peloton is refusing logins for now (too many attempts); wait an hour, then sync again.";
+/// What a person reads when Peloton ended a browser sign-in; the app
+/// recognises this state by its problem area, not by this text.
+pub const SIGNED_OUT: &str = "Signed out of Peloton: sign in again.";
 
 /// A Peloton login or API call that failed for good (after `net`'s retry
 /// rules ran out).
@@ -95,6 +98,11 @@ pub enum PelotonError {
     /// A request could not be built (a bug, not a server problem).
     #[error("a request to Peloton could not be built: {0}")]
     Request(String),
+    /// Peloton refused the refresh token (revoked, expired, password
+    /// changed) and no password is kept to log in with: the person must
+    /// sign in again in a browser (issue 18).
+    #[error("Peloton refused the refresh token and no password is stored")]
+    SignedOut,
 }
 
 impl PelotonError {
@@ -148,6 +156,7 @@ impl PelotonError {
             PelotonError::Request(_) => {
                 "A request to Peloton could not be built: please report this.".to_string()
             }
+            PelotonError::SignedOut => SIGNED_OUT.to_string(),
         }
     }
 
@@ -228,6 +237,15 @@ mod tests {
             "Peloton is refusing logins for now (too many attempts); wait an hour, then sync again."
         );
         assert!(!e.is_transient());
+    }
+
+    #[test]
+    fn signed_out_asks_to_sign_in_again() {
+        assert_eq!(
+            PelotonError::SignedOut.user_message(),
+            "Signed out of Peloton: sign in again."
+        );
+        assert!(!PelotonError::SignedOut.is_transient());
     }
 
     #[test]

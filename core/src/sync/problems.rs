@@ -10,6 +10,7 @@ impl From<&PelotonError> for Problem {
         let area = match e {
             PelotonError::LoginRefused | PelotonError::MissingPassword => ProblemArea::PelotonLogin,
             PelotonError::LoginBlocked => ProblemArea::PelotonBlocked,
+            PelotonError::SignedOut => ProblemArea::PelotonSignedOut,
             PelotonError::Secrets(_) => ProblemArea::Local,
             _ => ProblemArea::Peloton,
         };

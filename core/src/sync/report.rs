@@ -69,6 +69,9 @@ pub enum ProblemArea {
     /// Peloton blocks logins for a while (too many attempts): nothing to
     /// fix, no login is tried until the block is over.
     PelotonBlocked,
+    /// Peloton ended a browser sign-in and no password is kept: the user
+    /// must sign in again; automatic syncs wait for that.
+    PelotonSignedOut,
     /// Peloton could not be read (network, rate limit, changed API).
     Peloton,
     /// The Coda token was refused or lacks access.
@@ -96,6 +99,7 @@ impl ProblemArea {
             self,
             ProblemArea::PelotonLogin
                 | ProblemArea::PelotonBlocked
+                | ProblemArea::PelotonSignedOut
                 | ProblemArea::CodaToken
                 | ProblemArea::CodaDoc
                 | ProblemArea::Settings

@@ -777,3 +777,87 @@ mod record {
         assert!(run.stdout.contains("230 files"), "{run}");
     }
 }
+
+mod browser_sign_in {
+    use super::*;
+
+    /// A person who keeps no password with the app: signed in through
+    /// the environment only for Coda, Peloton through its own page.
+    fn world_without_a_peloton_password() -> World {
+        let w = World::builder().workouts(3).start();
+        w.remove_env("PELOTON_USERNAME");
+        w.remove_env("PELOTON_PASSWORD");
+        w
+    }
+
+    /// Issue 18: `login --browser` prints the sign-in address, takes the
+    /// pasted callback address, and keeps only the refresh token; syncs
+    /// then need no password, and a revoked token says to sign in again.
+    #[test]
+    fn login_browser_keeps_only_a_refresh_token_that_syncs_until_revoked() {
+        let w = world_without_a_peloton_password();
+        w.peloton.set_mfa_code(Some("246810"));
+        let cache = w.outside_home("peloton.token");
+        let cache_arg = cache.to_str().expect("a UTF-8 path");
+
+        let mut login = w.spawn_with_stdin(["login", "--browser", "--token-cache", cache_arg]);
+        let address = login.stdout_line("/authorize?");
+        let callback = w.sign_in_in_browser(&address, Some("246810"));
+        login.type_line(&callback);
+        let run = login.wait().succeeds().no_panic();
+        assert!(
+            run.stdout.contains("Signed in to Peloton as fake_rider"),
+            "{run}"
+        );
+        let held = std::fs::read_to_string(&cache).expect("the token cache");
+        assert!(
+            w.peloton.issued_tokens().contains(&held.trim().to_string()),
+            "the cache holds one issued token: {held:?}"
+        );
+        let settings =
+            std::fs::read_to_string(w.outside_home("home/.config/peloton-coda-sync/settings.toml"))
+                .expect("the settings file");
+        assert!(
+            settings.contains("peloton_sign_in = \"browser\""),
+            "{settings}"
+        );
+
+        w.peloton.reset_log();
+        w.cli(["sync", "--token-cache", cache_arg])
+            .succeeds()
+            .no_panic();
+        assert_eq!(w.peloton.login_count(), 0, "{:?}", w.peloton.requests());
+        w.assert_tables_exact();
+
+        w.peloton.revoke_tokens();
+        w.peloton.reset_log();
+        let signed_out = w
+            .cli(["sync", "--token-cache", cache_arg])
+            .fails()
+            .no_panic();
+        assert_eq!(
+            signed_out.last_stderr_line(),
+            "Signed out of Peloton: sign in again.",
+            "{signed_out}"
+        );
+        assert_eq!(w.peloton.login_count(), 0, "no password login was tried");
+        w.assert_no_secrets();
+    }
+
+    #[test]
+    fn a_pasted_address_of_another_sign_in_is_one_sentence_and_saves_nothing() {
+        let w = world_without_a_peloton_password();
+        let cache = w.outside_home("peloton.token");
+        let cache_arg = cache.to_str().expect("a UTF-8 path");
+        let mut login = w.spawn_with_stdin(["login", "--browser", "--token-cache", cache_arg]);
+        login.stdout_line("/authorize?");
+        login.type_line("https://members.onepeloton.com/callback?code=abc&state=old");
+        let run = login.wait().fails().no_panic();
+        assert_eq!(
+            run.last_stderr_line(),
+            "That address belongs to another sign-in; sign in again with the link shown this time.",
+            "{run}"
+        );
+        assert!(!cache.exists());
+    }
+}

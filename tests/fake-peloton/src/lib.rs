@@ -118,6 +118,8 @@ pub(crate) struct Credentials {
     pub password: String,
     pub username: String,
     pub user_id: String,
+    /// The one-time code the sign-in page asks for after the password; `None`: no MFA.
+    pub mfa_code: Option<String>,
 }
 
 /// State shared by every handler.
@@ -189,6 +191,7 @@ impl FakePeloton {
                 password: config.password,
                 username: config.username,
                 user_id: config.user_id,
+                mfa_code: None,
             }),
             world: Mutex::new(world),
             auth: Mutex::new(AuthStore::new(config.seed)),
@@ -247,6 +250,13 @@ impl FakePeloton {
     /// Changes the accepted password (e.g. Peloton reset it); issued tokens stay valid.
     pub fn set_password(&self, password: &str) {
         lock(&self.shared.credentials).password = password.to_owned();
+    }
+
+    /// Makes the sign-in page ask for this one-time code after the password (MFA);
+    /// `None` switches the second step off. The password grant and method A's JSON
+    /// login are not affected.
+    pub fn set_mfa_code(&self, code: Option<&str>) {
+        lock(&self.shared.credentials).mfa_code = code.map(str::to_owned);
     }
 
     /// Adds `n` workouts to the user, all newer than every existing one; ids newest first.
@@ -456,6 +466,11 @@ fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/authorize", get(auth::authorize))
         .route("/login", get(auth::login_page))
+        .route("/u/login", post(auth::form_login))
+        .route(
+            "/u/mfa-otp-challenge",
+            get(auth::mfa_page).post(auth::mfa_submit),
+        )
         .route(
             "/usernamepassword/login",
             post(auth::usernamepassword_login),
@@ -473,6 +488,8 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/__control/reset_log", post(control_reset_log))
         .route("/__control/workouts", post(control_add_workouts))
         .route("/__control/expire_tokens", post(control_expire_tokens))
+        .route("/__control/revoke_tokens", post(control_revoke_tokens))
+        .route("/__control/mfa", post(control_mfa))
         .merge(api_routes)
         .fallback(unexpected)
         .method_not_allowed_fallback(unexpected)
@@ -626,5 +643,21 @@ async fn control_add_workouts(
 
 async fn control_expire_tokens(State(s): State<Arc<Shared>>) -> StatusCode {
     lock(&s.auth).expire_access_tokens();
+    StatusCode::NO_CONTENT
+}
+
+async fn control_revoke_tokens(State(s): State<Arc<Shared>>) -> StatusCode {
+    lock(&s.auth).revoke_all();
+    StatusCode::NO_CONTENT
+}
+
+/// Body of `POST /__control/mfa`: the one-time code the sign-in page asks for, or null.
+#[derive(serde::Deserialize)]
+struct MfaSwitch {
+    code: Option<String>,
+}
+
+async fn control_mfa(State(s): State<Arc<Shared>>, Json(body): Json<MfaSwitch>) -> StatusCode {
+    lock(&s.credentials).mfa_code = body.code;
     StatusCode::NO_CONTENT
 }
