@@ -537,10 +537,7 @@ mod tests {
     use crate::peloton::types::Page;
     use CellValue::Empty;
 
-    const FIXTURES: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../tests/fixtures/peloton/"
-    );
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/peloton/");
 
     /// The Workouts columns as `coda-tables.md` lists them, typed from the spec.
     const WORKOUT_COLUMNS: [&str; 19] = [

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use super::report::{NewWorkout, Problem, ProblemArea, Progress, RunReport};
 use crate::avatars::{AvatarCache, Wanted};
 use crate::clock::SharedClock;
-use crate::coda::{CodaClient, CodaError, ResolvedTable};
+use crate::coda::{Checklist, CodaClient, CodaError, ResolvedTable};
 use crate::lock::SyncLock;
 use crate::peloton::types::{FollowedUser, Me, PerformanceGraph, Workout};
 use crate::peloton::{PelotonClient, PelotonError};
@@ -95,8 +95,9 @@ impl RunRefused {
     }
 }
 
-/// The result of `check` (and of "Test connection").
-#[derive(Debug, Clone, Default)]
+/// The result of `check` (and of "Test connection"); `check --json` prints
+/// it as it is.
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct CheckReport {
     /// The Peloton member, when login worked.
     pub peloton_user: Option<String>,
@@ -110,6 +111,8 @@ pub struct CheckReport {
     pub optional_columns: Vec<(String, Vec<&'static str>)>,
     /// Optional columns present but left alone, one sentence each.
     pub notes: Vec<String>,
+    /// Every table and column, when the doc could be read.
+    pub checklist: Option<Checklist>,
 }
 
 impl CheckReport {
@@ -315,6 +318,21 @@ impl Engine {
             },
             Err(e) => out.problems.push(peloton_problem(&e)),
         }
+        let doc = self.check_doc().await;
+        out.doc_name = doc.doc_name;
+        out.tables_ok = doc.tables_ok;
+        out.problems.extend(doc.problems);
+        out.optional_columns = doc.optional_columns;
+        out.notes = doc.notes;
+        out.checklist = doc.checklist;
+        out
+    }
+
+    /// The Coda half of [`Engine::check`]: opens the doc and checks every
+    /// enabled table and column, without asking Peloton anything (the
+    /// checklist's "Check the doc again").
+    pub async fn check_doc(&self) -> CheckReport {
+        let mut out = CheckReport::default();
         match self.coda.resolve_doc(&self.config.doc).await {
             Ok(doc) => {
                 out.doc_name = Some(doc.name.clone());
@@ -324,6 +342,7 @@ impl Engine {
                     .await
                 {
                     Ok(report) => {
+                        out.checklist = Some(report.checklist());
                         for check in report.tables {
                             match check.result {
                                 Ok(resolved) => {
