@@ -14,12 +14,13 @@ APT_BUILD := build-essential pkg-config libssl-dev curl ca-certificates \
 APT_E2E := xvfb dbus-x11 gnome-keyring libsecret-tools dunst webkit2gtk-driver xdotool \
   python3-venv
 
-.PHONY: help deps deps-e2e tools build run demo test lint unit e2e faults third-party bench package clean
+.PHONY: help deps deps-e2e tools build run demo demo-app test lint unit e2e faults third-party bench package clean
 
 help:
 	@echo "make run    - install what is missing, build and start the app"
 	@echo "make test   - install what is missing and run every test"
 	@echo "make demo   - run a full sync against the fake Peloton and fake Coda"
+	@echo "make demo-app - the tray app against the fakes, in a throwaway HOME"
 	@echo "make faults - the fault matrix (part of make test)"
 	@echo "make bench  - benchmarks (not part of make test)"
 	@echo "make cold-test - make test from a fresh clone, every stage timed (slow)"
@@ -38,6 +39,10 @@ run: deps
 
 demo: deps
 	@scripts/demo.sh
+
+# The tray app against the fakes; never touches your settings or keychain entries.
+demo-app: deps
+	@scripts/demo-app.sh
 
 lint: deps tools
 	@scripts/check-paths.sh

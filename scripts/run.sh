@@ -12,6 +12,21 @@ if [[ -z "${DISPLAY:-}" && -z "${WAYLAND_DISPLAY:-}" ]]; then
   exec scripts/demo.sh "$@"
 fi
 
+# Nothing set up yet (no settings file, no credentials in the environment):
+# offer the demo against fake accounts first. Setup itself is the app's
+# Settings window; this only decides whether to ask.
+settings="${XDG_CONFIG_HOME:-$HOME/.config}/peloton-coda-sync/settings.toml"
+if [[ ! -e "$settings" && -z "${CODA_API_TOKEN:-}${PELOTON_PASSWORD:-}" ]]; then
+  if [[ -t 0 ]]; then
+    read -r -p "No Peloton or Coda account is set up yet. Try the app with fake accounts first (make demo-app)? [y/N] " answer
+    if [[ $answer == [yY]* ]]; then
+      exec scripts/demo-app.sh "$@"
+    fi
+  else
+    echo "No account is set up yet; \`make demo-app\` shows the app working with fake accounts."
+  fi
+fi
+
 scripts/build-release.sh
 target_dir="${CARGO_TARGET_DIR:-target}"
 echo "Starting Peloton Coda Sync (it lives in the tray; logs: ~/.local/state/peloton-coda-sync/logs)."

@@ -9,6 +9,7 @@ const COMMANDS: &[&str] = &[
     "get_settings",
     "save_settings",
     "test_connection",
+    "recheck_doc",
     "sync_now",
     "open_settings",
     "forget_credentials",

@@ -12,6 +12,8 @@ let shownRevision = -1;
 let shownSyncing = null;
 let shownNext = null;
 let reloadTimer = null;
+// Why Sync now cannot be used (before setup), or null.
+let syncBlocked = null;
 
 function el(tag, className, text) {
   const e = document.createElement(tag);
@@ -31,7 +33,7 @@ function message(err) {
 }
 
 function setProgress(syncing, text) {
-  $('sync-now').disabled = !!syncing;
+  $('sync-now').disabled = !!syncing || !!syncBlocked;
   $('progress').hidden = !syncing;
   $('progress-text').textContent = text || 'Syncing…';
 }
@@ -42,18 +44,27 @@ function setError(text, opensSettings) {
   $('error-action').hidden = !opensSettings;
 }
 
+function renderSetup(card) {
+  $('setup').hidden = !card;
+  $('setup-what').textContent = card ? card.what : '';
+  $('setup-needed').textContent = card ? card.needed : '';
+}
+
 function renderStatus(s) {
   $('last-sync').textContent = s.last_sync;
   $('last-sync').dataset.outcome = s.outcome;
   $('last-summary').textContent = s.outcome === 'never' ? '' : s.summary;
-  $('next-sync').textContent = s.next_sync;
+  $('next-sync-block').hidden = s.next_sync === null;
+  $('next-sync').textContent = s.next_sync || '';
+  syncBlocked = s.sync_disabled;
+  $('sync-now').title = s.sync_disabled || '';
   setProgress(s.syncing, s.progress);
   setError(s.error, s.error_opens_settings);
   const notes = $('notes');
   notes.replaceChildren(...s.notes.map((n) => el('li', null, n)));
 }
 
-function renderWorkouts(list) {
+function renderWorkouts(list, empty) {
   const ul = $('workouts');
   ul.replaceChildren(...list.map((w) => {
     const li = el('li');
@@ -79,10 +90,11 @@ function renderWorkouts(list) {
     li.append(main, num);
     return li;
   }));
+  $('workouts-empty').textContent = empty;
   $('workouts-empty').hidden = list.length > 0;
 }
 
-function renderFriends(list) {
+function renderFriends(list, empty) {
   const ul = $('friends');
   ul.replaceChildren(...list.map((f) => {
     const li = el('li');
@@ -101,10 +113,13 @@ function renderFriends(list) {
     li.append(avatar, main, el('div', 'num', f.output));
     return li;
   }));
+  $('friends-empty').textContent = empty;
   $('friends-empty').hidden = list.length > 0;
 }
 
 function renderChart(c) {
+  $('chart-card').hidden = !c;
+  if (!c) return;
   const chart = $('chart');
   chart.setAttribute('viewBox', `0 0 ${c.width} ${c.height}`);
   const nodes = [svg('line', { class: 'axis', x1: 0, x2: c.width, y1: c.height - 20, y2: c.height - 20 })];
@@ -134,9 +149,10 @@ function renderChart(c) {
 async function load() {
   try {
     const d = await invoke('get_dashboard');
+    renderSetup(d.setup);
     renderStatus(d.status);
-    renderWorkouts(d.workouts);
-    renderFriends(d.friends);
+    renderWorkouts(d.workouts, d.workouts_empty);
+    renderFriends(d.friends, d.friends_empty);
     renderChart(d.chart);
     shownRevision = d.status.revision;
   } catch (err) {
@@ -170,6 +186,7 @@ $('sync-now').addEventListener('click', async () => {
 const openSettings = () => invoke('open_settings').catch((err) => setError(message(err), false));
 $('error-action').addEventListener('click', openSettings);
 $('open-settings').addEventListener('click', openSettings);
+$('setup-open-settings').addEventListener('click', openSettings);
 
 listen('status', (e) => onStatus(e.payload));
 window.addEventListener('focus', reloadSoon);

@@ -176,6 +176,96 @@ async function save(ev) {
   }
 }
 
+// Copies text to the clipboard from a click; execCommand is the fallback
+// where the asynchronous clipboard is not offered.
+async function copyText(text, button) {
+  const label = button.textContent;
+  let ok = false;
+  try {
+    await navigator.clipboard.writeText(text);
+    ok = true;
+  } catch (_) {
+    const area = document.createElement('textarea');
+    area.value = text;
+    area.setAttribute('readonly', '');
+    area.className = 'offscreen';
+    document.body.append(area);
+    area.select();
+    try { ok = document.execCommand('copy'); } catch (_) { ok = false; }
+    area.remove();
+  }
+  button.textContent = ok ? 'Copied' : 'Copy failed';
+  button.classList.toggle('copied', ok);
+  setTimeout(() => { button.textContent = label; button.classList.remove('copied'); }, 1500);
+}
+
+function copyButton(label, text, title) {
+  const b = document.createElement('button');
+  b.type = 'button';
+  b.className = 'copy';
+  b.textContent = label;
+  if (title) b.title = title;
+  b.addEventListener('click', () => copyText(text, b));
+  return b;
+}
+
+function el(tag, className, text) {
+  const e = document.createElement(tag);
+  if (className) e.className = className;
+  if (text !== undefined && text !== null) e.textContent = text;
+  return e;
+}
+
+// The checklist the app formatted: a table per block, a line per column.
+function renderChecklist(list) {
+  $('checklist').hidden = !list;
+  if (!list) return;
+  $('checklist-tables').replaceChildren(...list.tables.map((t) => {
+    const box = document.createElement('details');
+    box.className = 'ck-table ' + (t.ok ? 'ok' : 'bad');
+    box.id = `checklist-${t.key}`;
+    box.open = !t.ok;
+    const head = document.createElement('summary');
+    head.append(el('span', 'mark', t.ok ? '✓' : '✗'), el('strong', null, t.name), el('span', 'muted state', t.state));
+    box.append(head);
+    const tools = el('div', 'ck-tools');
+    if (t.table_missing) tools.append(copyButton('Copy table name', t.name));
+    if (t.missing_names) {
+      const all = copyButton('Copy all missing column names', t.missing_names);
+      all.id = `copy-missing-${t.key}`;
+      tools.append(all);
+    }
+    if (tools.childElementCount) box.append(tools);
+    const ul = el('ul', 'ck-columns');
+    ul.replaceChildren(...t.columns.map((c) => {
+      const li = el('li', c.ok ? 'ok' : (c.optional ? 'optional' : 'bad'));
+      li.dataset.column = c.name;
+      li.append(el('span', 'mark', c.ok ? '✓' : (c.optional ? '–' : '✗')), el('span', 'name', c.name), el('span', 'kind', c.kind));
+      const note = c.note || (c.optional ? 'optional' : '');
+      li.append(el('span', 'ck-note', note));
+      if (c.missing) li.append(copyButton('Copy', c.name, `Copy "${c.name}"`));
+      return li;
+    }));
+    box.append(ul);
+    return box;
+  }));
+}
+
+function docLines(r) {
+  const lines = [];
+  if (r.doc_name) lines.push(`Found the Coda doc "${r.doc_name}".`);
+  if (r.tables_ok.length) lines.push(`Tables ready: ${r.tables_ok.join(', ')}.`);
+  lines.push(...r.optional);
+  return lines;
+}
+
+function showProblems(list) {
+  $('test-problems').replaceChildren(...list.map((p) => el('li', null, p)));
+}
+
+const docNeedsFixes = (r) => !!r.checklist && r.checklist.tables.some((t) => !t.ok);
+let pelotonLine = '';
+
 async function test() {
   clearErrors();
   const box = $('test-result');
@@ -188,32 +278,59 @@ async function test() {
   $('test-connection').disabled = true;
   try {
     const r = await invoke('test_connection', { input: input() });
-    const found = [];
-    if (r.peloton_user) found.push(`Logged in to Peloton as ${r.peloton_user}.`);
-    if (r.doc_name) found.push(`Found the Coda doc "${r.doc_name}".`);
-    if (r.tables_ok.length) found.push(`Tables ready: ${r.tables_ok.join(', ')}.`);
-    found.push(...r.optional);
+    pelotonLine = r.peloton_user ? `Logged in to Peloton as ${r.peloton_user}.` : '';
+    const found = [pelotonLine, ...docLines(r)].filter(Boolean);
+    renderChecklist(r.checklist);
     if (r.ok) {
       found.push(r.saved ? 'Everything works; the settings are saved.' : 'Everything works.');
       box.className = 'result ok';
       await load();
       saveResult('Saved.', true);
+    } else if (docNeedsFixes(r) && r.problems.length === 0) {
+      found.push('Nothing was saved: the doc needs what is marked ✗ below; then check the doc again.');
+      box.className = 'result bad';
     } else {
       found.push('Nothing was saved; fix these, then test again:');
       box.className = 'result bad';
     }
     summary.textContent = found.join(' ');
-    problems.replaceChildren(...r.problems.map((p) => {
-      const li = document.createElement('li');
-      li.textContent = p;
-      return li;
-    }));
+    showProblems(r.problems);
   } catch (err) {
     showFieldErrors(err.fields);
     box.className = 'result bad';
     summary.textContent = message(err);
   } finally {
     $('test-connection').disabled = false;
+  }
+}
+
+// Reads only the doc again, after the user added what the checklist asked for.
+async function recheck() {
+  const box = $('test-result');
+  $('recheck').disabled = true;
+  $('test-summary').textContent = 'Checking the Coda doc…';
+  try {
+    const r = await invoke('recheck_doc', { input: input() });
+    renderChecklist(r.checklist);
+    const found = [pelotonLine, ...docLines(r)].filter(Boolean);
+    if (r.ok) {
+      found.push('Every table and column is ready; press Save to keep these settings.');
+      box.className = 'result ok';
+    } else if (docNeedsFixes(r) && r.problems.length === 0) {
+      found.push('The doc still needs what is marked ✗ below.');
+      box.className = 'result bad';
+    } else {
+      found.push('Fix these, then check again:');
+      box.className = 'result bad';
+    }
+    $('test-summary').textContent = found.join(' ');
+    showProblems(r.problems);
+  } catch (err) {
+    showFieldErrors(err.fields);
+    box.className = 'result bad';
+    $('test-summary').textContent = message(err);
+  } finally {
+    $('recheck').disabled = false;
   }
 }
 
@@ -265,6 +382,7 @@ $('settings-form').addEventListener('submit', save);
 $('write-every-row').addEventListener('click', writeEveryRow);
 $('forget-credentials').addEventListener('click', forget);
 $('test-connection').addEventListener('click', test);
+$('recheck').addEventListener('click', recheck);
 $('interval').addEventListener('input', intervalNote);
 $('close').addEventListener('click', () => window.__TAURI__.window.getCurrentWindow().close());
 document.addEventListener('visibilitychange', () => {

@@ -13,6 +13,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use pcs_core::clock::{SharedClock, SystemClock};
+use pcs_core::coda::{TableChecklist, TableStatus};
 use pcs_core::export::{ExportRequest, Format};
 use pcs_core::paths::Paths;
 use pcs_core::secrets::{
@@ -62,7 +63,12 @@ enum Command {
         full: bool,
     },
     /// Log in to Peloton, open the Coda doc, check every table and column; write nothing.
-    Check,
+    Check {
+        /// One JSON object instead of text (for scripts): the checklist of
+        /// every table and column, and every problem.
+        #[arg(long)]
+        json: bool,
+    },
     /// The last run: when, what was written, what failed.
     Status {
         /// One JSON object instead of text.
@@ -158,7 +164,7 @@ fn main() -> ExitCode {
     runtime.block_on(async move {
         match cli.command {
             Command::Sync { full } => sync(&paths, cli.token_cache.as_deref(), full).await,
-            Command::Check => check(&paths, cli.token_cache.as_deref()).await,
+            Command::Check { json } => check(&paths, cli.token_cache.as_deref(), json).await,
             Command::Status { json } => status(&paths, json),
             Command::Login { browser: false } => login(&paths).await,
             Command::Login { browser: true } => {
@@ -368,25 +374,49 @@ async fn stop_on_signal(cancel: CancellationToken, which: Arc<AtomicU8>) {
     cancel.cancel();
 }
 
-async fn check(paths: &Paths, token_cache: Option<&Path>) -> ExitCode {
+async fn check(paths: &Paths, token_cache: Option<&Path>, json: bool) -> ExitCode {
     let engine = match engine(paths, token_cache, Duration::ZERO) {
         Ok(e) => e,
         Err(code) => return code,
     };
     let report = engine.check().await;
+    let ok = report.problems.is_empty();
+    if json {
+        let mut value = serde_json::to_value(&report).unwrap_or_default();
+        if let Some(object) = value.as_object_mut() {
+            object.insert("ok".into(), ok.into());
+        }
+        say!("{value:#}");
+        return if ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(EXIT_FAILED)
+        };
+    }
     if let Some(user) = &report.peloton_user {
         say!("Peloton: logged in as {user}");
     }
     if let Some(doc) = &report.doc_name {
         say!("Coda: doc \"{doc}\"");
     }
-    for t in &report.tables_ok {
-        say!("Table \"{t}\": ok");
+    match &report.checklist {
+        Some(list) => {
+            for table in &list.tables {
+                for line in checklist_lines(table) {
+                    say!("{line}");
+                }
+            }
+        }
+        None => {
+            for t in &report.tables_ok {
+                say!("Table \"{t}\": ok");
+            }
+        }
     }
     for line in report.optional_summary().iter().chain(&report.notes) {
         say!("{line}");
     }
-    if report.problems.is_empty() {
+    if ok {
         say!("Everything is ready to sync.");
         ExitCode::SUCCESS
     } else {
@@ -404,6 +434,53 @@ async fn check(paths: &Paths, token_cache: Option<&Path>) -> ExitCode {
                 .unwrap_or("The check failed."),
         )
     }
+}
+
+/// One table of the checklist as text: a heading, then each column with
+/// ✓ or ✗, the kind it must be and what to do.
+fn checklist_lines(table: &TableChecklist) -> Vec<String> {
+    let heading = match table.status {
+        TableStatus::Ok => "ok".to_owned(),
+        TableStatus::Missing => {
+            "not in the doc: add a table of this name with these columns".to_owned()
+        }
+        TableStatus::IsView => {
+            "a view, not a table: name its base table in the settings".to_owned()
+        }
+        TableStatus::NeedsColumns => {
+            let n = table
+                .columns
+                .iter()
+                .filter(|c| !c.is_ok() && !c.optional)
+                .count();
+            format!("{n} column{} to fix", if n == 1 { "" } else { "s" })
+        }
+    };
+    let mut lines = vec![format!("Table \"{}\": {heading}", table.name)];
+    let width = table
+        .columns
+        .iter()
+        .map(|c| c.name.chars().count())
+        .max()
+        .unwrap_or(0);
+    for c in &table.columns {
+        let mark = if c.is_ok() {
+            "✓"
+        } else if c.optional {
+            "-"
+        } else {
+            "✗"
+        };
+        let mut line = format!("  {mark} {:width$}  {:13}", c.name, c.kind.describe());
+        if let Some(note) = c.note() {
+            line.push_str("  ");
+            line.push_str(&note);
+        } else if c.optional {
+            line.push_str("  optional");
+        }
+        lines.push(line.trim_end().to_owned());
+    }
+    lines
 }
 
 fn status(paths: &Paths, json: bool) -> ExitCode {

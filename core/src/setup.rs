@@ -77,6 +77,64 @@ impl Overrides {
     }
 }
 
+/// Something a sync needs that is not set yet (first run, or credentials
+/// forgotten). The one place that decides whether setup is complete: the
+/// app's first-run window, its tray and its scheduler all ask [`missing`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Missing {
+    /// No Peloton e-mail in the settings or the environment.
+    PelotonEmail,
+    /// Neither a Peloton password nor a kept Peloton login.
+    PelotonPassword,
+    /// No Coda API token.
+    CodaToken,
+    /// No Coda doc.
+    CodaDoc,
+}
+
+impl Missing {
+    /// How the missing thing is named to a user ("the Coda API token").
+    pub fn label(self) -> &'static str {
+        match self {
+            Missing::PelotonEmail => "Peloton e-mail",
+            Missing::PelotonPassword => "Peloton password",
+            Missing::CodaToken => "Coda API token",
+            Missing::CodaDoc => "Coda doc",
+        }
+    }
+}
+
+/// What a sync still needs, in the order Settings asks for it; empty when
+/// setup is complete. A value in the environment counts as set. A keychain
+/// that cannot be read (locked) counts as set: the sync then says the
+/// keychain is locked, which is what the user must fix, not "set up". A
+/// browser sign-in needs no e-mail: the refresh token says who.
+pub fn missing(
+    settings: &Settings,
+    overrides: &Overrides,
+    secrets: &dyn SecretStore,
+) -> Vec<Missing> {
+    let stored = |keys: &[SecretKey]| crate::secrets::is_set(secrets, keys).unwrap_or(true);
+    let email = overrides.peloton_email.is_some()
+        || !settings.peloton_email.trim().is_empty()
+        || settings.peloton_sign_in == SignInWay::Browser;
+    let password = overrides.peloton_password.is_some()
+        || stored(&[SecretKey::PelotonPassword, SecretKey::PelotonRefreshToken]);
+    let token = overrides.coda_token.is_some() || stored(&[SecretKey::CodaToken]);
+    let doc = overrides.coda_doc.is_some() || !settings.coda_doc.trim().is_empty();
+    [
+        (email, Missing::PelotonEmail),
+        (password, Missing::PelotonPassword),
+        (token, Missing::CodaToken),
+        (doc, Missing::CodaDoc),
+    ]
+    .into_iter()
+    .filter(|(set, _)| !set)
+    .map(|(_, m)| m)
+    .collect()
+}
+
 /// Why an engine could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
@@ -284,4 +342,116 @@ pub fn build_engine(input: SetupInput<'_>) -> Result<Engine, SetupError> {
         avatars: Some(avatars),
     };
     Ok(Engine::new(peloton, coda, store, input.clock, config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secrets::MemoryStore;
+
+    /// Issue 16: a locked keychain is not "setup incomplete"; the sync
+    /// says it is locked instead.
+    #[test]
+    fn a_locked_keychain_is_not_missing_setup() {
+        struct Locked;
+        impl SecretStore for Locked {
+            fn get(&self, _: SecretKey) -> Result<Option<SecretString>, SecretsError> {
+                Err(SecretsError::Locked("locked".into()))
+            }
+            fn set(&self, _: SecretKey, _: &SecretString) -> Result<(), SecretsError> {
+                Err(SecretsError::Locked("locked".into()))
+            }
+            fn delete(&self, _: SecretKey) -> Result<(), SecretsError> {
+                Err(SecretsError::Locked("locked".into()))
+            }
+        }
+        let settings = Settings {
+            peloton_email: "rider@example.com".into(),
+            coda_doc: "AbC123".into(),
+            ..Settings::default()
+        };
+        assert!(missing(&settings, &Overrides::default(), &Locked).is_empty());
+    }
+
+    /// Issue 18: a browser sign-in keeps no e-mail; it is not asked for.
+    #[test]
+    fn a_browser_sign_in_needs_no_email() {
+        let secrets = MemoryStore::new();
+        secrets
+            .set(SecretKey::PelotonRefreshToken, &SecretString::from("r"))
+            .unwrap();
+        secrets
+            .set(SecretKey::CodaToken, &SecretString::from("t"))
+            .unwrap();
+        let settings = Settings {
+            coda_doc: "AbC123".into(),
+            peloton_sign_in: SignInWay::Browser,
+            ..Settings::default()
+        };
+        assert!(missing(&settings, &Overrides::default(), &secrets).is_empty());
+    }
+
+    #[test]
+    fn missing_lists_what_a_sync_still_needs() {
+        let secrets = MemoryStore::new();
+        let mut settings = Settings::default();
+        let none = Overrides::default();
+        assert_eq!(
+            missing(&settings, &none, &secrets),
+            [
+                Missing::PelotonEmail,
+                Missing::PelotonPassword,
+                Missing::CodaToken,
+                Missing::CodaDoc
+            ]
+        );
+        settings.peloton_email = "rider@example.com".into();
+        settings.coda_doc = "  ".into();
+        secrets
+            .set(SecretKey::PelotonRefreshToken, &SecretString::from("r"))
+            .unwrap();
+        assert_eq!(
+            missing(&settings, &none, &secrets),
+            [Missing::CodaToken, Missing::CodaDoc]
+        );
+        settings.coda_doc = "AbC123".into();
+        secrets
+            .set(SecretKey::CodaToken, &SecretString::from("t"))
+            .unwrap();
+        assert_eq!(missing(&settings, &none, &secrets), []);
+        // The environment alone is enough too (the e2e tests and the demo run so).
+        let env = Overrides::from_vars(|k| {
+            matches!(
+                k,
+                "PELOTON_USERNAME" | "PELOTON_PASSWORD" | "CODA_API_TOKEN" | "CODA_DOC"
+            )
+            .then(|| "x".to_owned())
+        });
+        assert_eq!(missing(&Settings::default(), &env, &MemoryStore::new()), []);
+    }
+
+    #[test]
+    fn an_unreadable_keychain_counts_as_empty() {
+        struct Locked;
+        impl SecretStore for Locked {
+            fn get(&self, _: SecretKey) -> Result<Option<SecretString>, SecretsError> {
+                Err(SecretsError::Unavailable("locked".into()))
+            }
+            fn set(&self, _: SecretKey, _: &SecretString) -> Result<(), SecretsError> {
+                Err(SecretsError::Unavailable("locked".into()))
+            }
+            fn delete(&self, _: SecretKey) -> Result<(), SecretsError> {
+                Err(SecretsError::Unavailable("locked".into()))
+            }
+        }
+        let settings = Settings {
+            peloton_email: "rider@example.com".into(),
+            coda_doc: "AbC123".into(),
+            ..Settings::default()
+        };
+        assert_eq!(
+            missing(&settings, &Overrides::default(), &Locked),
+            [Missing::PelotonPassword, Missing::CodaToken]
+        );
+    }
 }

@@ -8,7 +8,8 @@
 use std::sync::Arc;
 
 use pcs_core::dashboard;
-use pcs_core::settings::FieldError;
+use pcs_core::settings::{FieldError, Settings};
+use pcs_core::setup;
 use pcs_core::store::Store;
 use serde::Serialize;
 use tauri::State;
@@ -63,13 +64,29 @@ pub async fn get_dashboard(state: Shared<'_>) -> Result<DashboardView, CommandEr
     let status =
         dashboard::status(&store, now, live.as_ref().and_then(|l| l.next_sync_at)).map_err(err)?;
     let avatars = state.avatar_dir();
+    // A settings file that cannot be read counts as empty here; Settings
+    // itself says what is wrong with it.
+    let settings = Settings::load(&state.paths.config_file).unwrap_or_default();
+    let missing = setup::missing(&settings, &state.overrides, state.secrets.as_ref());
+    let (workouts_empty, friends_empty) = view::empty_texts(status.outcome);
     Ok(DashboardView {
-        status: view::status_block(&status, live.as_ref(), now, &chrono::Local),
+        setup: view::setup_card(&missing),
+        status: view::status_block(
+            &status,
+            live.as_ref(),
+            !missing.is_empty(),
+            now,
+            &chrono::Local,
+        ),
         workouts: view::workout_lines(&dashboard::recent_workouts(&store, LIST_LEN).map_err(err)?),
+        workouts_empty,
         friends: view::friend_lines(
             &dashboard::friends_rides(&store, LIST_LEN, Some(&avatars)).map_err(err)?,
         ),
-        chart: view::chart(&dashboard::weekly_totals(&store, now, CHART_WEEKS).map_err(err)?),
+        friends_empty,
+        chart: view::chart_if_any(
+            &dashboard::weekly_totals(&store, now, CHART_WEEKS).map_err(err)?,
+        ),
     })
 }
 
@@ -97,6 +114,16 @@ pub async fn test_connection(
     settings_flow::test_and_save(&state, &input).await
 }
 
+/// Reads only the Coda doc again with the typed values (the checklist's
+/// "Check the doc again"); saves nothing.
+#[tauri::command]
+pub async fn recheck_doc(
+    state: Shared<'_>,
+    input: SettingsInput,
+) -> Result<TestResult, CommandError> {
+    settings_flow::recheck_doc(&state, &input).await
+}
+
 /// Deletes every keychain entry of the app ("Forget credentials"); the
 /// settings file and the local state stay. Answers the settings window's
 /// new content (credentials then read as not set).
@@ -110,6 +137,7 @@ pub async fn forget_credentials(state: Shared<'_>) -> Result<SettingsView, Comma
             .map_err(|e| CommandError::msg(e.user_message()))?;
     }
     tracing::info!("credentials forgotten");
+    settings_flow::credentials_forgotten(&state)?;
     settings_flow::load(&state)
 }
 
@@ -145,6 +173,7 @@ pub fn handler<R: tauri::Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + 
         get_settings,
         save_settings,
         test_connection,
+        recheck_doc,
         sync_now,
         open_settings,
         forget_credentials,
@@ -271,7 +300,41 @@ mod tests {
         let v = invoke(&window(&a, "main"), "get_dashboard", serde_json::json!({})).unwrap();
         assert_eq!(v["status"]["last_sync"], "Never");
         assert_eq!(v["workouts"], serde_json::json!([]));
-        assert_eq!(v["chart"]["bars"].as_array().unwrap().len(), 12);
+        assert_eq!(
+            v["workouts_empty"],
+            "Your workouts will appear here after the first sync."
+        );
+        // Nothing to draw: no chart at all.
+        assert_eq!(v["chart"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn until_setup_is_complete_the_dashboard_guides_to_settings() {
+        use pcs_core::secrets::{SecretKey, SecretStore};
+        let a = app();
+        let main = window(&a, "main");
+        let v = invoke(&main, "get_dashboard", serde_json::json!({})).unwrap();
+        assert!(v["setup"]["what"].as_str().unwrap().contains("Coda doc"));
+        assert_eq!(v["status"]["next_sync"], serde_json::Value::Null);
+        assert_eq!(v["status"]["sync_disabled"], view::SYNC_NEEDS_SETUP);
+
+        // Everything set: the card goes, and Sync now is on.
+        let settings = Settings {
+            peloton_email: "rider@example.com".into(),
+            coda_doc: "AbC123".into(),
+            ..Settings::default()
+        };
+        let state = a.app.state::<Arc<AppState>>();
+        settings.save(&state.paths.config_file).unwrap();
+        for key in [SecretKey::PelotonPassword, SecretKey::CodaToken] {
+            a.secrets
+                .set(key, &secrecy::SecretString::from("x"))
+                .unwrap();
+        }
+        let v = invoke(&main, "get_dashboard", serde_json::json!({})).unwrap();
+        assert_eq!(v["setup"], serde_json::Value::Null);
+        assert_eq!(v["status"]["sync_disabled"], serde_json::Value::Null);
+        assert!(v["status"]["next_sync"].is_string());
     }
 
     #[test]
@@ -305,6 +368,12 @@ mod tests {
         assert_eq!(v["coda_token_set"], false);
         for key in SecretKey::ALL {
             assert!(a.secrets.get(key).unwrap().is_none(), "{key:?} still there");
+        }
+        // The controller goes back to waiting for setup.
+        let mut a = a;
+        match a.requests.try_recv().unwrap() {
+            Request::SettingsChanged(s) => assert!(s.needs_setup),
+            other => panic!("{other:?}"),
         }
     }
 

@@ -51,6 +51,8 @@ pub struct AppSettings {
     pub notifications: Notifications,
     /// Whether the credentials or the doc changed (a sync soon tells if they work).
     pub credentials_changed: bool,
+    /// Whether something a sync needs is still not set (`pcs_core::setup::missing`).
+    pub needs_setup: bool,
 }
 
 /// How a sync ended.
@@ -216,16 +218,17 @@ pub struct Controller<S: Shell> {
     failure_notified: bool,
     /// The settings window was opened for the current streak.
     settings_opened: bool,
-    /// Setup was incomplete at start: no automatic sync until settings are
-    /// saved (a first run should ask for credentials, not report failures).
+    /// Something a sync needs is not set (first run, credentials
+    /// forgotten): no sync, no planned time, the tray says "Set up needed"
+    /// (a first run should ask for credentials, not report failures).
     awaiting_setup: bool,
     revision: u64,
     shown_tray: Option<TrayState>,
     shown_status: Option<LiveStatus>,
 }
 
-/// The short tray sentence when setup is incomplete.
-pub const SETUP_SENTENCE: &str = "Setup incomplete - open Settings";
+/// The short tray sentence when a sync found setup incomplete.
+pub const SETUP_SENTENCE: &str = "Set up needed - open Settings";
 
 impl<S: Shell> Controller<S> {
     /// A controller that starts from what the local state says.
@@ -254,7 +257,6 @@ impl<S: Shell> Controller<S> {
             shown_status: None,
         };
         if initial.needs_setup {
-            c.trouble = Trouble::Attention(SETUP_SENTENCE.to_owned());
             c.settings_opened = true;
             c.shell.show_window(WindowKind::Settings);
         }
@@ -288,9 +290,11 @@ impl<S: Shell> Controller<S> {
         match request {
             Request::SyncNow => {
                 // A click during a run starts nothing: the run in progress
-                // already fetches everything new.
-                if !self.running {
-                    self.awaiting_setup = false;
+                // already fetches everything new. Before setup, a sync can
+                // only fail: the place to go is Settings.
+                if self.awaiting_setup {
+                    self.shell.show_window(WindowKind::Settings);
+                } else if !self.running {
                     self.start();
                 }
             }
@@ -319,9 +323,9 @@ impl<S: Shell> Controller<S> {
             Request::SettingsChanged(s) => {
                 self.schedule.set_interval(s.interval_minutes);
                 self.notifications = s.notifications;
-                if s.credentials_changed {
+                self.awaiting_setup = s.needs_setup;
+                if s.credentials_changed && !s.needs_setup {
                     self.settings_opened = false;
-                    self.awaiting_setup = false;
                     self.schedule.nudge(now);
                 }
                 self.start_if_due(now);
@@ -457,6 +461,8 @@ impl<S: Shell> Controller<S> {
             Phase::Syncing {
                 progress: self.progress.clone(),
             }
+        } else if self.awaiting_setup {
+            Phase::SetupNeeded
         } else if self.paused {
             Phase::Paused
         } else {
@@ -474,7 +480,7 @@ impl<S: Shell> Controller<S> {
         };
         TrayState {
             phase,
-            next_sync_at: (!self.paused).then(|| self.schedule.next_run()),
+            next_sync_at: (!self.paused && !self.awaiting_setup).then(|| self.schedule.next_run()),
             paused: self.paused,
         }
     }
@@ -586,6 +592,7 @@ mod tests {
             interval_minutes: 60,
             notifications: Notifications::default(),
             credentials_changed: false,
+            needs_setup: false,
         }
     }
 
@@ -946,44 +953,71 @@ mod tests {
         assert_eq!(w.count(|e| *e == Effect::Show(WindowKind::Settings)), 2);
     }
 
-    #[test]
-    fn first_run_without_credentials_opens_settings() {
-        let w = world_with(
+    fn first_run() -> World {
+        world_with(
             Initial {
                 needs_setup: true,
                 ..Initial::default()
             },
             settings(),
-        );
-        assert_eq!(w.count(|e| *e == Effect::Show(WindowKind::Settings)), 1);
-        assert_eq!(
-            w.c.tray_state().phase,
-            Phase::NeedsAttention {
-                sentence: SETUP_SENTENCE.into()
-            }
-        );
+        )
     }
 
     #[test]
-    fn without_setup_nothing_runs_by_itself_until_settings_are_saved() {
-        let mut w = world_with(
-            Initial {
-                needs_setup: true,
-                ..Initial::default()
-            },
-            settings(),
-        );
+    fn first_run_without_credentials_opens_settings_and_plans_nothing() {
+        let w = first_run();
+        assert_eq!(w.count(|e| *e == Effect::Show(WindowKind::Settings)), 1);
+        let tray = w.c.tray_state();
+        assert_eq!(tray.phase, Phase::SetupNeeded);
+        assert_eq!(tray.next_sync_at, None, "no time while nothing can sync");
+        assert_eq!(w.c.live_status().next_sync_at, None);
+    }
+
+    #[test]
+    fn sync_now_before_setup_opens_settings_instead_of_failing() {
+        let mut w = first_run();
+        w.c.handle(Request::SyncNow);
+        assert_eq!(w.starts(), 0);
+        assert_eq!(w.count(|e| *e == Effect::Show(WindowKind::Settings)), 2);
+        assert_eq!(w.last_tray().phase, Phase::SetupNeeded);
+    }
+
+    #[test]
+    fn without_setup_nothing_runs_by_itself_until_it_is_complete() {
+        let mut w = first_run();
         w.at(t0() + Duration::hours(3), Request::Tick);
         assert_eq!(w.starts(), 0);
         assert!(w.notifications().is_empty());
+        // Half a setup (the e-mail only) is still no reason to sync.
         let mut s = settings();
         s.credentials_changed = true;
-        w.at(t0() + Duration::hours(3), Request::SettingsChanged(s));
+        s.needs_setup = true;
         w.at(
-            t0() + Duration::hours(3) + Duration::minutes(1),
+            t0() + Duration::hours(3),
+            Request::SettingsChanged(s.clone()),
+        );
+        w.at(t0() + Duration::hours(4), Request::Tick);
+        assert_eq!(w.starts(), 0);
+        assert_eq!(w.last_tray().phase, Phase::SetupNeeded);
+        s.needs_setup = false;
+        w.at(t0() + Duration::hours(4), Request::SettingsChanged(s));
+        assert!(w.last_tray().next_sync_at.is_some());
+        w.at(
+            t0() + Duration::hours(4) + Duration::minutes(1),
             Request::Tick,
         );
         assert_eq!(w.starts(), 1);
+    }
+
+    #[test]
+    fn forgetting_the_credentials_goes_back_to_setup() {
+        let mut w = world();
+        let mut s = settings();
+        s.needs_setup = true;
+        w.c.handle(Request::SettingsChanged(s));
+        assert_eq!(w.last_tray().phase, Phase::SetupNeeded);
+        w.at(t0() + Duration::hours(5), Request::Tick);
+        assert_eq!(w.starts(), 0);
     }
 
     #[test]

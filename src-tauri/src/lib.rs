@@ -56,13 +56,28 @@ const TICK: Duration = Duration::from_secs(15);
 /// The flag the login item passes: start in the tray, no window.
 pub const MINIMIZED_FLAG: &str = "--minimized";
 
+/// The flag `make demo-app` passes: the app keeps its keychain entries
+/// under [`DEMO_KEYCHAIN_SERVICE`] and is its own single instance, so a
+/// demo never reads or writes the person's real entries and runs beside an
+/// installed app.
+pub const DEMO_FLAG: &str = "--demo";
+
+/// The keychain service of a demo's entries (the demo script clears it).
+pub const DEMO_KEYCHAIN_SERVICE: &str = "peloton-coda-sync-demo";
+
+/// The single-instance D-Bus name of a demo (the plugin appends `.SingleInstance`).
+const DEMO_DBUS_ID: &str = "com.pelotoncodasync.desktop.demo";
+
 const USAGE: &str = "\
 Peloton Coda Sync (tray app)
 
-Usage: peloton-coda-sync-app [--minimized] [--config FILE]
+Usage: peloton-coda-sync-app [--minimized] [--config FILE] [--demo]
 
   --minimized    start in the tray only (what launch at login uses)
   --config FILE  read and write another settings file
+  --demo         keep credentials under the keychain service
+                 peloton-coda-sync-demo, beside an installed app
+                 (what `make demo-app` uses)
   --help         show this help
   --version      show the version
 
@@ -77,6 +92,8 @@ pub struct Args {
     pub minimized: bool,
     /// Another settings file.
     pub config: Option<PathBuf>,
+    /// Run as the demo: keychain entries and single instance of its own.
+    pub demo: bool,
     /// Print the help and leave.
     pub help: bool,
     /// Print the version and leave.
@@ -93,6 +110,7 @@ impl Args {
         while let Some(a) = it.next() {
             match a.as_str() {
                 MINIMIZED_FLAG => out.minimized = true,
+                DEMO_FLAG => out.demo = true,
                 "--config" => {
                     out.config = Some(PathBuf::from(
                         it.next().ok_or("--config needs a file name")?,
@@ -170,7 +188,11 @@ pub fn run() -> i32 {
         tracing::warn!(error = %e, "settings unreadable; starting from the defaults");
         Settings::default()
     });
-    let secrets: Arc<dyn SecretStore> = Arc::new(KeyringStore::default());
+    let secrets: Arc<dyn SecretStore> = Arc::new(if args.demo {
+        KeyringStore::new(DEMO_KEYCHAIN_SERVICE)
+    } else {
+        KeyringStore::default()
+    });
     let clock: SharedClock = Arc::new(SystemClock);
     let (tx, rx) = mpsc::unbounded_channel();
     // Each sync probes the keychain again (`secrets::store_for_run`): one
@@ -184,11 +206,18 @@ pub fn run() -> i32 {
     ));
     let setup_state = state.clone();
 
+    let single_instance =
+        tauri_plugin_single_instance::Builder::new().callback(|app, _argv, _cwd| {
+            desktop::show(app, WindowKind::Main);
+        });
+    let single_instance = if args.demo {
+        single_instance.dbus_id(DEMO_DBUS_ID)
+    } else {
+        single_instance
+    };
     let app = tauri::Builder::default()
         // First, so a second launch is caught before anything else starts.
-        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
-            desktop::show(app, WindowKind::Main);
-        }))
+        .plugin(single_instance.build())
         .plugin(
             tauri_plugin_window_state::Builder::new()
                 // Windows start hidden; the app decides what to show.
@@ -236,7 +265,7 @@ pub fn run() -> i32 {
             if let Err(e) = desktop::TauriDesktop(handle.clone()).apply_launch_at_login(settings.launch_at_login) {
                 tracing::warn!(error = %e, "launch at login could not follow the settings");
             }
-            let needs_setup = sync_task::needs_setup(&settings, &state.overrides, state.secrets.as_ref());
+            let needs_setup = !pcs_core::setup::missing(&settings, &state.overrides, state.secrets.as_ref()).is_empty();
             let initial = {
                 let store = Store::open(&state.paths.state_db)
                     .inspect_err(|e| tracing::warn!(error = %e, "local state unreadable"))
@@ -250,6 +279,7 @@ pub fn run() -> i32 {
                     interval_minutes: settings.interval_minutes,
                     notifications: settings.notifications.clone(),
                     credentials_changed: false,
+                    needs_setup,
                 },
                 initial,
             );
@@ -318,5 +348,7 @@ mod tests {
         assert!(parse(&["--config"]).is_err());
         assert!(parse(&["stray"]).is_err());
         assert_eq!(parse(&["--automation"]).unwrap().ignored, ["--automation"]);
+        assert!(parse(&["--demo"]).unwrap().demo);
+        assert!(!parse(&[]).unwrap().demo);
     }
 }

@@ -15,14 +15,17 @@ use pcs_core::secrets::{
     apply_changes, credential_changes, Overlay, SecretChanges, SecretKey, SecretStore,
 };
 use pcs_core::settings::Settings;
-use pcs_core::setup::{build_engine, Overrides, SetupInput};
+use pcs_core::setup::{build_engine, missing, Overrides, SetupInput};
+use pcs_core::sync::{CheckReport, Engine, ProblemArea};
 use secrecy::SecretString;
 use serde::Serialize;
 
 use crate::commands::CommandError;
 use crate::controller::{AppSettings, Request};
 use crate::state::AppState;
-use crate::view::{settings_view, CredentialsSet, SettingsInput, SettingsView};
+use crate::view::{
+    checklist_view, settings_view, ChecklistView, CredentialsSet, SettingsInput, SettingsView,
+};
 
 /// What "Test connection" found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -41,6 +44,49 @@ pub struct TestResult {
     pub optional: Vec<String>,
     /// What is wrong, one sentence each.
     pub problems: Vec<String>,
+    /// Every table and column, when the doc could be read.
+    pub checklist: Option<ChecklistView>,
+}
+
+impl TestResult {
+    fn from_report(report: CheckReport) -> TestResult {
+        let checklist = report.checklist.as_ref().map(checklist_view);
+        let optional = report
+            .optional_summary()
+            .into_iter()
+            .chain(report.notes.iter().cloned())
+            .collect();
+        TestResult {
+            ok: report.problems.is_empty(),
+            saved: false,
+            peloton_user: report.peloton_user,
+            doc_name: report.doc_name,
+            tables_ok: report.tables_ok,
+            optional,
+            // With a checklist, what is wrong in the doc is marked there,
+            // column by column; the sentences would say it twice.
+            problems: report
+                .problems
+                .into_iter()
+                .filter(|p| checklist.is_none() || p.area != ProblemArea::CodaDoc)
+                .map(|p| p.message)
+                .collect(),
+            checklist,
+        }
+    }
+
+    fn failed(sentence: String) -> TestResult {
+        TestResult {
+            ok: false,
+            saved: false,
+            peloton_user: None,
+            doc_name: None,
+            tables_ok: Vec::new(),
+            optional: Vec::new(),
+            problems: vec![sentence],
+            checklist: None,
+        }
+    }
 }
 
 /// The names of the environment variables overriding settings now.
@@ -119,7 +165,12 @@ fn commit(
     Ok(())
 }
 
-fn changed(before: &Settings, after: &Settings, changes: &SecretChanges) -> AppSettings {
+fn changed(
+    state: &AppState,
+    before: &Settings,
+    after: &Settings,
+    changes: &SecretChanges,
+) -> AppSettings {
     AppSettings {
         interval_minutes: after.interval_minutes,
         notifications: after.notifications.clone(),
@@ -127,7 +178,25 @@ fn changed(before: &Settings, after: &Settings, changes: &SecretChanges) -> AppS
             || before.peloton_email != after.peloton_email
             || before.coda_doc != after.coda_doc
             || before.tables != after.tables,
+        needs_setup: needs_setup(state, after),
     }
+}
+
+/// Whether a sync still lacks something, with these settings and what the
+/// keychain and environment hold now.
+pub fn needs_setup(state: &AppState, settings: &Settings) -> bool {
+    !missing(settings, &state.overrides, state.secrets.as_ref()).is_empty()
+}
+
+/// Tells the controller the keychain changed without the settings (the
+/// credentials were forgotten): it goes back to waiting for setup.
+pub fn credentials_forgotten(state: &AppState) -> Result<(), CommandError> {
+    let settings = Settings::load(&state.paths.config_file)
+        .map_err(|e| CommandError::msg(e.user_message()))?;
+    let mut c = changed(state, &settings, &settings, &Vec::new());
+    c.credentials_changed = true;
+    state.send(Request::SettingsChanged(c));
+    Ok(())
 }
 
 /// Saves what the window sends, after validating every field.
@@ -149,7 +218,9 @@ pub async fn save(state: &AppState, input: &SettingsInput) -> Result<SettingsVie
         return Err(e);
     }
     tracing::info!("settings saved");
-    state.send(Request::SettingsChanged(changed(&before, &after, &changes)));
+    state.send(Request::SettingsChanged(changed(
+        state, &before, &after, &changes,
+    )));
     load(state)
 }
 
@@ -166,54 +237,12 @@ pub async fn test_and_save(
     let email_changed = before.peloton_email != after.peloton_email;
     let changes = typed_changes(input, email_changed);
 
-    // The trial keychain: the typed values in memory over the real one, so
-    // a saved refresh token that the test spends (Auth0 rotates it) is
-    // replaced in the keychain at once, whatever the test finds.
-    let trial = Arc::new(Overlay::new(&changes, state.secrets.clone()));
-    // Only the endpoints come from the environment: the values under test
-    // are the typed ones.
-    let overrides = Overrides {
-        peloton_api_url: state.overrides.peloton_api_url.clone(),
-        peloton_auth_url: state.overrides.peloton_auth_url.clone(),
-        coda_api_url: state.overrides.coda_api_url.clone(),
-        ..Overrides::default()
-    };
-    let engine = match build_engine(SetupInput {
-        paths: &state.paths,
-        settings: &after,
-        overrides: &overrides,
-        secrets: trial.clone(),
-        clock: state.clock.clone(),
-        lock_wait: std::time::Duration::ZERO,
-    }) {
+    let trial = trial_keychain(state, &changes);
+    let engine = match trial_engine(state, &after, trial.clone()) {
         Ok(e) => e,
-        Err(e) => {
-            return Ok(TestResult {
-                ok: false,
-                saved: false,
-                peloton_user: None,
-                doc_name: None,
-                tables_ok: Vec::new(),
-                optional: Vec::new(),
-                problems: vec![e.user_message()],
-            })
-        }
+        Err(sentence) => return Ok(TestResult::failed(sentence)),
     };
-    let report = engine.check().await;
-    let optional = report
-        .optional_summary()
-        .into_iter()
-        .chain(report.notes.iter().cloned())
-        .collect();
-    let mut result = TestResult {
-        ok: report.problems.is_empty(),
-        saved: false,
-        peloton_user: report.peloton_user,
-        doc_name: report.doc_name,
-        optional,
-        tables_ok: report.tables_ok,
-        problems: report.problems.into_iter().map(|p| p.message).collect(),
-    };
+    let mut result = TestResult::from_report(engine.check().await);
     if !result.ok {
         return Ok(result);
     }
@@ -227,10 +256,61 @@ pub async fn test_and_save(
     commit(state, &after, &to_save)?;
     result.saved = true;
     tracing::info!("connection tested and settings saved");
-    let mut c = changed(&before, &after, &changes);
+    let mut c = changed(state, &before, &after, &changes);
     c.credentials_changed = true;
     state.send(Request::SettingsChanged(c));
     Ok(result)
+}
+
+/// The keychain a test uses: the typed values in memory over the real one,
+/// so a saved refresh token that the test spends (Auth0 rotates it) is
+/// replaced in the keychain at once, whatever the test finds.
+fn trial_keychain(state: &AppState, changes: &SecretChanges) -> Arc<Overlay> {
+    Arc::new(Overlay::new(changes, state.secrets.clone()))
+}
+
+/// An engine over the typed settings and a trial keychain, or the sentence
+/// saying why none can be built.
+fn trial_engine(
+    state: &AppState,
+    settings: &Settings,
+    trial: Arc<Overlay>,
+) -> Result<Engine, String> {
+    // Only the endpoints come from the environment: the values under test
+    // are the typed ones.
+    let overrides = Overrides {
+        peloton_api_url: state.overrides.peloton_api_url.clone(),
+        peloton_auth_url: state.overrides.peloton_auth_url.clone(),
+        coda_api_url: state.overrides.coda_api_url.clone(),
+        ..Overrides::default()
+    };
+    build_engine(SetupInput {
+        paths: &state.paths,
+        settings,
+        overrides: &overrides,
+        secrets: trial,
+        clock: state.clock.clone(),
+        lock_wait: std::time::Duration::ZERO,
+    })
+    .map_err(|e| e.user_message())
+}
+
+/// "Check the doc again" in the checklist: reads only the Coda doc (its
+/// tables and columns) with the typed values; asks Peloton nothing and
+/// saves nothing.
+pub async fn recheck_doc(
+    state: &AppState,
+    input: &SettingsInput,
+) -> Result<TestResult, CommandError> {
+    let before = Settings::load(&state.paths.config_file)
+        .map_err(|e| CommandError::msg(e.user_message()))?;
+    let after = input.apply(&before).map_err(CommandError::fields)?;
+    let changes = typed_changes(input, before.peloton_email != after.peloton_email);
+    let trial = trial_keychain(state, &changes);
+    Ok(match trial_engine(state, &after, trial) {
+        Ok(engine) => TestResult::from_report(engine.check_doc().await),
+        Err(sentence) => TestResult::failed(sentence),
+    })
 }
 
 #[cfg(test)]

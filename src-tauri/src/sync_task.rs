@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use pcs_core::secrets::{is_set, store_for_run, KeychainStatus, SecretKey, SecretStore};
+use pcs_core::secrets::{store_for_run, KeychainStatus};
 use pcs_core::settings::Settings;
-use pcs_core::setup::{build_engine, Overrides, SetupError, SetupInput};
+use pcs_core::setup::{build_engine, SetupError, SetupInput};
 use pcs_core::store::Store;
 use pcs_core::sync::{ProblemArea, Progress, RunOptions, RunRefused, RunReport};
 use pcs_core::wording::{for_face, Face};
@@ -189,31 +189,6 @@ pub async fn run_once(state: Arc<AppState>, cancel: CancellationToken) -> SyncRe
     }
 }
 
-/// Whether a credential is available: from the environment, else stored.
-/// A keychain that cannot be read (locked) is not "missing": the sync then
-/// says the keychain is locked, which is what the user must fix.
-fn has_secret(env: bool, secrets: &dyn SecretStore, keys: &[SecretKey]) -> bool {
-    env || is_set(secrets, keys).unwrap_or(true)
-}
-
-/// Whether the settings lack something a sync needs (first run, or
-/// credentials removed): then the settings window opens by itself.
-pub fn needs_setup(settings: &Settings, overrides: &Overrides, secrets: &dyn SecretStore) -> bool {
-    let email = overrides.peloton_email.is_some() || !settings.peloton_email.trim().is_empty();
-    let doc = overrides.coda_doc.is_some() || !settings.coda_doc.trim().is_empty();
-    let peloton = has_secret(
-        overrides.peloton_password.is_some(),
-        secrets,
-        &[SecretKey::PelotonPassword, SecretKey::PelotonRefreshToken],
-    );
-    let coda = has_secret(
-        overrides.coda_token.is_some(),
-        secrets,
-        &[SecretKey::CodaToken],
-    );
-    !(email && doc && peloton && coda)
-}
-
 /// What the local state says at start: the last run, the last success,
 /// the failure streak. A state that cannot be read starts blank (the first
 /// sync will say what is wrong).
@@ -243,9 +218,7 @@ pub fn initial(store: Option<&Store>, needs_setup: bool) -> Initial {
 mod tests {
     use super::*;
     use chrono::TimeZone;
-    use pcs_core::secrets::{MemoryStore, SecretsError};
     use pcs_core::sync::{NewWorkout, Problem};
-    use secrecy::SecretString;
     use std::collections::BTreeMap;
 
     fn report(problems: Vec<Problem>) -> RunReport {
@@ -343,61 +316,6 @@ mod tests {
         ));
         // The app's words: Settings, not the CLI's `login`.
         assert_eq!(f.message, "No Coda API token is set; open Settings.");
-    }
-
-    #[test]
-    fn setup_is_needed_until_everything_is_there() {
-        let secrets = MemoryStore::new();
-        let mut settings = Settings::default();
-        let none = Overrides::default();
-        assert!(needs_setup(&settings, &none, &secrets));
-        settings.peloton_email = "rider@example.com".into();
-        settings.coda_doc = "AbC123".into();
-        assert!(needs_setup(&settings, &none, &secrets));
-        secrets
-            .set(SecretKey::PelotonRefreshToken, &SecretString::from("r"))
-            .unwrap();
-        secrets
-            .set(SecretKey::CodaToken, &SecretString::from("t"))
-            .unwrap();
-        assert!(!needs_setup(&settings, &none, &secrets));
-        // The environment alone is enough too (the e2e tests run so).
-        let env = Overrides::from_vars(|k| {
-            matches!(
-                k,
-                "PELOTON_USERNAME" | "PELOTON_PASSWORD" | "CODA_API_TOKEN" | "CODA_DOC"
-            )
-            .then(|| "x".to_owned())
-        });
-        assert!(!needs_setup(
-            &Settings::default(),
-            &env,
-            &MemoryStore::new()
-        ));
-    }
-
-    /// Issue 16: a locked keychain is not "setup incomplete"; the sync
-    /// says it is locked instead.
-    #[test]
-    fn a_locked_keychain_is_not_missing_setup() {
-        struct Locked;
-        impl SecretStore for Locked {
-            fn get(&self, _: SecretKey) -> Result<Option<SecretString>, SecretsError> {
-                Err(SecretsError::Locked("locked".into()))
-            }
-            fn set(&self, _: SecretKey, _: &SecretString) -> Result<(), SecretsError> {
-                Err(SecretsError::Locked("locked".into()))
-            }
-            fn delete(&self, _: SecretKey) -> Result<(), SecretsError> {
-                Err(SecretsError::Locked("locked".into()))
-            }
-        }
-        let settings = Settings {
-            peloton_email: "rider@example.com".into(),
-            coda_doc: "AbC123".into(),
-            ..Settings::default()
-        };
-        assert!(!needs_setup(&settings, &Overrides::default(), &Locked));
     }
 
     #[test]

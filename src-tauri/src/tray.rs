@@ -52,6 +52,8 @@ pub enum Phase {
         /// When it is retried.
         retry_at: DateTime<Utc>,
     },
+    /// Peloton or Coda is not set up yet (first run): nothing is planned.
+    SetupNeeded,
     /// The user must act (fix a password, a token, the doc).
     NeedsAttention {
         /// A short sentence naming what and where ("Peloton login refused - open Settings").
@@ -185,9 +187,13 @@ pub fn status_line(state: &TrayState) -> String {
         Phase::Syncing { progress } => syncing_text(progress),
         Phase::Paused => "Paused".to_owned(),
         Phase::Offline { .. } => "Offline".to_owned(),
+        Phase::SetupNeeded => SETUP_NEEDED.to_owned(),
         Phase::NeedsAttention { sentence } => sentence.clone(),
     }
 }
+
+/// The status line before Peloton and Coda are set up.
+pub const SETUP_NEEDED: &str = "Set up needed";
 
 fn syncing_text(progress: &str) -> String {
     if progress.trim().is_empty() {
@@ -199,7 +205,8 @@ fn syncing_text(progress: &str) -> String {
 
 /// The tray menu for `state`.
 pub fn menu(state: &TrayState) -> Menu {
-    let syncing = matches!(state.phase, Phase::Syncing { .. });
+    // Before setup a sync can only fail; Settings is where to go.
+    let can_sync = !matches!(state.phase, Phase::Syncing { .. } | Phase::SetupNeeded);
     let paused = state.paused || matches!(state.phase, Phase::Paused);
     let pause_or_resume = if paused {
         item("Resume syncing", Event::Resume, true)
@@ -214,7 +221,7 @@ pub fn menu(state: &TrayState) -> Menu {
                 enabled: false,
             }),
             Entry::Separator,
-            item("Sync now", Event::SyncNow, !syncing),
+            item("Sync now", Event::SyncNow, can_sync),
             pause_or_resume,
             Entry::Separator,
             item("Open Peloton Coda Sync", Event::OpenWindow, true),
@@ -252,6 +259,7 @@ where
         Phase::Offline { retry_at } => {
             format!("Offline · will retry at {}", clock_time(*retry_at, tz))
         }
+        Phase::SetupNeeded => format!("{SETUP_NEEDED}: connect Peloton and Coda in Settings"),
         Phase::NeedsAttention { sentence } => sentence.clone(),
     }
 }
@@ -263,7 +271,7 @@ pub fn icon(state: &TrayState) -> IconKind {
         Phase::Syncing { .. } => IconKind::Syncing,
         Phase::Paused => IconKind::Paused,
         Phase::Offline { .. } => IconKind::Offline,
-        Phase::NeedsAttention { .. } => IconKind::NeedsAttention,
+        Phase::SetupNeeded | Phase::NeedsAttention { .. } => IconKind::NeedsAttention,
     }
 }
 
@@ -327,6 +335,23 @@ mod tests {
         assert!(!m.item(Event::SyncNow).unwrap().enabled);
         assert_eq!(m.items().next().unwrap().title, "Syncing 120/300 workouts");
         assert!(menu(&idle()).item(Event::SyncNow).unwrap().enabled);
+    }
+
+    #[test]
+    fn before_setup_the_tray_says_so_without_a_time_and_cannot_sync() {
+        let s = TrayState {
+            phase: Phase::SetupNeeded,
+            next_sync_at: None,
+            paused: false,
+        };
+        let m = menu(&s);
+        assert_eq!(m.items().next().unwrap().title, "Set up needed");
+        assert!(!m.item(Event::SyncNow).unwrap().enabled);
+        assert!(m.item(Event::OpenSettings).unwrap().enabled);
+        let tip = tooltip(&s, &Utc);
+        assert_eq!(tip, "Set up needed: connect Peloton and Coda in Settings");
+        assert!(!tip.contains(':') || !tip.chars().any(|c| c.is_ascii_digit()));
+        assert_eq!(icon(&s), IconKind::NeedsAttention);
     }
 
     #[test]

@@ -6,8 +6,10 @@
 use std::path::Path;
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use pcs_core::coda::{Checklist, ColumnStatus, TableStatus};
 use pcs_core::dashboard::{FriendRide, LastOutcome, StatusView, WeekTotal, WorkoutCard};
 use pcs_core::settings::{FieldError, Notifications, Settings};
+use pcs_core::setup::Missing;
 use pcs_core::tables::Table;
 use serde::{Deserialize, Serialize};
 
@@ -16,14 +18,67 @@ use crate::controller::LiveStatus;
 /// The main window's whole content.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DashboardView {
+    /// The set-up card, until Peloton and Coda are set up.
+    pub setup: Option<SetupCard>,
     /// The status block.
     pub status: StatusBlock,
     /// The user's latest workouts.
     pub workouts: Vec<WorkoutLine>,
+    /// What the workouts list says when it is empty.
+    pub workouts_empty: String,
     /// Friends' latest rides.
     pub friends: Vec<FriendLine>,
-    /// The 12-week chart.
-    pub chart: ChartView,
+    /// What the friends list says when it is empty.
+    pub friends_empty: String,
+    /// The 12-week chart; `None` when there is nothing to draw.
+    pub chart: Option<ChartView>,
+}
+
+/// The first-run card: what the app does, what is still needed, and a
+/// button to Settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SetupCard {
+    /// What the app does, in one sentence.
+    pub what: String,
+    /// What is still needed ("Still needed: the Coda API token and the Coda doc.").
+    pub needed: String,
+}
+
+/// What the app does, for the first-run card.
+pub const WHAT_IT_DOES: &str = "Peloton Coda Sync copies every Peloton workout you do, with its numbers, into your Coda doc, and keeps it up to date from the tray.";
+
+/// Why Sync now is disabled before setup (its tooltip).
+pub const SYNC_NEEDS_SETUP: &str = "Connect Peloton and Coda in Settings first.";
+
+/// The set-up card for what `pcs_core::setup::missing` found; `None`
+/// once nothing is missing.
+pub fn setup_card(missing: &[Missing]) -> Option<SetupCard> {
+    let names: Vec<&str> = missing.iter().map(|m| m.label()).collect();
+    let list = match names.as_slice() {
+        [] => return None,
+        [one] => (*one).to_owned(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    };
+    Some(SetupCard {
+        what: WHAT_IT_DOES.to_owned(),
+        needed: format!("To start, connect Peloton and Coda in Settings. Still needed: {list}."),
+    })
+}
+
+/// What the two lists say when empty: before the first sync, that they
+/// fill then; after it, that there is nothing yet.
+pub fn empty_texts(outcome: LastOutcome) -> (String, String) {
+    if outcome == LastOutcome::Never {
+        (
+            "Your workouts will appear here after the first sync.".to_owned(),
+            "Rides of the people you follow will appear here after the first sync.".to_owned(),
+        )
+    } else {
+        (
+            "No workouts synced yet.".to_owned(),
+            "Nothing from the people you follow yet.".to_owned(),
+        )
+    }
 }
 
 /// The status block of the main window.
@@ -35,8 +90,11 @@ pub struct StatusBlock {
     pub outcome: LastOutcome,
     /// "2 new workouts, 14 rows written".
     pub summary: String,
-    /// "11:42", "Paused", or "Running now".
-    pub next_sync: String,
+    /// "11:42", "Paused", or "Running now"; `None` before setup, when
+    /// nothing is planned.
+    pub next_sync: Option<String>,
+    /// Why Sync now cannot be used (its tooltip); `None` when it can.
+    pub sync_disabled: Option<String>,
     /// The running sync's progress.
     pub progress: Option<String>,
     /// Whether a sync is running (the Sync now button is disabled).
@@ -171,10 +229,12 @@ where
     }
 }
 
-/// The status block from the last run and the live state.
+/// The status block from the last run and the live state; `setup_needed`
+/// when something a sync needs is not set.
 pub fn status_block<Tz: TimeZone>(
     s: &StatusView,
     live: Option<&LiveStatus>,
+    setup_needed: bool,
     now: DateTime<Utc>,
     tz: &Tz,
 ) -> StatusBlock
@@ -190,12 +250,16 @@ where
     let paused = live.is_some_and(|l| l.paused);
     let next = live.and_then(|l| l.next_sync_at).or(s.next_sync_at);
     let next_sync = if syncing {
-        "Running now".to_owned()
+        Some("Running now".to_owned())
+    } else if setup_needed {
+        None
     } else if paused {
-        "Paused".to_owned()
+        Some("Paused".to_owned())
     } else {
-        next.map(|t| local_time(t, now, tz))
-            .unwrap_or_else(|| "Not planned".to_owned())
+        Some(
+            next.map(|t| local_time(t, now, tz))
+                .unwrap_or_else(|| "Not planned".to_owned()),
+        )
     };
     // The controller's sentence is the newest (it knows runs that could not
     // even start); the stored one covers a fresh start.
@@ -211,6 +275,7 @@ where
         outcome: s.outcome,
         summary: s.summary.clone(),
         next_sync,
+        sync_disabled: setup_needed.then(|| SYNC_NEEDS_SETUP.to_owned()),
         progress: live.and_then(|l| l.progress.clone()),
         syncing,
         error,
@@ -292,6 +357,15 @@ fn day_month(d: NaiveDate) -> String {
     d.format("%-d %b").to_string()
 }
 
+/// The chart, or `None` when every week is empty (a flat line of zeros
+/// says nothing a newcomer can use).
+pub fn chart_if_any(weeks: &[WeekTotal]) -> Option<ChartView> {
+    weeks
+        .iter()
+        .any(|w| w.minutes > 0.0 || w.output_kj > 0.0 || w.workouts > 0)
+        .then(|| chart(weeks))
+}
+
 /// The chart's geometry: bars for minutes, a line for output, each scaled
 /// to its own maximum.
 pub fn chart(weeks: &[WeekTotal]) -> ChartView {
@@ -356,6 +430,102 @@ pub fn chart(weeks: &[WeekTotal]) -> ChartView {
             total_kj
         ),
     }
+}
+
+/// The Coda set-up checklist as Settings shows it after "Test connection":
+/// every configured table and column, ✓ or ✗, the kind each must be.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChecklistView {
+    /// The configured tables, in the order they were checked.
+    pub tables: Vec<ChecklistTableView>,
+}
+
+/// One table of the checklist.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChecklistTableView {
+    /// `workouts`, `friend_workouts`, ...
+    pub key: String,
+    /// Its name in the doc.
+    pub name: String,
+    /// Every required column is there and right.
+    pub ok: bool,
+    /// "ready", "2 columns to fix", "not in the doc: add a table of this name".
+    pub state: String,
+    /// The table itself must be made (its name gets a copy button).
+    pub table_missing: bool,
+    /// Every column of the spec.
+    pub columns: Vec<ChecklistColumnView>,
+    /// The missing required names, one per line, for "Copy all missing
+    /// column names"; empty when none is missing.
+    pub missing_names: String,
+}
+
+/// One column of the checklist.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChecklistColumnView {
+    /// The column's name.
+    pub name: String,
+    /// "text", "number", "date and time", "checkbox".
+    pub kind: String,
+    /// There and right.
+    pub ok: bool,
+    /// Never required.
+    pub optional: bool,
+    /// What to do ("missing: add it"), or `None` when ok.
+    pub note: Option<String>,
+    /// Not in the doc, so its name gets a copy button.
+    pub missing: bool,
+}
+
+/// The checklist core computed, for the window.
+pub fn checklist_view(list: &Checklist) -> ChecklistView {
+    let tables = list
+        .tables
+        .iter()
+        .map(|t| {
+            let to_fix = t
+                .columns
+                .iter()
+                .filter(|c| !c.optional && !c.is_ok())
+                .count();
+            let state = match t.status {
+                TableStatus::Ok => "ready".to_owned(),
+                TableStatus::Missing => {
+                    "not in the doc: add a table of this name with these columns".to_owned()
+                }
+                TableStatus::IsView => {
+                    "a view, not a table: enter the name of its base table below".to_owned()
+                }
+                TableStatus::NeedsColumns => {
+                    format!(
+                        "{to_fix} column{} to fix",
+                        if to_fix == 1 { "" } else { "s" }
+                    )
+                }
+            };
+            ChecklistTableView {
+                key: t.table.key().to_owned(),
+                name: t.name.clone(),
+                ok: t.status == TableStatus::Ok,
+                state,
+                table_missing: t.status == TableStatus::Missing,
+                columns: t
+                    .columns
+                    .iter()
+                    .map(|c| ChecklistColumnView {
+                        name: c.name.to_owned(),
+                        kind: c.kind.describe().to_owned(),
+                        ok: c.is_ok(),
+                        optional: c.optional,
+                        note: c.note(),
+                        missing: c.status == ColumnStatus::Missing,
+                    })
+                    .collect(),
+                missing_names: t.missing_names().join("\n"),
+            }
+        })
+        .collect();
+    ChecklistView { tables }
 }
 
 /// One table's settings as the window shows them.
@@ -607,17 +777,19 @@ mod tests {
         let b = status_block(
             &status(None),
             Some(&live(Phase::Idle { last_ok_at: None }, false)),
+            false,
             t(2, 10, 54),
             &tz,
         );
         assert_eq!(b.last_sync, "11:42 (12 min ago)");
-        assert_eq!(b.next_sync, "12:42");
+        assert_eq!(b.next_sync.as_deref(), Some("12:42"));
+        assert_eq!(b.sync_disabled, None);
         assert_eq!(b.revision, 3);
         assert!(!b.syncing);
         // Another day shows the date.
-        let b = status_block(&status(None), None, t(4, 10, 0), &Utc);
+        let b = status_block(&status(None), None, false, t(4, 10, 0), &Utc);
         assert_eq!(b.last_sync, "Mon 2 Mar, 10:42 (12 min ago)");
-        assert_eq!(b.next_sync, "Not planned");
+        assert_eq!(b.next_sync.as_deref(), Some("Not planned"));
     }
 
     #[test]
@@ -630,10 +802,11 @@ mod tests {
                 },
                 true,
             )),
+            false,
             t(2, 11, 0),
             &Utc,
         );
-        assert_eq!(b.next_sync, "Running now");
+        assert_eq!(b.next_sync.as_deref(), Some("Running now"));
         assert_eq!(b.progress.as_deref(), Some("Syncing 1/2 workouts"));
         assert!(b.syncing);
     }
@@ -647,15 +820,111 @@ mod tests {
             false,
         );
         l.error = Some("Peloton refused the e-mail or password; fix them in Settings.".into());
-        let b = status_block(&status(Some("old")), Some(&l), t(2, 11, 0), &Utc);
+        let b = status_block(&status(Some("old")), Some(&l), false, t(2, 11, 0), &Utc);
         assert_eq!(
             b.error.as_deref(),
             Some("Peloton refused the e-mail or password; fix them in Settings.")
         );
         assert!(b.error_opens_settings);
-        let b = status_block(&status(Some("stored")), None, t(2, 11, 0), &Utc);
+        let b = status_block(&status(Some("stored")), None, false, t(2, 11, 0), &Utc);
         assert_eq!(b.error.as_deref(), Some("stored"));
         assert!(!b.error_opens_settings);
+    }
+
+    #[test]
+    fn before_setup_nothing_is_planned_and_sync_now_says_why_it_is_off() {
+        let b = status_block(
+            &status(None),
+            Some(&live(Phase::SetupNeeded, false)),
+            true,
+            t(2, 10, 54),
+            &Utc,
+        );
+        assert_eq!(b.next_sync, None);
+        assert_eq!(b.sync_disabled.as_deref(), Some(SYNC_NEEDS_SETUP));
+    }
+
+    #[test]
+    fn the_setup_card_names_what_is_still_needed() {
+        assert_eq!(setup_card(&[]), None);
+        let card = setup_card(&[Missing::CodaToken]).unwrap();
+        assert_eq!(
+            card.needed,
+            "To start, connect Peloton and Coda in Settings. Still needed: Coda API token."
+        );
+        assert_eq!(card.what, WHAT_IT_DOES);
+        let card = setup_card(&[
+            Missing::PelotonEmail,
+            Missing::PelotonPassword,
+            Missing::CodaDoc,
+        ])
+        .unwrap();
+        assert!(
+            card.needed
+                .ends_with("Still needed: Peloton e-mail, Peloton password and Coda doc."),
+            "{}",
+            card.needed
+        );
+    }
+
+    #[test]
+    fn empty_lists_say_they_fill_after_the_first_sync() {
+        let (workouts, friends) = empty_texts(LastOutcome::Never);
+        assert_eq!(
+            workouts,
+            "Your workouts will appear here after the first sync."
+        );
+        assert!(friends.ends_with("after the first sync."));
+        let (workouts, _) = empty_texts(LastOutcome::Ok);
+        assert_eq!(workouts, "No workouts synced yet.");
+    }
+
+    #[test]
+    fn the_checklist_view_marks_each_column_and_gathers_the_missing_names() {
+        use pcs_core::coda::{ColumnCheck, TableChecklist};
+        use pcs_core::tables::ColumnKind;
+        let column = |name: &'static str, kind, status| ColumnCheck {
+            name,
+            kind,
+            optional: false,
+            status,
+            found_kind: None,
+        };
+        let list = Checklist {
+            tables: vec![TableChecklist {
+                table: Table::Friends,
+                name: "Friends".into(),
+                status: TableStatus::NeedsColumns,
+                columns: vec![
+                    column("User ID", ColumnKind::Text, ColumnStatus::Ok),
+                    column("Username", ColumnKind::Text, ColumnStatus::Missing),
+                    column("Total Workouts", ColumnKind::Number, ColumnStatus::Formula),
+                    column(
+                        "Private Profile",
+                        ColumnKind::Checkbox,
+                        ColumnStatus::Missing,
+                    ),
+                    ColumnCheck {
+                        optional: true,
+                        ..column("Strive Score", ColumnKind::Number, ColumnStatus::Missing)
+                    },
+                ],
+            }],
+        };
+        let v = checklist_view(&list);
+        let t = &v.tables[0];
+        assert_eq!(t.key, "friends");
+        assert_eq!(t.state, "3 columns to fix");
+        assert!(!t.ok && !t.table_missing);
+        assert_eq!(t.missing_names, "Username\nPrivate Profile");
+        assert!(t.columns[0].ok && t.columns[0].note.is_none());
+        assert_eq!(t.columns[3].kind, "checkbox");
+        assert!(t.columns[3].missing);
+        assert!(
+            !t.columns[2].missing,
+            "a formula column is there: nothing to copy"
+        );
+        assert!(t.columns[4].optional && t.columns[4].missing);
     }
 
     #[test]
@@ -736,9 +1005,15 @@ mod tests {
         assert!(c.output_points.ends_with(&format!(",{CHART_TOP}")));
         assert_eq!(c.max_minutes_label, "Most: 60 min");
         assert_eq!(c.summary, "Last 3 weeks: 90 min and 500 kJ in all");
-        // No data at all draws flat, never NaN.
+        // No data at all draws flat, never NaN; and the window draws nothing.
         let empty = chart(&[week(2, 0.0, 0.0)]);
         assert!(!empty.output_points.contains("NaN"));
+        let none = WeekTotal {
+            workouts: 0,
+            ..week(2, 0.0, 0.0)
+        };
+        assert_eq!(chart_if_any(&[none.clone(), none]), None);
+        assert!(chart_if_any(&[week(2, 30.0, 0.0)]).is_some());
     }
 
     fn input() -> SettingsInput {

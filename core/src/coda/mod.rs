@@ -25,4 +25,7 @@ pub use client::{
 };
 pub use doc_ref::parse_doc_id;
 pub use error::CodaError;
-pub use schema::{kind_accepts, ResolvedTable, SchemaProblem, SchemaReport, TableCheck};
+pub use schema::{
+    kind_accepts, Checklist, ColumnCheck, ColumnStatus, ResolvedTable, SchemaProblem, SchemaReport,
+    TableCheck, TableChecklist, TableStatus,
+};

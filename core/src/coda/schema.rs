@@ -190,6 +190,8 @@ pub struct TableCheck {
     pub configured_name: String,
     /// The IDs to write it by, or everything wrong with it.
     pub result: Result<ResolvedTable, Vec<SchemaProblem>>,
+    /// Every spec column as found in the doc (empty when the table is not).
+    pub columns: Vec<ColumnCheck>,
 }
 
 /// The outcome of [`CodaClient::check_schema`], one entry per configured table.
@@ -259,7 +261,99 @@ pub(super) struct ColumnFormat {
     pub(super) kind: String,
 }
 
-/// Compares one table's columns with the spec.
+/// How one column of the spec fares in the doc.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ColumnStatus {
+    /// There, and of a kind that holds what the app writes.
+    Ok,
+    /// Not in the table (or the table itself is missing).
+    Missing,
+    /// There, but a formula column.
+    Formula,
+    /// There, but of a kind that cannot hold what the app writes.
+    WrongKind,
+}
+
+/// One column of the spec, as the doc has it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ColumnCheck {
+    /// The spec's column name.
+    pub name: &'static str,
+    /// What it must hold.
+    pub kind: ColumnKind,
+    /// Written when there, never required.
+    pub optional: bool,
+    /// How it fares.
+    pub status: ColumnStatus,
+    /// Coda's `format.type` for it, when it is there.
+    pub found_kind: Option<String>,
+}
+
+impl ColumnCheck {
+    /// Whether the column can be written.
+    pub fn is_ok(&self) -> bool {
+        self.status == ColumnStatus::Ok
+    }
+
+    /// The few words a checklist shows beside a column that is not ok
+    /// ("missing", "a formula: make it a plain number column").
+    pub fn note(&self) -> Option<String> {
+        let kind = self.kind.describe();
+        match (self.status, self.optional) {
+            (ColumnStatus::Ok, _) => None,
+            (ColumnStatus::Missing, false) => Some("missing: add it".into()),
+            (ColumnStatus::Missing, true) => Some("optional: add it to fill it too".into()),
+            (ColumnStatus::Formula, _) => Some(format!("a formula: make it a plain {kind} column")),
+            (ColumnStatus::WrongKind, _) => Some(format!(
+                "a {} column: change it to {kind}",
+                describe_format(self.found_kind.as_deref().unwrap_or(""))
+            )),
+        }
+    }
+}
+
+/// Every spec column of `table` against the doc's `columns`, for the
+/// checklist (the same judgement as [`check_columns`], column by column).
+fn column_checks(table: Table, columns: &[ColumnInfo]) -> Vec<ColumnCheck> {
+    let key = table.key_column();
+    table
+        .columns()
+        .iter()
+        .map(|spec| {
+            let is_key = spec.name == key;
+            // With duplicate names, prefer a writable one.
+            let found = columns
+                .iter()
+                .filter(|c| names_match(&c.name, spec.name))
+                .min_by_key(|c| c.calculated);
+            let format = found.map(|c| {
+                c.format
+                    .as_ref()
+                    .map(|f| f.kind.clone())
+                    .unwrap_or_default()
+            });
+            let status = match found {
+                None => ColumnStatus::Missing,
+                Some(c) if c.calculated => ColumnStatus::Formula,
+                Some(_) if !kind_accepts(spec.kind, format.as_deref().unwrap_or(""), is_key) => {
+                    ColumnStatus::WrongKind
+                }
+                Some(_) => ColumnStatus::Ok,
+            };
+            ColumnCheck {
+                name: spec.name,
+                kind: spec.kind,
+                optional: spec.optional,
+                status,
+                found_kind: format,
+            }
+        })
+        .collect()
+}
+
+/// Compares one table's columns with the spec. An optional column that is
+/// missing or unusable is no problem: it is left out of the writes.
 pub(super) fn check_columns(
     table: Table,
     id: &str,
@@ -325,6 +419,92 @@ pub(super) fn check_columns(
     })
 }
 
+/// Whether a configured table is in the doc.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TableStatus {
+    /// Found, and every required column is ok.
+    Ok,
+    /// Found, but some required column needs a fix.
+    NeedsColumns,
+    /// No table has the configured name.
+    Missing,
+    /// The configured name is a view, not a table.
+    IsView,
+}
+
+/// One configured table in the set-up checklist.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TableChecklist {
+    /// Which table.
+    pub table: Table,
+    /// Its name in the doc (as configured).
+    pub name: String,
+    /// How it fares.
+    pub status: TableStatus,
+    /// Every column of the spec, in the spec's order.
+    pub columns: Vec<ColumnCheck>,
+}
+
+impl TableChecklist {
+    /// The names of the required columns still to add, for "Copy all
+    /// missing column names" (one per line, as Coda takes a paste).
+    pub fn missing_names(&self) -> Vec<&'static str> {
+        self.columns
+            .iter()
+            .filter(|c| !c.optional && c.status == ColumnStatus::Missing)
+            .map(|c| c.name)
+            .collect()
+    }
+}
+
+/// What a person setting up the doc works through: every configured table
+/// and every column, with what each must be and how it fares. Built from a
+/// [`SchemaReport`], so it says exactly what the sync checks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Checklist {
+    /// The configured tables, in the order they were checked.
+    pub tables: Vec<TableChecklist>,
+}
+
+impl SchemaReport {
+    /// The report as a set-up checklist.
+    pub fn checklist(&self) -> Checklist {
+        let tables = self
+            .tables
+            .iter()
+            .map(|c| {
+                let not_found = match &c.result {
+                    Err(p) => p.iter().find_map(|p| match p {
+                        SchemaProblem::TableMissing { .. } => Some(TableStatus::Missing),
+                        SchemaProblem::TableIsView { .. } => Some(TableStatus::IsView),
+                        _ => None,
+                    }),
+                    Ok(_) => None,
+                };
+                let status = not_found.unwrap_or(if c.result.is_ok() {
+                    TableStatus::Ok
+                } else {
+                    TableStatus::NeedsColumns
+                });
+                // A table not found needs every column: list them all as missing.
+                let columns = if not_found.is_some() {
+                    column_checks(c.table, &[])
+                } else {
+                    c.columns.clone()
+                };
+                TableChecklist {
+                    table: c.table,
+                    name: c.configured_name.trim().to_string(),
+                    status,
+                    columns,
+                }
+            })
+            .collect();
+        Checklist { tables }
+    }
+}
+
 impl CodaClient {
     /// Checks the doc against `coda-tables.md` for each `(table, configured
     /// name)`: lists the base tables (and, only when a name is missing
@@ -354,9 +534,11 @@ impl CodaClient {
         let mut views: Option<Vec<TableRef>> = None;
         let mut tables = Vec::with_capacity(wanted.len());
         for (table, configured) in wanted {
+            let mut columns = Vec::new();
             let result = match find_base(configured) {
                 Some(t) => {
                     let cols = self.list_columns(doc_id, t).await?;
+                    columns = column_checks(*table, &cols);
                     check_columns(*table, &t.id, &t.name, &cols)
                 }
                 None => {
@@ -388,6 +570,7 @@ impl CodaClient {
                 table: *table,
                 configured_name: configured.clone(),
                 result,
+                columns,
             });
         }
         Ok(SchemaReport { tables })
@@ -538,6 +721,95 @@ mod tests {
         assert!(fitted.get("Strive Score").is_some());
         assert!(fitted.get("FTP (W)").is_none());
         assert!(fitted.get("Max Speed").is_none());
+    }
+
+    fn report_for(table: Table, name: &str, cols: &[ColumnInfo]) -> SchemaReport {
+        SchemaReport {
+            tables: vec![TableCheck {
+                table,
+                configured_name: name.into(),
+                result: check_columns(table, "grid-1", name, cols),
+                columns: column_checks(table, cols),
+            }],
+        }
+    }
+
+    #[test]
+    fn the_checklist_lists_every_column_with_its_kind_and_fate() {
+        let mut cols = friends_ok();
+        cols.retain(|c| c.name != "Username" && c.name != "Image URL");
+        cols[2] = col("Total Workouts", "number", true);
+        cols[3] = col("Private Profile", "date", false);
+        let list = report_for(Table::Friends, "Friends", &cols).checklist();
+        let t = &list.tables[0];
+        assert_eq!(t.status, TableStatus::NeedsColumns);
+        let seen: Vec<(&str, ColumnStatus, Option<String>)> = t
+            .columns
+            .iter()
+            .map(|c| (c.name, c.status, c.note()))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                ("User ID", ColumnStatus::Ok, None),
+                (
+                    "Username",
+                    ColumnStatus::Missing,
+                    Some("missing: add it".into())
+                ),
+                ("Location", ColumnStatus::Ok, None),
+                (
+                    "Total Workouts",
+                    ColumnStatus::Formula,
+                    Some("a formula: make it a plain number column".into())
+                ),
+                (
+                    "Private Profile",
+                    ColumnStatus::WrongKind,
+                    Some("a date column: change it to checkbox".into())
+                ),
+                (
+                    "Image URL",
+                    ColumnStatus::Missing,
+                    Some("missing: add it".into())
+                ),
+            ]
+        );
+        assert_eq!(t.missing_names(), ["Username", "Image URL"]);
+        let json = serde_json::to_value(&list).unwrap();
+        assert_eq!(json["tables"][0]["table"], "friends");
+        assert_eq!(json["tables"][0]["columns"][1]["kind"], "text");
+        assert_eq!(json["tables"][0]["columns"][1]["status"], "missing");
+        assert_eq!(json["tables"][0]["columns"][1]["optional"], false);
+    }
+
+    #[test]
+    fn a_missing_table_needs_every_column() {
+        let report = SchemaReport {
+            tables: vec![TableCheck {
+                table: Table::Instructors,
+                configured_name: "Instructors ".into(),
+                result: Err(vec![SchemaProblem::TableMissing {
+                    table_name: "Instructors".into(),
+                }]),
+                columns: vec![],
+            }],
+        };
+        let t = &report.checklist().tables[0];
+        assert_eq!(t.status, TableStatus::Missing);
+        assert_eq!(t.name, "Instructors");
+        assert_eq!(
+            t.missing_names(),
+            ["Instructor ID", "Name", "Disciplines", "Image URL"]
+        );
+    }
+
+    #[test]
+    fn a_ready_table_has_every_column_ticked() {
+        let list = report_for(Table::Friends, "Friends", &friends_ok()).checklist();
+        assert_eq!(list.tables[0].status, TableStatus::Ok);
+        assert!(list.tables[0].columns.iter().all(ColumnCheck::is_ok));
+        assert!(list.tables[0].missing_names().is_empty());
     }
 
     #[test]

@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 
 use super::context::Services;
 use super::report::{Problem, ProblemArea};
-use crate::coda::{CodaClient, ResolvedTable};
+use crate::coda::{Checklist, CodaClient, ResolvedTable};
 use crate::store::StoreError;
 use crate::tables::Table;
 
@@ -39,6 +39,8 @@ pub(super) struct OpenedDoc {
     pub(super) problems: Vec<Problem>,
     /// What the user should know (a table written again from scratch).
     pub(super) notes: Vec<String>,
+    /// Every table and column with its state, for the set-up checklist.
+    pub(super) checklist: Option<Checklist>,
 }
 
 impl OpenedDoc {
@@ -58,6 +60,7 @@ impl OpenedDoc {
         };
         match coda.check_schema(&doc.id, wanted).await {
             Ok(report) => {
+                out.checklist = Some(report.checklist());
                 for check in report.tables {
                     match check.result {
                         Ok(resolved) => {

@@ -14,7 +14,7 @@ use super::friends::FriendsRead;
 use super::report::{Problem, ProblemArea, Progress, RunReport};
 use crate::avatars::AvatarCache;
 use crate::clock::SharedClock;
-use crate::coda::{CodaClient, ResolvedTable};
+use crate::coda::{Checklist, CodaClient, ResolvedTable};
 use crate::lock::SyncLock;
 use crate::peloton::PelotonClient;
 use crate::store::{RunOutcome, Store};
@@ -81,8 +81,9 @@ impl RunRefused {
     }
 }
 
-/// The result of `check` (and of "Test connection").
-#[derive(Debug, Clone, Default)]
+/// The result of `check` (and of "Test connection"); `check --json` prints
+/// it as it is.
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct CheckReport {
     /// The Peloton member, when login worked.
     pub peloton_user: Option<String>,
@@ -96,6 +97,8 @@ pub struct CheckReport {
     pub optional_columns: Vec<(String, Vec<&'static str>)>,
     /// Optional columns present but left alone, one sentence each.
     pub notes: Vec<String>,
+    /// Every table and column, when the doc could be read.
+    pub checklist: Option<Checklist>,
 }
 
 impl CheckReport {
@@ -228,9 +231,25 @@ impl Engine {
             },
             Err(e) => out.problems.push(Problem::from(&e)),
         }
+        let doc = self.check_doc().await;
+        out.doc_name = doc.doc_name;
+        out.tables_ok = doc.tables_ok;
+        out.problems.extend(doc.problems);
+        out.optional_columns = doc.optional_columns;
+        out.notes = doc.notes;
+        out.checklist = doc.checklist;
+        out
+    }
+
+    /// The Coda half of [`Engine::check`]: opens the doc (the run's own
+    /// doc-opening step) and checks every enabled table and column, without
+    /// asking Peloton anything (the checklist's "Check the doc again").
+    pub async fn check_doc(&self) -> CheckReport {
+        let mut out = CheckReport::default();
         let wanted = self.enabled_tables();
         let opened = OpenedDoc::open(&self.coda, &self.config.doc, &wanted).await;
         out.doc_name = opened.name;
+        out.checklist = opened.checklist;
         let mut ok: Vec<ResolvedTable> = opened.resolved.into_values().collect();
         // In the settings' order, as the user reads them.
         ok.sort_by_key(|r| wanted.iter().position(|(w, _)| *w == r.table));

@@ -63,8 +63,13 @@ pub async fn store(account: &str, value: &str) -> Result<()> {
 
 /// The value stored for `account`, if any.
 pub async fn lookup(account: &str) -> Result<Option<String>> {
+    lookup_in(KEYCHAIN_SERVICE, account).await
+}
+
+/// The value stored for `account` under another service (the demo's), if any.
+pub async fn lookup_in(service: &str, account: &str) -> Result<Option<String>> {
     let out = Command::new("secret-tool")
-        .args(["lookup", "service", KEYCHAIN_SERVICE, "username", account])
+        .args(["lookup", "service", service, "username", account])
         .output()
         .await
         .context("running secret-tool")?;

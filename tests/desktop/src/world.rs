@@ -538,6 +538,16 @@ impl World {
         .await
     }
 
+    /// The text of the first element matching the CSS selector.
+    pub async fn css_text(&self, css: &str) -> Result<String> {
+        let client = self.client()?;
+        let e = until(&format!("an element {css}"), || async {
+            Ok(Some(client.find(Locator::Css(css)).await?))
+        })
+        .await?;
+        Ok(e.text().await?)
+    }
+
     /// How many elements match the CSS selector.
     pub async fn count(&self, css: &str) -> Result<usize> {
         Ok(self.client()?.find_all(Locator::Css(css)).await?.len())
@@ -674,6 +684,34 @@ impl World {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    // ---- the demo ---------------------------------------------------------
+
+    /// The folder the demo script makes its throwaway files in (`TMPDIR`).
+    pub fn demo_tmp(&self) -> PathBuf {
+        self.root.path().join("demo-tmp")
+    }
+
+    /// `scripts/demo-app.sh` as the person of this world starts it: their
+    /// HOME, their desktop session, the built app and fakes (no cargo run
+    /// inside the tests' own), a small history.
+    pub fn demo_command(&self) -> Command {
+        let mut cmd = Command::new("bash");
+        cmd.arg(repo_dir().join("scripts/demo-app.sh"))
+            .env_clear()
+            .envs(self.app_env())
+            .env("PCS_APP_BIN", app_binary())
+            .env("PCS_FAKES_DIR", target_dir().join("debug"))
+            .env("WORKOUTS", "20")
+            .env("TMPDIR", self.demo_tmp());
+        cmd
+    }
+
+    /// Starts the demo (the script, its fakes and the app in one group).
+    pub fn start_demo(&self) -> Result<Group> {
+        std::fs::create_dir_all(self.demo_tmp())?;
+        Group::spawn(self.demo_command(), "make demo-app", &self.log_file())
     }
 
     // ---- secrets and the content security policy -----------------------

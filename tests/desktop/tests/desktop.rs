@@ -14,8 +14,8 @@ use desktop_e2e::world::{app_binary, MAIN_TITLE, MINIMIZED_FLAG, SETTINGS_TITLE}
 use desktop_e2e::{keychain, procs, World};
 use pcs_core::peloton::PelotonError;
 
-/// The tray's status line at first run (the app's `SETUP_SENTENCE`).
-const SETUP_INCOMPLETE: &str = "Setup incomplete - open Settings";
+/// The tray's status line before Peloton and Coda are set up.
+const SET_UP_NEEDED: &str = "Set up needed";
 /// The tray's status line after Peloton refused the password.
 const LOGIN_REFUSED: &str = "Peloton login refused - open Settings";
 
@@ -41,7 +41,7 @@ async fn first_run_opens_settings_and_keeps_credentials_in_the_keychain() -> Res
 
     w.launch(&[]).await?;
     w.wait_shown(SETTINGS_TITLE).await?;
-    w.wait_tray_status(SETUP_INCOMPLETE).await?;
+    w.wait_tray_status(SET_UP_NEEDED).await?;
     w.wait_tray_icon("needs-attention").await?;
 
     w.in_settings_window().await?;
@@ -90,6 +90,87 @@ async fn first_run_opens_settings_and_keeps_credentials_in_the_keychain() -> Res
     }
     // Saved secrets leave the form: no window holds them any more.
     w.assert_no_secret_in_windows().await?;
+    Ok(())
+}
+
+/// Issue 19: Test connection shows every table and column with ✓ or ✗ and
+/// the kind it must be; copying the missing names and checking the doc
+/// again (Coda only) lead to a ready doc. Nothing is saved until it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_checklist_names_the_two_missing_columns_and_rechecks_the_doc() -> Result<()> {
+    let mut w = World::new("checklist").await?;
+    // A person's doc where two columns were named a little differently.
+    w.coda
+        .rename_column("Workouts", "Avg Output (W)", "Avg Output");
+    w.coda
+        .rename_column("Workouts", "Calories (kcal)", "Calories");
+    let c = w.credentials();
+    w.launch(&[]).await?;
+    w.in_settings_window().await?;
+    w.type_into("peloton-email", &c.email).await?;
+    w.type_into("peloton-password", &c.password).await?;
+    w.type_into("coda-token", &c.coda_token).await?;
+    w.type_into("coda-doc", &c.coda_doc).await?;
+    w.click("test-connection").await?;
+    w.wait_text("test-summary", "the doc needing fixes", |t| {
+        t.contains("marked ✗")
+    })
+    .await?;
+
+    let workouts = "#checklist-workouts";
+    assert_eq!(w.count(&format!("{workouts} li.bad")).await?, 2);
+    assert_eq!(w.count(&format!("{workouts} li.ok")).await?, 17);
+    for (column, kind) in [("Avg Output (W)", "number"), ("Calories (kcal)", "number")] {
+        let row = format!("{workouts} li.bad[data-column='{column}']");
+        assert_eq!(w.count(&row).await?, 1, "{column} marked ✗");
+        assert_eq!(
+            w.count(&format!("{row} button.copy")).await?,
+            1,
+            "{column} copyable"
+        );
+        let shown = w.css_text(&format!("{row} .kind")).await?;
+        assert_eq!(shown, kind);
+    }
+    assert_eq!(
+        w.css_text(&format!("{workouts} li.ok[data-column='Start Time'] .kind"))
+            .await?,
+        "date and time"
+    );
+    assert_eq!(
+        w.count("details.ck-table.ok").await?,
+        3,
+        "the other tables are ready"
+    );
+    w.click("copy-missing-workouts").await?;
+    w.wait_text("copy-missing-workouts", "the copy confirmed", |t| {
+        t == "Copied"
+    })
+    .await?;
+    w.resize(620, 1400).await?;
+    w.screenshot("checklist").await?;
+    assert_eq!(
+        keychain::lookup(keychain::CODA_TOKEN).await?,
+        None,
+        "nothing saved"
+    );
+
+    // The person adds the two columns; checking again reads only the doc.
+    w.coda
+        .rename_column("Workouts", "Avg Output", "Avg Output (W)");
+    w.coda
+        .rename_column("Workouts", "Calories", "Calories (kcal)");
+    let peloton_before = w.peloton.requests().len();
+    w.click("recheck").await?;
+    w.wait_text("test-summary", "a ready doc", |t| {
+        t.contains("Every table and column is ready")
+    })
+    .await?;
+    assert_eq!(w.count(".ck-columns li.bad").await?, 0);
+    assert_eq!(
+        w.peloton.requests().len(),
+        peloton_before,
+        "the recheck asked Peloton nothing"
+    );
     Ok(())
 }
 
@@ -365,5 +446,91 @@ async fn the_network_coming_back_syncs_without_waiting_out_the_backoff() -> Resu
     // the 30 s settling delay, a 15 s tick at most, and the sync itself.
     w.wait_tray_status_prefix("Up to date", Duration::from_secs(90))
         .await?;
+    Ok(())
+}
+
+/// Issue 19: `make demo-app` runs the real app against the fakes, and a
+/// person's own settings and keychain entries (a real HOME, set up) are
+/// neither read nor changed; a second demo says one runs; a taken port is
+/// no obstacle; Quit leaves nothing behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_app_syncs_its_fakes_and_leaves_the_real_setup_alone() -> Result<()> {
+    let w = World::new("demo-app").await?;
+    // The person's real setup: settings and keychain entries of their own.
+    w.saved_setup("the person's own password").await?;
+    let settings_before = w.read(&w.settings_file());
+    // A port the demo prefers is taken (held until the end of the test).
+    let taken = std::net::TcpListener::bind(("127.0.0.1", 8701)).ok();
+
+    let mut demo = w.start_demo()?;
+    w.wait_tray_status("Not synced yet").await?;
+    w.tray().await?.click("Sync now").await?;
+    w.wait_tray_status("Up to date").await?;
+    let told = w.wait_notifications(1).await?;
+    assert!(
+        told[0].body.starts_with("20 new workouts synced: "),
+        "{told:?}"
+    );
+
+    // A second demo while this one runs says so and leaves.
+    let second = w.demo_command().output()?;
+    assert!(!second.status.success(), "a second demo started");
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert!(said.contains("a demo is already running"), "{said}");
+
+    w.tray().await?.click("Quit").await?;
+    until("the demo to end after Quit", || {
+        let ended = demo.try_wait().map(|s| s.map(|_| ()));
+        async move { ended }
+    })
+    .await?;
+    until("every process of the demo to end", || {
+        let gone = (!demo.alive()).then_some(());
+        async move { Ok(gone) }
+    })
+    .await?;
+
+    assert_eq!(
+        w.read(&w.settings_file()),
+        settings_before,
+        "settings untouched"
+    );
+    assert_eq!(
+        keychain::lookup(keychain::PELOTON_PASSWORD)
+            .await?
+            .as_deref(),
+        Some("the person's own password")
+    );
+    assert_eq!(
+        keychain::lookup(keychain::CODA_TOKEN).await?,
+        Some(w.credentials().coda_token)
+    );
+    assert_eq!(
+        keychain::lookup(keychain::PELOTON_REFRESH_TOKEN).await?,
+        None,
+        "the demo's login went to the person's keychain entries"
+    );
+    for account in [
+        keychain::PELOTON_PASSWORD,
+        keychain::PELOTON_REFRESH_TOKEN,
+        keychain::CODA_TOKEN,
+    ] {
+        assert_eq!(
+            keychain::lookup_in("peloton-coda-sync-demo", account).await?,
+            None,
+            "the demo left {account} in the keychain"
+        );
+    }
+    let state = w.home().join("xdg-data/peloton-coda-sync");
+    assert!(!state.exists(), "the demo wrote state under the real HOME");
+    let left: Vec<_> = std::fs::read_dir(w.demo_tmp())?
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "the demo left files: {left:?}");
+    if taken.is_some() {
+        // Its fakes are gone: the port the fake Coda prefers is free again.
+        assert!(std::net::TcpListener::bind(("127.0.0.1", 8702)).is_ok());
+    }
     Ok(())
 }

@@ -548,6 +548,68 @@ mod schema {
         assert!(run.stdout.contains("Table \"Instructors\": ok"), "{run}");
         assert_eq!(w.coda.write_request_count(), 0);
     }
+
+    /// Issue 19: `check` lists every column with ✓ or ✗ and the kind it
+    /// must be; `check --json` gives scripts the same checklist.
+    #[test]
+    fn check_lists_every_column_and_json_gives_the_same_checklist() {
+        let w = world_without_avg_output();
+
+        let run = w.cli(["check"]).fails().no_panic();
+        assert!(
+            run.stdout.contains("Table \"Workouts\": 1 column to fix"),
+            "{run}"
+        );
+        let line = |name: &str| {
+            run.stdout
+                .lines()
+                .find(|l| l.contains(name))
+                .unwrap_or_else(|| panic!("no line for {name}:\n{run}"))
+                .to_owned()
+        };
+        let missing = line("Avg Output (W)");
+        assert!(missing.trim_start().starts_with('✗'), "{missing}");
+        assert!(
+            missing.contains("number") && missing.contains("missing"),
+            "{missing}"
+        );
+        let present = line("Start Time");
+        assert!(present.trim_start().starts_with('✓'), "{present}");
+        assert!(present.contains("date and time"), "{present}");
+
+        let json = w.cli(["check", "--json"]).fails().no_panic().json();
+        assert_eq!(json["ok"], false);
+        assert_eq!(json["doc_name"], "Training Log");
+        let tables = json["checklist"]["tables"].as_array().expect("tables");
+        assert_eq!(tables.len(), 4, "{json:#}");
+        let workouts = &tables[0];
+        assert_eq!(workouts["name"], "Workouts");
+        assert_eq!(workouts["status"], "needs_columns");
+        let columns: Vec<&serde_json::Value> = workouts["columns"]
+            .as_array()
+            .expect("columns")
+            .iter()
+            .filter(|c| c["optional"] == false)
+            .collect();
+        assert_eq!(columns.len(), 19, "the required Workouts columns");
+        let avg = columns
+            .iter()
+            .copied()
+            .find(|c| c["name"] == "Avg Output (W)")
+            .expect("Avg Output (W)");
+        assert_eq!(avg["status"], "missing");
+        assert_eq!(avg["kind"], "number");
+        assert_eq!(avg["optional"], false);
+        assert!(columns
+            .iter()
+            .filter(|c| c["name"] != "Avg Output (W)")
+            .all(|c| c["status"] == "ok"));
+        assert!(tables[1..].iter().all(|t| t["status"] == "ok"), "{json:#}");
+        assert!(json["problems"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Avg Output (W)")));
+        assert_eq!(w.coda.write_request_count(), 0);
+    }
 }
 
 mod friends {
