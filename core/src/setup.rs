@@ -107,15 +107,21 @@ impl Missing {
 
 /// What a sync still needs, in the order Settings asks for it; empty when
 /// setup is complete. A value in the environment counts as set. A keychain
-/// that cannot be read (locked) counts as set: the sync then says the
-/// keychain is locked, which is what the user must fix, not "set up". A
+/// that is there but cannot be read (locked) counts as set: the sync then
+/// says the keychain is locked, which is what the user must fix, not "set
+/// up"; with no keychain at all, nothing is stored. A
 /// browser sign-in needs no e-mail: the refresh token says who.
 pub fn missing(
     settings: &Settings,
     overrides: &Overrides,
     secrets: &dyn SecretStore,
 ) -> Vec<Missing> {
-    let stored = |keys: &[SecretKey]| crate::secrets::is_set(secrets, keys).unwrap_or(true);
+    let stored = |keys: &[SecretKey]| match crate::secrets::is_set(secrets, keys) {
+        Ok(set) => set,
+        // No keychain at all: nothing can be kept there.
+        Err(SecretsError::Unavailable(_)) => false,
+        Err(_) => true,
+    };
     let email = overrides.peloton_email.is_some()
         || !settings.peloton_email.trim().is_empty()
         || settings.peloton_sign_in == SignInWay::Browser;
@@ -431,7 +437,7 @@ mod tests {
     }
 
     #[test]
-    fn an_unreadable_keychain_counts_as_empty() {
+    fn no_keychain_at_all_counts_as_empty() {
         struct Locked;
         impl SecretStore for Locked {
             fn get(&self, _: SecretKey) -> Result<Option<SecretString>, SecretsError> {
