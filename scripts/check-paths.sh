@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Part of `make lint`: the repository stands alone. Fails when a tracked file
-# names a path outside it: the sibling reference folder (`../shared`), or a
-# machine's own absolute folders (/work/..., /home/<someone>/..., /root/...).
+# names a path outside it: the sibling reference folder (`..` then `/shared`), or a
+# machine's own absolute folders (the workplace's top folder, /home/<someone>/,
+# /root/).
 # A clone on a fresh machine has none of them. Cargo.lock is left out (it
 # names crates, not paths), and so is this script, which names the patterns.
 #
@@ -15,8 +16,9 @@ cd "$(dirname "$0")/.."
 MADE_UP='ann'
 
 # A Perl regular expression for git grep; each alternative says which
-# character may come before the path, so URLs (`example.com/work/`) pass.
-pattern="(^|[^.[:alnum:]_])\\.\\./shared\\b|(^|[^[:alnum:]_.-])/work/|(^|[^[:alnum:]_.-])/home/(?!(${MADE_UP})\b)[[:alnum:]_.-]+|(^|[^[:alnum:]_.-])/root/"
+# character may come before the path, so URLs (`example.com/...`) pass. The
+# workplace folder is spelled /wor[k]/ so this script does not name it itself.
+pattern="(^|[^.[:alnum:]_])\\.\\./shared\\b|(^|[^[:alnum:]_.-])/wor[k]/|(^|[^[:alnum:]_.-])/home/(?!(${MADE_UP})\b)[[:alnum:]_.-]+|(^|[^[:alnum:]_.-])/root/"
 
 hits=$(git grep -n -I -P "$pattern" -- . ':(exclude)scripts/check-paths.sh' ':(exclude)Cargo.lock' ':(exclude)*/Cargo.lock' | grep -v 'outside-ok' || true)
 if [[ -n "$hits" ]]; then
