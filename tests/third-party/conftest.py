@@ -16,6 +16,8 @@ import pytest
 
 CODA_TOKEN = "coda-test-token"
 CODA_DOC = "AbCDeFGH"
+# The fake Peloton's built-in test account (tests/fake-peloton/src/lib.rs),
+# not a real credential.
 PELOTON_EMAIL = "rider@example.com"
 PELOTON_PASSWORD = "correct horse"
 
