@@ -19,7 +19,7 @@ CODA_DOC = "AbCDeFGH"
 # The fake Peloton's built-in test account (tests/fake-peloton/src/lib.rs),
 # not a real credential.
 PELOTON_EMAIL = "rider@example.com"
-PELOTON_PASSWORD = "correct horse"
+PELOTON_PASSWORD = 'correct horse'
 
 
 @dataclass

@@ -50,19 +50,7 @@ impl Store {
         body: &[u8],
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let packed = deflate(body);
-        let raw_len = i64::try_from(body.len()).unwrap_or(i64::MAX);
-        self.conn
-            .execute(
-                "INSERT INTO graph_archive(workout_id, body, raw_len, archived_at)
-                 VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT(workout_id) DO UPDATE SET
-                    body = excluded.body, raw_len = excluded.raw_len,
-                    archived_at = excluded.archived_at",
-                params![id, packed, raw_len, to_ms(at)],
-            )
-            .map(drop)
-            .map_err(sql("archiving a performance graph"))
+        upsert_archive(&self.conn, id, body, at)
     }
 
     /// Backfills a workout stored before the archive existed: its graph's
@@ -84,17 +72,7 @@ impl Store {
             params![id, graph_json],
         )
         .map_err(sql("archiving a performance graph"))?;
-        let packed = deflate(body);
-        let raw_len = i64::try_from(body.len()).unwrap_or(i64::MAX);
-        tx.execute(
-            "INSERT INTO graph_archive(workout_id, body, raw_len, archived_at)
-             VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT(workout_id) DO UPDATE SET
-                body = excluded.body, raw_len = excluded.raw_len,
-                archived_at = excluded.archived_at",
-            params![id, packed, raw_len, to_ms(at)],
-        )
-        .map_err(sql("archiving a performance graph"))?;
+        upsert_archive(&tx, id, body, at)?;
         tx.commit().map_err(sql("archiving a performance graph"))
     }
 
@@ -165,6 +143,28 @@ impl Store {
             )
             .map_err(sql("reading the archive"))
     }
+}
+
+/// Writes `body`, deflated, as the archive of workout `id`: the one upsert
+/// both the fetch and the backfill use (on a connection or a transaction).
+fn upsert_archive(
+    conn: &rusqlite::Connection,
+    id: &str,
+    body: &[u8],
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let packed = deflate(body);
+    let raw_len = i64::try_from(body.len()).unwrap_or(i64::MAX);
+    conn.execute(
+        "INSERT INTO graph_archive(workout_id, body, raw_len, archived_at)
+         VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(workout_id) DO UPDATE SET
+            body = excluded.body, raw_len = excluded.raw_len,
+            archived_at = excluded.archived_at",
+        params![id, packed, raw_len, to_ms(at)],
+    )
+    .map(drop)
+    .map_err(sql("archiving a performance graph"))
 }
 
 #[cfg(test)]
