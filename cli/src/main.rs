@@ -275,15 +275,17 @@ async fn sync(paths: &Paths, token_cache: Option<&Path>, full: bool) -> ExitCode
         say!("{note}");
     }
     say!("{}", report.summary());
-    if report.ok() {
-        ExitCode::SUCCESS
-    } else {
-        for p in &report.problems {
-            if Some(p.message.as_str()) != report.headline() {
-                eprintln!("{}", p.message);
-            }
+    // Every problem is said; only core's failure sets the exit status and
+    // comes last (friends' problems alone are no failure).
+    let failure = report.failure();
+    for p in &report.problems {
+        if Some(p) != failure {
+            eprintln!("{}", p.message);
         }
-        fail(EXIT_FAILED, report.headline().unwrap_or("The sync failed."))
+    }
+    match failure {
+        None => ExitCode::SUCCESS,
+        Some(p) => fail(EXIT_FAILED, &p.message),
     }
 }
 
@@ -472,11 +474,15 @@ async fn login(paths: &Paths) -> ExitCode {
     if email.is_empty() || password.is_empty() || token.is_empty() || doc.is_empty() {
         return fail(EXIT_SETUP, "Every answer is needed; nothing was saved.");
     }
-    let stored = secrets
-        .set(SecretKey::PelotonPassword, &SecretString::from(password))
-        .and_then(|()| secrets.set(SecretKey::CodaToken, &SecretString::from(token)))
-        // A new login makes the old refresh token meaningless.
-        .and_then(|()| secrets.delete(SecretKey::PelotonRefreshToken));
+    let changes = setup::credential_changes(
+        settings.peloton_email != email,
+        Some(SecretString::from(password)),
+        Some(SecretString::from(token)),
+    );
+    let stored = changes.iter().try_for_each(|(key, value)| match value {
+        Some(v) => secrets.set(*key, v),
+        None => secrets.delete(*key),
+    });
     if let Err(e) = stored {
         return fail(EXIT_SETUP, &e.user_message());
     }

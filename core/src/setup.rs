@@ -16,7 +16,7 @@ use crate::peloton::PelotonError;
 use crate::secrets::{SecretKey, SecretStore, SecretsError};
 use crate::settings::Settings;
 use crate::store::{Store, StoreError};
-use crate::sync::{Engine, EngineConfig, TableTarget};
+use crate::sync::{Engine, EngineConfig, Problem, ProblemArea, TableTarget};
 use crate::tables::Table;
 
 /// Values given in the environment; each overrides the stored setting
@@ -115,6 +115,112 @@ impl SetupError {
             SetupError::Coda(e) => e.user_message(),
         }
     }
+
+    /// Where the problem is, as the engine says it for the same errors:
+    /// what is missing is in Settings, a keychain or state failure is this
+    /// computer's.
+    pub fn area(&self) -> ProblemArea {
+        match self {
+            SetupError::MissingPelotonEmail
+            | SetupError::MissingCodaToken
+            | SetupError::MissingCodaDoc => ProblemArea::Settings,
+            SetupError::Secrets(_) | SetupError::Store(_) => ProblemArea::Local,
+            SetupError::Peloton(e) => Problem::from(e).area,
+            SetupError::Coda(e) => Problem::from(e).area,
+        }
+    }
+}
+
+impl From<&SetupError> for Problem {
+    fn from(e: &SetupError) -> Self {
+        Problem {
+            area: e.area(),
+            message: e.user_message(),
+        }
+    }
+}
+
+/// A setting a sync cannot do without.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    /// The Peloton e-mail.
+    PelotonEmail,
+    /// The Peloton password, or a login kept from before (refresh token).
+    PelotonLogin,
+    /// The Coda API token.
+    CodaToken,
+    /// The Coda doc.
+    CodaDoc,
+}
+
+/// What the settings, the environment and the keychain lack for a sync, in
+/// the order Settings asks for them; empty when a sync can start. A
+/// keychain that cannot be read lacks everything it should hold.
+pub fn missing(
+    settings: &Settings,
+    overrides: &Overrides,
+    secrets: &dyn SecretStore,
+) -> Vec<Missing> {
+    let stored = |keys: &[SecretKey]| keys.iter().any(|k| matches!(secrets.get(*k), Ok(Some(_))));
+    let mut out = Vec::new();
+    if peloton_email(settings, overrides).is_none() {
+        out.push(Missing::PelotonEmail);
+    }
+    if overrides.peloton_password.is_none()
+        && !stored(&[SecretKey::PelotonPassword, SecretKey::PelotonRefreshToken])
+    {
+        out.push(Missing::PelotonLogin);
+    }
+    if overrides.coda_token.is_none() && !stored(&[SecretKey::CodaToken]) {
+        out.push(Missing::CodaToken);
+    }
+    if doc(settings, overrides).is_none() {
+        out.push(Missing::CodaDoc);
+    }
+    out
+}
+
+/// One keychain entry to set (`Some`) or delete (`None`).
+pub type SecretChange = (SecretKey, Option<SecretString>);
+
+/// The keychain changes that newly typed credentials ask for, in the order
+/// to apply them; `None` keeps what is stored. A new password makes the
+/// kept Peloton login (its refresh token) stale, and so does another
+/// e-mail: that token is deleted with them.
+pub fn credential_changes(
+    email_changed: bool,
+    peloton_password: Option<SecretString>,
+    coda_token: Option<SecretString>,
+) -> Vec<SecretChange> {
+    let mut changes = Vec::new();
+    if peloton_password.is_some() || email_changed {
+        changes.push((SecretKey::PelotonRefreshToken, None));
+    }
+    if let Some(p) = peloton_password {
+        changes.push((SecretKey::PelotonPassword, Some(p)));
+    }
+    if let Some(t) = coda_token {
+        changes.push((SecretKey::CodaToken, Some(t)));
+    }
+    changes
+}
+
+/// The Peloton e-mail: the environment's, else the settings'.
+fn peloton_email(settings: &Settings, overrides: &Overrides) -> Option<String> {
+    overrides
+        .peloton_email
+        .clone()
+        .or_else(|| Some(settings.peloton_email.clone()))
+        .filter(|e| !e.trim().is_empty())
+}
+
+/// The doc: the environment's, else the settings'.
+fn doc(settings: &Settings, overrides: &Overrides) -> Option<String> {
+    overrides
+        .coda_doc
+        .clone()
+        .or_else(|| Some(settings.coda_doc.clone()))
+        .filter(|d| !d.trim().is_empty())
 }
 
 /// Everything [`build_engine`] needs.
@@ -148,12 +254,8 @@ pub fn coda_token(
 
 /// The Peloton client the settings and environment describe.
 pub fn peloton_client(input: &SetupInput<'_>) -> Result<PelotonClient, SetupError> {
-    let email = input
-        .overrides
-        .peloton_email
-        .clone()
-        .or_else(|| Some(input.settings.peloton_email.clone()).filter(|e| !e.trim().is_empty()))
-        .ok_or(SetupError::MissingPelotonEmail)?;
+    let email =
+        peloton_email(input.settings, input.overrides).ok_or(SetupError::MissingPelotonEmail)?;
     let mut config = PelotonConfig {
         dump_dir: Some(input.paths.log_dir.clone()),
         ..PelotonConfig::default()
@@ -200,13 +302,7 @@ pub fn coda_client(input: &SetupInput<'_>) -> Result<CodaClient, SetupError> {
 
 /// The doc to write: the environment's, else the settings'.
 pub fn coda_doc(input: &SetupInput<'_>) -> Result<String, SetupError> {
-    input
-        .overrides
-        .coda_doc
-        .clone()
-        .or_else(|| Some(input.settings.coda_doc.clone()))
-        .filter(|d| !d.trim().is_empty())
-        .ok_or(SetupError::MissingCodaDoc)
+    doc(input.settings, input.overrides).ok_or(SetupError::MissingCodaDoc)
 }
 
 /// Builds the engine: clients, local state and the tables as configured.
@@ -237,4 +333,120 @@ pub fn build_engine(input: SetupInput<'_>) -> Result<Engine, SetupError> {
         avatars: Some(avatars),
     };
     Ok(Engine::new(peloton, coda, store, input.clock, config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secrets::MemoryStore;
+
+    #[test]
+    fn missing_lists_what_a_sync_lacks_until_everything_is_there() {
+        let secrets = MemoryStore::new();
+        let mut settings = Settings::default();
+        let none = Overrides::default();
+        assert_eq!(
+            missing(&settings, &none, &secrets),
+            [
+                Missing::PelotonEmail,
+                Missing::PelotonLogin,
+                Missing::CodaToken,
+                Missing::CodaDoc
+            ]
+        );
+        settings.peloton_email = "rider@example.com".into();
+        settings.coda_doc = "AbC123".into();
+        assert_eq!(
+            missing(&settings, &none, &secrets),
+            [Missing::PelotonLogin, Missing::CodaToken]
+        );
+        // A kept login is as good as a password.
+        secrets
+            .set(SecretKey::PelotonRefreshToken, &SecretString::from("r"))
+            .unwrap();
+        secrets
+            .set(SecretKey::CodaToken, &SecretString::from("t"))
+            .unwrap();
+        assert_eq!(missing(&settings, &none, &secrets), []);
+        // The environment alone is enough too (the e2e tests run so).
+        let env = Overrides::from_vars(|k| {
+            matches!(
+                k,
+                "PELOTON_USERNAME" | "PELOTON_PASSWORD" | "CODA_API_TOKEN" | "CODA_DOC"
+            )
+            .then(|| "x".to_owned())
+        });
+        assert_eq!(missing(&Settings::default(), &env, &MemoryStore::new()), []);
+    }
+
+    #[test]
+    fn a_missing_setting_is_the_same_for_missing_and_build_engine() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().to_owned();
+        let paths =
+            Paths::from_vars(|k| (k == "HOME").then(|| home.clone().into_os_string())).unwrap();
+        let secrets = Arc::new(MemoryStore::new());
+        let settings = Settings::default();
+        let overrides = Overrides::default();
+        let err = build_engine(SetupInput {
+            paths: &paths,
+            settings: &settings,
+            overrides: &overrides,
+            secrets: secrets.clone(),
+            clock: Arc::new(crate::clock::ManualClock::new(chrono::DateTime::UNIX_EPOCH)),
+            lock_wait: Duration::ZERO,
+        })
+        .err()
+        .unwrap();
+        assert!(matches!(err, SetupError::MissingPelotonEmail), "{err}");
+        assert_eq!(err.area(), ProblemArea::Settings);
+        assert!(missing(&settings, &overrides, secrets.as_ref()).contains(&Missing::PelotonEmail));
+    }
+
+    #[test]
+    fn setup_errors_take_the_engines_areas() {
+        assert_eq!(SetupError::MissingCodaToken.area(), ProblemArea::Settings);
+        assert_eq!(
+            SetupError::Secrets(SecretsError::Unavailable("none".into())).area(),
+            ProblemArea::Local
+        );
+        assert_eq!(
+            SetupError::Coda(CodaError::TokenRefused).area(),
+            ProblemArea::CodaToken
+        );
+        assert_eq!(
+            SetupError::Peloton(PelotonError::LoginRefused).area(),
+            ProblemArea::PelotonLogin
+        );
+        let p = Problem::from(&SetupError::MissingCodaDoc);
+        assert_eq!(p.message, SetupError::MissingCodaDoc.user_message());
+    }
+
+    fn keys(changes: &[SecretChange]) -> Vec<(SecretKey, bool)> {
+        changes.iter().map(|(k, v)| (*k, v.is_some())).collect()
+    }
+
+    #[test]
+    fn a_new_password_or_email_makes_the_kept_login_stale() {
+        let pw = || Some(SecretString::from("hunter2"));
+        let tok = || Some(SecretString::from("tok"));
+        assert_eq!(
+            keys(&credential_changes(false, pw(), tok())),
+            [
+                (SecretKey::PelotonRefreshToken, false),
+                (SecretKey::PelotonPassword, true),
+                (SecretKey::CodaToken, true)
+            ]
+        );
+        assert_eq!(
+            keys(&credential_changes(true, None, None)),
+            [(SecretKey::PelotonRefreshToken, false)]
+        );
+        // Only a new Coda token: the Peloton login stays.
+        assert_eq!(
+            keys(&credential_changes(false, None, tok())),
+            [(SecretKey::CodaToken, true)]
+        );
+        assert!(credential_changes(false, None, None).is_empty());
+    }
 }

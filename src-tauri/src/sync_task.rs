@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use pcs_core::secrets::{SecretKey, SecretStore};
+use pcs_core::secrets::SecretStore;
 use pcs_core::settings::Settings;
-use pcs_core::setup::{build_engine, Overrides, SetupError, SetupInput};
+use pcs_core::setup::{self, build_engine, Overrides, SetupError, SetupInput};
 use pcs_core::store::Store;
-use pcs_core::sync::{ProblemArea, Progress, RunOptions, RunRefused, RunReport};
+use pcs_core::sync::{Problem, ProblemArea, Progress, RunOptions, RunRefused, RunReport};
 use tokio_util::sync::CancellationToken;
 
 use crate::controller::{Failure, FailureKind, Initial, Request, RunSummary, SyncResult};
@@ -36,52 +36,11 @@ pub fn attention(area: ProblemArea) -> (String, bool) {
     (s.to_owned(), settings)
 }
 
-/// What the controller needs of a report. A run whose only problems are
-/// single friends counts as working: the next run retries them anyway, and
-/// the window lists them.
-pub fn summary(report: &RunReport) -> RunSummary {
-    let serious: Vec<_> = report
-        .problems
-        .iter()
-        .filter(|p| p.area != ProblemArea::Friend)
-        .collect();
-    let failure = if serious.is_empty() {
-        None
-    } else if let Some(p) = serious.iter().find(|p| p.area.needs_user()) {
+/// What the controller is told of a failure: the sentence, and whether the
+/// user must act (from the problem's area, core's rule).
+pub fn failure(p: &Problem) -> Failure {
+    let kind = if p.area.needs_user() {
         let (short, open_settings) = attention(p.area);
-        Some(Failure {
-            message: p.message.clone(),
-            kind: FailureKind::NeedsUser {
-                short,
-                open_settings,
-            },
-        })
-    } else {
-        Some(Failure {
-            message: serious[0].message.clone(),
-            kind: FailureKind::Transient,
-        })
-    };
-    RunSummary {
-        finished_at: report.finished_at,
-        failure,
-        new_workouts: report.new_workouts.iter().map(|w| w.describe()).collect(),
-        new_friend_workouts: report.new_friend_workouts,
-    }
-}
-
-/// A run that could not start because setup is incomplete or broken.
-pub fn setup_failure(at: DateTime<Utc>, e: &SetupError) -> RunSummary {
-    let area = match e {
-        SetupError::MissingPelotonEmail
-        | SetupError::MissingCodaToken
-        | SetupError::MissingCodaDoc => ProblemArea::Settings,
-        SetupError::Secrets(_) | SetupError::Store(_) => ProblemArea::Local,
-        SetupError::Peloton(_) => ProblemArea::Peloton,
-        SetupError::Coda(_) => ProblemArea::Coda,
-    };
-    let (short, open_settings) = attention(area);
-    let kind = if area.needs_user() {
         FailureKind::NeedsUser {
             short,
             open_settings,
@@ -89,15 +48,37 @@ pub fn setup_failure(at: DateTime<Utc>, e: &SetupError) -> RunSummary {
     } else {
         FailureKind::Transient
     };
+    Failure {
+        message: p.message.clone(),
+        kind,
+    }
+}
+
+/// What the controller needs of a report; whether it failed is core's
+/// [`RunReport::failure`], as for the CLI's exit status.
+pub fn summary(report: &RunReport) -> RunSummary {
+    RunSummary {
+        finished_at: report.finished_at,
+        failure: report.failure().map(failure),
+        new_workouts: report.new_workouts.iter().map(|w| w.describe()).collect(),
+        new_friend_workouts: report.new_friend_workouts,
+    }
+}
+
+/// A run that could not start: settings unreadable, setup incomplete or
+/// broken, the run refused.
+pub fn not_started(at: DateTime<Utc>, p: &Problem) -> RunSummary {
     RunSummary {
         finished_at: at,
-        failure: Some(Failure {
-            message: e.user_message(),
-            kind,
-        }),
+        failure: Some(failure(p)),
         new_workouts: Vec::new(),
         new_friend_workouts: 0,
     }
+}
+
+/// A run that could not start because setup is incomplete or broken.
+pub fn setup_failure(at: DateTime<Utc>, e: &SetupError) -> RunSummary {
+    not_started(at, &Problem::from(e))
 }
 
 /// Runs one sync and tells how it went. Progress goes to the controller as
@@ -107,19 +88,13 @@ pub async fn run_once(state: Arc<AppState>, cancel: CancellationToken) -> SyncRe
     let settings = match Settings::load(&state.paths.config_file) {
         Ok(s) => s,
         Err(e) => {
-            let (short, open_settings) = attention(ProblemArea::Settings);
-            return SyncResult::Finished(RunSummary {
-                finished_at: now,
-                failure: Some(Failure {
+            return SyncResult::Finished(not_started(
+                now,
+                &Problem {
+                    area: ProblemArea::Settings,
                     message: e.user_message(),
-                    kind: FailureKind::NeedsUser {
-                        short,
-                        open_settings,
-                    },
-                }),
-                new_workouts: Vec::new(),
-                new_friend_workouts: 0,
-            });
+                },
+            ));
         }
     };
     let engine = match build_engine(SetupInput {
@@ -153,45 +128,21 @@ pub async fn run_once(state: Arc<AppState>, cancel: CancellationToken) -> SyncRe
         }
         Err(e) => {
             tracing::warn!(error = %e, "sync refused");
-            let (short, open_settings) = attention(ProblemArea::Local);
-            SyncResult::Finished(RunSummary {
-                finished_at: state.clock.now(),
-                failure: Some(Failure {
+            SyncResult::Finished(not_started(
+                state.clock.now(),
+                &Problem {
+                    area: ProblemArea::Local,
                     message: e.user_message(),
-                    kind: FailureKind::NeedsUser {
-                        short,
-                        open_settings,
-                    },
-                }),
-                new_workouts: Vec::new(),
-                new_friend_workouts: 0,
-            })
+                },
+            ))
         }
     }
-}
-
-/// Whether a credential is available: from the environment, else stored.
-/// A keychain that cannot be read counts as "not available".
-fn has_secret(env: bool, secrets: &dyn SecretStore, keys: &[SecretKey]) -> bool {
-    env || keys.iter().any(|k| matches!(secrets.get(*k), Ok(Some(_))))
 }
 
 /// Whether the settings lack something a sync needs (first run, or
 /// credentials removed): then the settings window opens by itself.
 pub fn needs_setup(settings: &Settings, overrides: &Overrides, secrets: &dyn SecretStore) -> bool {
-    let email = overrides.peloton_email.is_some() || !settings.peloton_email.trim().is_empty();
-    let doc = overrides.coda_doc.is_some() || !settings.coda_doc.trim().is_empty();
-    let peloton = has_secret(
-        overrides.peloton_password.is_some(),
-        secrets,
-        &[SecretKey::PelotonPassword, SecretKey::PelotonRefreshToken],
-    );
-    let coda = has_secret(
-        overrides.coda_token.is_some(),
-        secrets,
-        &[SecretKey::CodaToken],
-    );
-    !(email && doc && peloton && coda)
+    !setup::missing(settings, overrides, secrets).is_empty()
 }
 
 /// What the local state says at start: the last run, the last success,
@@ -223,8 +174,8 @@ pub fn initial(store: Option<&Store>, needs_setup: bool) -> Initial {
 mod tests {
     use super::*;
     use chrono::TimeZone;
-    use pcs_core::secrets::MemoryStore;
-    use pcs_core::sync::{NewWorkout, Problem};
+    use pcs_core::secrets::{MemoryStore, SecretKey};
+    use pcs_core::sync::NewWorkout;
     use secrecy::SecretString;
     use std::collections::BTreeMap;
 
@@ -308,34 +259,20 @@ mod tests {
     }
 
     #[test]
-    fn setup_is_needed_until_everything_is_there() {
+    fn setup_is_needed_while_core_says_something_is_missing() {
         let secrets = MemoryStore::new();
         let mut settings = Settings::default();
         let none = Overrides::default();
         assert!(needs_setup(&settings, &none, &secrets));
         settings.peloton_email = "rider@example.com".into();
         settings.coda_doc = "AbC123".into();
-        assert!(needs_setup(&settings, &none, &secrets));
         secrets
-            .set(SecretKey::PelotonRefreshToken, &SecretString::from("r"))
+            .set(SecretKey::PelotonPassword, &SecretString::from("p"))
             .unwrap();
         secrets
             .set(SecretKey::CodaToken, &SecretString::from("t"))
             .unwrap();
         assert!(!needs_setup(&settings, &none, &secrets));
-        // The environment alone is enough too (the e2e tests run so).
-        let env = Overrides::from_vars(|k| {
-            matches!(
-                k,
-                "PELOTON_USERNAME" | "PELOTON_PASSWORD" | "CODA_API_TOKEN" | "CODA_DOC"
-            )
-            .then(|| "x".to_owned())
-        });
-        assert!(!needs_setup(
-            &Settings::default(),
-            &env,
-            &MemoryStore::new()
-        ));
     }
 
     #[test]

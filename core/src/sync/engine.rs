@@ -492,29 +492,11 @@ impl OpenedDoc {
 }
 
 fn peloton_problem(e: &PelotonError) -> Problem {
-    let area = match e {
-        PelotonError::LoginRefused | PelotonError::MissingPassword => ProblemArea::PelotonLogin,
-        PelotonError::Secrets(_) => ProblemArea::Local,
-        _ => ProblemArea::Peloton,
-    };
-    Problem {
-        area,
-        message: e.user_message(),
-    }
+    Problem::from(e)
 }
 
 fn coda_problem(e: &CodaError) -> Problem {
-    let area = match e {
-        CodaError::TokenRefused | CodaError::Forbidden { .. } => ProblemArea::CodaToken,
-        CodaError::DocNotFound { .. }
-        | CodaError::TableNotFound { .. }
-        | CodaError::InvalidDocRef(_) => ProblemArea::CodaDoc,
-        _ => ProblemArea::Coda,
-    };
-    Problem {
-        area,
-        message: e.user_message(),
-    }
+    Problem::from(e)
 }
 
 /// What identifies a list entry's content: when any of it changes, the

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::coda::CodaError;
+use crate::peloton::PelotonError;
 use crate::tables::Table;
 
 /// A step of a run, for progress bars and the tray tooltip.
@@ -105,6 +107,40 @@ pub struct Problem {
     pub message: String,
 }
 
+impl From<&PelotonError> for Problem {
+    /// A refused login is the user's to fix; a keychain failure is this
+    /// computer's; anything else is Peloton's and passes.
+    fn from(e: &PelotonError) -> Self {
+        let area = match e {
+            PelotonError::LoginRefused | PelotonError::MissingPassword => ProblemArea::PelotonLogin,
+            PelotonError::Secrets(_) => ProblemArea::Local,
+            _ => ProblemArea::Peloton,
+        };
+        Problem {
+            area,
+            message: e.user_message(),
+        }
+    }
+}
+
+impl From<&CodaError> for Problem {
+    /// A refused token and a wrong doc are the user's to fix; anything else
+    /// is Coda's and passes.
+    fn from(e: &CodaError) -> Self {
+        let area = match e {
+            CodaError::TokenRefused | CodaError::Forbidden { .. } => ProblemArea::CodaToken,
+            CodaError::DocNotFound { .. }
+            | CodaError::TableNotFound { .. }
+            | CodaError::InvalidDocRef(_) => ProblemArea::CodaDoc,
+            _ => ProblemArea::Coda,
+        };
+        Problem {
+            area,
+            message: e.user_message(),
+        }
+    }
+}
+
 /// A workout that arrived in this run, for the "new workouts" notification.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NewWorkout {
@@ -158,23 +194,33 @@ pub struct RunReport {
 }
 
 impl RunReport {
-    /// True when nothing failed.
+    /// Why the run failed, or `None` when it succeeded: the one definition
+    /// of success, for the CLI's exit status, the app's tray and the stored
+    /// run alike. The problem shown is the first the user must act on, else
+    /// the first.
+    ///
+    /// A run whose only problems are single friends succeeds: their
+    /// problems are still reported (stderr, the window), the other friends
+    /// and every table were written, and the next run retries them anyway.
+    pub fn failure(&self) -> Option<&Problem> {
+        let serious = || {
+            self.problems
+                .iter()
+                .filter(|p| p.area != ProblemArea::Friend)
+        };
+        serious()
+            .find(|p| p.area.needs_user())
+            .or_else(|| serious().next())
+    }
+
+    /// True when the run succeeded (see [`RunReport::failure`]).
     pub fn ok(&self) -> bool {
-        self.problems.is_empty()
+        self.failure().is_none()
     }
 
     /// Seconds the run took.
     pub fn seconds(&self) -> f64 {
         (self.finished_at - self.started_at).num_milliseconds() as f64 / 1000.0
-    }
-
-    /// The one sentence to show when it failed: the first problem the user must act on, else the first.
-    pub fn headline(&self) -> Option<&str> {
-        self.problems
-            .iter()
-            .find(|p| p.area.needs_user())
-            .or_else(|| self.problems.first())
-            .map(|p| p.message.as_str())
     }
 
     /// "12 new workouts, 3 friends, 0 errors in 4.2 s".
@@ -230,19 +276,56 @@ mod tests {
         assert_eq!(r.summary(), "12 new workouts, 3 friends, 0 errors in 4.2 s");
     }
 
-    #[test]
-    fn headline_prefers_what_the_user_must_fix() {
+    fn problem(area: ProblemArea, message: &str) -> Problem {
+        Problem {
+            area,
+            message: message.into(),
+        }
+    }
+
+    fn failure_of(problems: &[(ProblemArea, &str)]) -> Option<String> {
         let mut r = report();
-        r.problems.push(Problem {
-            area: ProblemArea::Friend,
-            message: "friend failed".into(),
-        });
-        r.problems.push(Problem {
-            area: ProblemArea::PelotonLogin,
-            message: "login refused".into(),
-        });
-        assert_eq!(r.headline(), Some("login refused"));
-        assert!(!r.ok());
+        r.problems = problems.iter().map(|(a, m)| problem(*a, m)).collect();
+        assert_eq!(r.ok(), r.failure().is_none());
+        r.failure().map(|p| p.message.clone())
+    }
+
+    #[test]
+    fn failure_is_the_one_definition_of_success() {
+        use ProblemArea::*;
+        assert_eq!(failure_of(&[]), None);
+        // Friends' problems alone are reported, not a failure.
+        assert_eq!(failure_of(&[(Friend, "bob failed")]), None);
+        assert_eq!(
+            failure_of(&[(Friend, "bob failed"), (Coda, "Coda is down.")]).as_deref(),
+            Some("Coda is down.")
+        );
+        // What the user must fix wins over what passes by itself.
+        assert_eq!(
+            failure_of(&[
+                (Friend, "bob failed"),
+                (Peloton, "Peloton is down."),
+                (PelotonLogin, "login refused"),
+            ])
+            .as_deref(),
+            Some("login refused")
+        );
+    }
+
+    #[test]
+    fn errors_map_to_the_area_that_can_fix_them() {
+        let area = |e: PelotonError| Problem::from(&e).area;
+        assert_eq!(area(PelotonError::LoginRefused), ProblemArea::PelotonLogin);
+        assert_eq!(
+            area(PelotonError::MissingPassword),
+            ProblemArea::PelotonLogin
+        );
+        let area = |e: CodaError| Problem::from(&e).area;
+        assert_eq!(area(CodaError::TokenRefused), ProblemArea::CodaToken);
+        assert_eq!(
+            area(CodaError::InvalidDocRef("x".into())),
+            ProblemArea::CodaDoc
+        );
     }
 
     #[test]
