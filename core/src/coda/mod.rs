@@ -19,10 +19,12 @@ mod client;
 mod doc_ref;
 mod error;
 mod schema;
+mod table;
 
 pub use client::{
     CodaClient, CodaConfig, DocInfo, RemoteRow, WhoAmI, DEFAULT_API_URL, READS_IN_FLIGHT,
 };
 pub use doc_ref::parse_doc_id;
 pub use error::CodaError;
-pub use schema::{kind_accepts, ResolvedTable, SchemaProblem, SchemaReport, TableCheck};
+pub use schema::{kind_accepts, SchemaReport, TableCheck};
+pub use table::{ResolvedTable, SchemaProblem};
