@@ -13,12 +13,12 @@ use std::sync::Arc;
 
 use pcs_core::secrets::{MemoryStore, SecretKey, SecretStore, SecretsError};
 use pcs_core::settings::Settings;
-use pcs_core::setup::{build_engine, Overrides, SetupInput};
+use pcs_core::setup::{self, build_engine, Overrides, SecretChange, SetupInput};
 use secrecy::SecretString;
 use serde::Serialize;
 
-use crate::commands::CommandError;
 use crate::controller::{AppSettings, Request};
+use crate::error::CommandError;
 use crate::state::AppState;
 use crate::view::{settings_view, CredentialsSet, SettingsInput, SettingsView};
 
@@ -91,7 +91,7 @@ fn non_empty(s: &str) -> Option<SecretString> {
 }
 
 /// A change to the keychain: each key set to a value or deleted.
-type SecretChanges = Vec<(SecretKey, Option<SecretString>)>;
+type SecretChanges = Vec<SecretChange>;
 
 /// Applies `changes` to the keychain; on a failure, puts back what was
 /// there before and returns the failure.
@@ -132,21 +132,14 @@ impl Undo {
     }
 }
 
-/// The keychain changes the typed values ask for. A new password makes the
-/// kept Peloton login stale; so does another e-mail.
+/// The keychain changes the typed values ask for (core's rule: a new
+/// password or e-mail makes the kept Peloton login stale).
 fn typed_changes(input: &SettingsInput, email_changed: bool) -> SecretChanges {
-    let mut changes = Vec::new();
-    let password = non_empty(&input.peloton_password);
-    if password.is_some() || email_changed {
-        changes.push((SecretKey::PelotonRefreshToken, None));
-    }
-    if let Some(p) = password {
-        changes.push((SecretKey::PelotonPassword, Some(p)));
-    }
-    if let Some(t) = non_empty(&input.coda_token) {
-        changes.push((SecretKey::CodaToken, Some(t)));
-    }
-    changes
+    setup::credential_changes(
+        email_changed,
+        non_empty(&input.peloton_password),
+        non_empty(&input.coda_token),
+    )
 }
 
 /// Writes the keychain changes, then the settings file; undoes the keychain
@@ -184,9 +177,7 @@ pub async fn save(state: &AppState, input: &SettingsInput) -> Result<SettingsVie
     let after = input.apply(&before).map_err(CommandError::fields)?;
     let changes = typed_changes(input, before.peloton_email != after.peloton_email);
     if before.launch_at_login != after.launch_at_login {
-        state
-            .set_launch_at_login(after.launch_at_login)
-            .map_err(CommandError::msg)?;
+        state.set_launch_at_login(after.launch_at_login)?;
     }
     if let Err(e) = commit(state, &after, &changes) {
         if before.launch_at_login != after.launch_at_login {
@@ -278,9 +269,7 @@ pub async fn test_and_save(
         to_save.push((key, value));
     }
     if before.launch_at_login != after.launch_at_login {
-        state
-            .set_launch_at_login(after.launch_at_login)
-            .map_err(CommandError::msg)?;
+        state.set_launch_at_login(after.launch_at_login)?;
     }
     commit(state, &after, &to_save)?;
     result.saved = true;
