@@ -42,14 +42,18 @@ lint: deps tools
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	$(CARGO) deny check --hide-inclusion-graph licenses bans
+	$(CARGO) machete --with-metadata
+	@scripts/import-cycles.pl
 
 # Tools built from crates.io when missing, their build kept in the target
 # folder (CI keeps it outside the clone), so a rebuild is incremental.
 TOOLS_BUILD = $${CARGO_TARGET_DIR:-$(CURDIR)/target}/tools
 
-# cargo-deny checks licences and banned crates (deny.toml).
+# cargo-deny checks licences and banned crates (deny.toml); cargo-machete
+# finds dependencies no code uses.
 tools:
 	@command -v cargo-deny >/dev/null 2>&1 || $(CARGO) install --locked --target-dir "$(TOOLS_BUILD)" cargo-deny
+	@command -v cargo-machete >/dev/null 2>&1 || $(CARGO) install --locked --target-dir "$(TOOLS_BUILD)" cargo-machete
 
 # The engine and the CLI against the fakes under every fault; prints the table
 # (tests/faults). The CLI is built first: the matrix runs the real binary too.
