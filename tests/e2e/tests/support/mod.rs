@@ -175,7 +175,7 @@ impl World {
 
     /// The CLI's local state (SQLite) in this world's `HOME`.
     pub fn state_db(&self) -> PathBuf {
-        self.home.join(".local/share/peloton-coda-sync/state.db")
+        self.home.data_home().join("peloton-coda-sync/state.db")
     }
 
     /// A path outside `HOME` in this test's folder (for files the user
