@@ -271,6 +271,7 @@ impl CodaClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rows::Row;
 
     fn col(name: &str, kind: &str, calculated: bool) -> ColumnInfo {
         ColumnInfo {
