@@ -188,6 +188,11 @@ impl World {
         })
     }
 
+    /// `XDG_DATA_HOME`, where both binaries keep their state.
+    pub fn data_home(&self) -> PathBuf {
+        self.home.data_home()
+    }
+
     /// The temporary folder around HOME (logs and the app's files).
     pub fn dir(&self) -> &Path {
         self.home.root()
