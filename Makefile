@@ -22,6 +22,7 @@ help:
 	@echo "make demo   - run a full sync against the fake Peloton and fake Coda"
 	@echo "make faults - the fault matrix (part of make test)"
 	@echo "make bench  - benchmarks (not part of make test)"
+	@echo "make cold-test - make test from a fresh clone, every stage timed (slow)"
 
 deps:
 	@scripts/ensure-deps.sh $(APT_BUILD)
@@ -39,21 +40,19 @@ demo: deps
 	@scripts/demo.sh
 
 lint: deps tools
+	@scripts/check-paths.sh
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	$(CARGO) deny check --hide-inclusion-graph licenses bans
 	$(CARGO) machete --with-metadata
 	@scripts/import-cycles.pl
 
-# Tools built from crates.io when missing, their build kept in the target
-# folder (CI keeps it outside the clone), so a rebuild is incremental.
-TOOLS_BUILD = $${CARGO_TARGET_DIR:-$(CURDIR)/target}/tools
-
-# cargo-deny checks licences and banned crates (deny.toml); cargo-machete
-# finds dependencies no code uses.
-tools:
-	@command -v cargo-deny >/dev/null 2>&1 || $(CARGO) install --locked --target-dir "$(TOOLS_BUILD)" cargo-deny
-	@command -v cargo-machete >/dev/null 2>&1 || $(CARGO) install --locked --target-dir "$(TOOLS_BUILD)" cargo-machete
+# Cargo tools, each installed with --locked when missing and built in the
+# target folder's tools/ (scripts/ensure-tools.sh): cargo-deny checks licences
+# and banned crates (deny.toml); cargo-machete finds dependencies no
+# code uses; tauri-driver 2.x drives the app in `make e2e`.
+tools: deps
+	@scripts/ensure-tools.sh cargo-deny cargo-machete tauri-driver
 
 # The engine and the CLI against the fakes under every fault; prints the table
 # (tests/faults). The CLI is built first: the matrix runs the real binary too.
@@ -70,11 +69,23 @@ unit: deps
 	$(CARGO) test --workspace --locked --exclude desktop-e2e
 
 # The tray app end to end: release build, Xvfb, private D-Bus, keyring, WebDriver.
-e2e: deps-e2e
+e2e: deps-e2e tools
 	@scripts/e2e-desktop.sh
 
-test: deps-e2e lint unit faults third-party e2e package-test
+# The stages run in this order; scripts/cold-test.sh (`make cold-test`) runs
+# them one by one from a fresh clone and times each.
+TEST_STAGES := deps-e2e tools lint unit faults third-party e2e package-test
+
+test: $(TEST_STAGES)
 	@echo "make test: all green"
+
+print-test-stages:
+	@echo $(TEST_STAGES)
+
+# A clean clone of this branch's HEAD, fresh target and tools folders, every
+# stage of `make test` timed (scripts/cold-test.sh). Not part of `make test`.
+cold-test:
+	@scripts/cold-test.sh
 
 # Not part of `make test`: the first sync of 1000 workouts takes minutes by design.
 bench: deps-e2e
@@ -86,21 +97,16 @@ bench: deps-e2e
 	  "$$bin/bench" --skip-app "skipped: app did not build"; \
 	fi
 
-# The Debian package (scripts/package.sh): the app and the CLI, built by
-# Tauri's bundler. tauri-cli 2.x (`cargo tauri`) is installed once from
-# crates.io; 3.0 is an alpha for another config format.
-.PHONY: tauri-cli package-test
-tauri-cli:
-	@$(CARGO) tauri --version 2>/dev/null | grep -q '^tauri-cli 2\.' || $(CARGO) install --locked --target-dir "$(TOOLS_BUILD)" tauri-cli --version "^2"
-
-package: deps tauri-cli
+# The Debian package (scripts/package.sh): the release app and CLI of
+# scripts/build-release.sh, staged with packaging/deb/ and built by dpkg-deb.
+.PHONY: package-test cold-test print-test-stages
+package: deps
 	@scripts/package.sh
 
 # Builds the .deb, installs it with apt, starts the installed app and CLI
 # against the fakes, removes it (scripts/package-test.sh). Part of `make test`.
-package-test: deps-e2e tauri-cli
+package-test: deps-e2e
 	@scripts/package-test.sh
-
 
 clean:
 	$(CARGO) clean

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The desktop end-to-end tests (`make e2e`): builds the release app and the
-# tests, installs tauri-driver 2.x when missing, starts Xvfb on a free
+# The desktop end-to-end tests (`make e2e`): builds the release app (the
+# build the package ships, scripts/build-release.sh) and the tests, installs
+# tauri-driver 2.x when missing (scripts/ensure-tools.sh), starts Xvfb on a free
 # display, and runs the tests inside a private D-Bus session with
 # gnome-keyring unlocked, one test at a time. Every process it starts is
 # ended on the way out, whatever happened; any failing step fails the run.
@@ -72,20 +73,17 @@ done
 
 # PCS_APP_BIN names another build of the app to test (then none is built).
 if [[ -z "${PCS_APP_BIN:-}" ]]; then
+  # The same release build the package ships (scripts/build-release.sh).
   say "building the release app"
-  "$CARGO" build --locked --release -p peloton-coda-sync-app || die "the release build of the app"
+  scripts/build-release.sh || die "the release build of the app"
 fi
 say "building the fakes and the tests"
 "$CARGO" build --locked -p fake-peloton -p fake-coda || die "building the fakes"
 "$CARGO" test --locked -p desktop-e2e --no-run || die "building the desktop tests"
 
-# tauri-driver 2.x (3.0 is an alpha for another WebDriver protocol).
-cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
-export PATH="$cargo_bin:$PATH"
-if ! tauri-driver --help >/dev/null 2>&1 || ! "$CARGO" install --list | grep -q '^tauri-driver v2\.'; then
-  say "installing tauri-driver 2.x"
-  "$CARGO" install --locked tauri-driver --version '^2' || die "installing tauri-driver"
-fi
+# tauri-driver 2.x, where `cargo install` puts it (CARGO_INSTALL_ROOT, else CARGO_HOME).
+scripts/ensure-tools.sh tauri-driver || die "installing tauri-driver"
+export PATH="${CARGO_INSTALL_ROOT:-${CARGO_HOME:-$HOME/.cargo}}/bin:$PATH"
 
 E2E_TMP=$(mktemp -d -t pcs-e2e-desktop.XXXXXX)
 export E2E_TMP

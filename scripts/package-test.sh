@@ -188,14 +188,19 @@ for dep in libwebkit2gtk-4.1-0 libayatana-appindicator3-1; do
   grep -qw "$dep" <<<"$depends" || die "Depends lacks $dep: $depends"
 done
 grep -q '^ Description: .' <<<"$info" || die "the package has no description"
-# One path a line, as ./usr/...: names may hold spaces (the desktop entry is
-# named after the product), and bundler versions differ on the leading ./.
+# One path a line, as ./usr/... (dpkg-deb writes the leading ./; the sed
+# keeps the check true for an archive written without it).
 contents=$(dpkg-deb --fsys-tarfile "$deb" | tar -t | sed 's|^\./||; s|^|./|')
 for f in ./usr/bin/peloton-coda-sync ./usr/bin/peloton-coda-sync-app; do
   grep -qx "$f" <<<"$contents" || die "the package lacks $f"
 done
-grep -q '^\./usr/share/applications/.*\.desktop$' <<<"$contents" || die "the package has no desktop entry"
-for size in 32x32 128x128 256x256@2 512x512; do
+grep -qx '\./usr/share/applications/peloton-coda-sync-app\.desktop' <<<"$contents" ||
+  die "the package has no desktop entry peloton-coda-sync-app.desktop"
+# Root owns every file, whoever built the package.
+if dpkg-deb --fsys-tarfile "$deb" | tar -tv | awk '$2 != "root/root"' | grep .; then
+  die "the package holds files not owned by root (above)"
+fi
+for size in 32x32 128x128 256x256 512x512; do
   grep -qx "./usr/share/icons/hicolor/$size/apps/peloton-coda-sync-app.png" <<<"$contents" ||
     die "the package lacks the $size icon"
 done

@@ -12,7 +12,7 @@ if [[ -z "${DISPLAY:-}" && -z "${WAYLAND_DISPLAY:-}" ]]; then
   exec scripts/demo.sh "$@"
 fi
 
-cargo build --release --locked -p peloton-coda-sync-app -p peloton-coda-sync
+scripts/build-release.sh
 target_dir="${CARGO_TARGET_DIR:-target}"
 echo "Starting Peloton Coda Sync (it lives in the tray; logs: ~/.local/state/peloton-coda-sync/logs)."
 exec "$target_dir/release/peloton-coda-sync-app" "$@"

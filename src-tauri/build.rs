@@ -12,6 +12,7 @@ const COMMANDS: &[&str] = &[
     "sync_now",
     "open_settings",
     "forget_credentials",
+    "write_every_row_again",
 ];
 
 fn main() {

@@ -103,6 +103,8 @@ function fill(v) {
   $('launch-at-login').checked = v.launch_at_login;
   $('keychain-error').hidden = !v.keychain_error;
   $('keychain-error').textContent = v.keychain_error || '';
+  $('settings-notices').hidden = v.notices.length === 0;
+  $('settings-notices').textContent = v.notices.join(' ');
   $('env-overrides').hidden = v.env_overrides.length === 0;
   $('env-overrides').textContent = v.env_overrides.length
     ? `Set in the environment for this session, and used over these settings: ${v.env_overrides.join(', ')}.`
@@ -231,7 +233,36 @@ async function forget() {
   }
 }
 
+// Starts a sync that sends every row again. The first click asks, in the
+// result line, for a second one that confirms it.
+let writeAllAsked = false;
+async function writeEveryRow() {
+  const r = $('write-every-row-result');
+  const button = $('write-every-row');
+  if (!writeAllAsked) {
+    writeAllAsked = true;
+    r.textContent = 'This is safe: rows are matched by their Peloton ID, so nothing is '
+      + 'duplicated and your own rows and columns are left alone. Click again to start.';
+    r.className = 'result-line';
+    button.textContent = 'Yes, write every row again';
+    return;
+  }
+  writeAllAsked = false;
+  button.textContent = 'Write every row again';
+  button.disabled = true;
+  try {
+    r.textContent = await invoke('write_every_row_again');
+    r.className = 'result-line ok';
+  } catch (err) {
+    r.textContent = message(err);
+    r.className = 'result-line bad';
+  } finally {
+    button.disabled = false;
+  }
+}
+
 $('settings-form').addEventListener('submit', save);
+$('write-every-row').addEventListener('click', writeEveryRow);
 $('forget-credentials').addEventListener('click', forget);
 $('test-connection').addEventListener('click', test);
 $('interval').addEventListener('input', intervalNote);

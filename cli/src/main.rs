@@ -1,11 +1,12 @@
 //! `peloton-coda-sync`: the headless sync, for servers and cron, and the
 //! entry point of the end-to-end tests. Its contract is
-//! `shared/spec/cli.md`. Thin: it reads arguments, builds the engine with
+//! `docs/cli.md`. Thin: it reads arguments, builds the engine with
 //! `pcs_core::setup`, and prints what the engine reports.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,12 +16,13 @@ use pcs_core::clock::{SharedClock, SystemClock};
 use pcs_core::export::{ExportRequest, Format};
 use pcs_core::paths::Paths;
 use pcs_core::secrets::{
-    KeyringStore, MemoryStore, SecretKey, SecretStore, SecretsError, TokenCacheFile,
+    apply_changes, probe, store_for_run, KeychainStatus, KeyringStore, SecretStore, TokenCacheFile,
 };
-use pcs_core::settings::Settings;
-use pcs_core::setup::{self, Overrides, SetupInput};
+use pcs_core::settings::{Settings, SettingsError, SignInWay};
+use pcs_core::setup::{self, Overrides, SetupError, SetupInput};
 use pcs_core::store::{RunRecord, Store};
-use pcs_core::sync::{Engine, Progress, RunOptions};
+use pcs_core::sync::{Engine, Progress, RunOptions, RunRefused, INTERRUPTED_SENTENCE};
+use pcs_core::wording::{for_face, Face};
 use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
 
@@ -67,7 +69,13 @@ enum Command {
         json: bool,
     },
     /// Ask for the Peloton and Coda credentials and keep them in the OS keychain.
-    Login,
+    Login {
+        /// Sign in to Peloton on its own page in any browser instead: paste
+        /// back the address the browser ends on. Keeps only Peloton's
+        /// refresh token (keychain, or the --token-cache file), no password.
+        #[arg(long)]
+        browser: bool,
+    },
     /// Write your workouts to files, from the local state only (no network).
     Export {
         /// tcx (one file a workout), gpx (outdoor workouts with GPS), csv
@@ -94,9 +102,38 @@ macro_rules! say {
     }};
 }
 
+/// Says `sentence` on stderr in the CLI's words (`pcs_core::wording`) and
+/// exits with `code`.
 fn fail(code: u8, sentence: &str) -> ExitCode {
-    eprintln!("{sentence}");
+    say_err(sentence);
     ExitCode::from(code)
+}
+
+/// One sentence on stderr, its remedy named for the command line.
+fn say_err(sentence: &str) {
+    eprintln!("{}", for_face(Face::Cli, sentence));
+}
+
+/// The exit status of a setup failure: 3 only when something is missing
+/// (cli.md: settings or credentials to give); a keychain, state or client
+/// that fails is an ordinary failure.
+fn setup_exit(e: &SetupError) -> u8 {
+    match e {
+        SetupError::MissingPelotonEmail
+        | SetupError::MissingCodaToken
+        | SetupError::MissingCodaDoc => EXIT_SETUP,
+        _ => EXIT_FAILED,
+    }
+}
+
+/// The exit status of a settings file that could not be loaded: 3 for a
+/// file that does not parse (the user must fix it), 1 for one that cannot
+/// be read.
+fn settings_exit(e: &SettingsError) -> u8 {
+    match e {
+        SettingsError::Parse { .. } => EXIT_SETUP,
+        _ => EXIT_FAILED,
+    }
 }
 
 fn main() -> ExitCode {
@@ -122,7 +159,10 @@ fn main() -> ExitCode {
             Command::Sync { full } => sync(&paths, cli.token_cache.as_deref(), full).await,
             Command::Check => check(&paths, cli.token_cache.as_deref()).await,
             Command::Status { json } => status(&paths, json),
-            Command::Login => login(&paths).await,
+            Command::Login { browser: false } => login(&paths).await,
+            Command::Login { browser: true } => {
+                login_browser(&paths, cli.token_cache.as_deref()).await
+            }
             Command::Export {
                 format,
                 out,
@@ -143,9 +183,13 @@ fn main() -> ExitCode {
 
 /// Logs to a daily file in the log folder; to stderr only when `RUST_LOG`
 /// asks, so that stderr's last line stays the one sentence that matters.
+/// Both go through core's filter and scrubber (`pcs_core::logging`): the
+/// HTTP stack stays at `info` unless `PCS_WIRE_LOG=1`.
 fn init_logging(paths: &Paths) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    use pcs_core::logging::{filter_directives, wire_opt_in, Scrubbing, WIRE_LOG_VAR};
     use tracing_subscriber::prelude::*;
     use tracing_subscriber::EnvFilter;
+    let wire = wire_opt_in(std::env::var(WIRE_LOG_VAR).ok().as_deref());
     let _ = std::fs::create_dir_all(&paths.log_dir);
     let file = tracing_appender::rolling::Builder::new()
         .rotation(tracing_appender::rolling::Rotation::DAILY)
@@ -159,16 +203,16 @@ fn init_logging(paths: &Paths) -> Option<tracing_appender::non_blocking::WorkerG
             let (writer, guard) = tracing_appender::non_blocking(appender);
             let layer = tracing_subscriber::fmt::layer()
                 .with_ansi(false)
-                .with_writer(writer)
-                .with_filter(EnvFilter::new("info"));
+                .with_writer(Scrubbing(writer))
+                .with_filter(EnvFilter::new(filter_directives(None, wire)));
             (Some(layer), Some(guard))
         }
         None => (None, None),
     };
     let stderr_layer = std::env::var("RUST_LOG").ok().map(|filter| {
         tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
-            .with_filter(EnvFilter::new(filter))
+            .with_writer(Scrubbing(std::io::stderr))
+            .with_filter(EnvFilter::new(filter_directives(Some(&filter), wire)))
     });
     let _ = tracing_subscriber::registry()
         .with(file_layer)
@@ -187,27 +231,23 @@ fn init_logging(paths: &Paths) -> Option<tracing_appender::non_blocking::WorkerG
 /// "Secrets"). With `--token-cache FILE`, Peloton's refresh token lives in
 /// that file whatever the keychain does.
 fn secret_store(token_cache: Option<&Path>) -> Arc<dyn SecretStore> {
-    let keyring = KeyringStore::default();
-    let store: Arc<dyn SecretStore> = match keyring.get(SecretKey::CodaToken) {
-        Err(SecretsError::Unavailable(reason)) => {
-            tracing::info!(%reason, "no keychain");
-            if token_cache.is_none() {
-                eprintln!(
-                    "No system keychain is available, so Peloton is logged in afresh each run; a daily schedule is best, or keep the login with --token-cache FILE."
-                );
-            }
-            Arc::new(MemoryStore::new())
+    let (store, status) = store_for_run(Arc::new(KeyringStore::default()));
+    if let KeychainStatus::Unavailable(reason) = status {
+        tracing::info!(%reason, "no keychain");
+        if token_cache.is_none() {
+            eprintln!(
+                "No system keychain is available, so Peloton is logged in afresh each run; a daily schedule is best, or keep the login with --token-cache FILE."
+            );
         }
-        _ => Arc::new(keyring),
-    };
+    }
     match token_cache {
         Some(file) => Arc::new(TokenCacheFile::new(file, store)),
         None => store,
     }
 }
 
-fn load_settings(paths: &Paths) -> Result<Settings, String> {
-    Settings::load(&paths.config_file).map_err(|e| e.user_message())
+fn load_settings(paths: &Paths) -> Result<Settings, ExitCode> {
+    Settings::load(&paths.config_file).map_err(|e| fail(settings_exit(&e), &e.user_message()))
 }
 
 fn clock() -> SharedClock {
@@ -221,7 +261,7 @@ fn engine(
     token_cache: Option<&Path>,
     lock_wait: Duration,
 ) -> Result<Engine, ExitCode> {
-    let settings = load_settings(paths).map_err(|sentence| fail(EXIT_SETUP, &sentence))?;
+    let settings = load_settings(paths)?;
     let overrides = Overrides::from_env();
     setup::build_engine(SetupInput {
         paths,
@@ -231,7 +271,7 @@ fn engine(
         clock: clock(),
         lock_wait,
     })
-    .map_err(|e| fail(EXIT_SETUP, &e.user_message()))
+    .map_err(|e| fail(setup_exit(&e), &e.user_message()))
 }
 
 async fn sync(paths: &Paths, token_cache: Option<&Path>, full: bool) -> ExitCode {
@@ -255,13 +295,12 @@ async fn sync(paths: &Paths, token_cache: Option<&Path>, full: bool) -> ExitCode
             bar.set_message(p.describe());
         }
     };
+    if full {
+        say!("{}", pcs_core::sync::FULL_RESEND_SENTENCE);
+    }
     let cancel = CancellationToken::new();
-    let on_signal = cancel.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            on_signal.cancel();
-        }
-    });
+    let signal = Arc::new(AtomicU8::new(0));
+    tokio::spawn(stop_on_signal(cancel.clone(), signal.clone()));
 
     let result = engine.run(RunOptions { full }, &on_progress, &cancel).await;
     if let Some(bar) = bar {
@@ -269,24 +308,65 @@ async fn sync(paths: &Paths, token_cache: Option<&Path>, full: bool) -> ExitCode
     }
     let report = match result {
         Ok(r) => r,
-        Err(refused) => return fail(EXIT_BUSY, &refused.user_message()),
+        Err(refused @ RunRefused::AlreadyRunning) => {
+            return fail(EXIT_BUSY, &refused.user_message())
+        }
+        // A lock file that cannot be opened is no other sync running.
+        Err(refused) => return fail(EXIT_FAILED, &refused.user_message()),
     };
     for note in &report.notes {
         say!("{note}");
     }
     say!("{}", report.summary());
+    if report.interrupted {
+        // 128 + the signal's number, as shells report a process it stopped.
+        let code = 128 + signal.load(Ordering::SeqCst).max(SIGINT);
+        eprintln!("{INTERRUPTED_SENTENCE}");
+        return ExitCode::from(code);
+    }
     // Every problem is said; only core's failure sets the exit status and
     // comes last (friends' problems alone are no failure).
     let failure = report.failure();
     for p in &report.problems {
         if Some(p) != failure {
-            eprintln!("{}", p.message);
+            say_err(&p.message);
         }
     }
     match failure {
         None => ExitCode::SUCCESS,
         Some(p) => fail(EXIT_FAILED, &p.message),
     }
+}
+
+const SIGINT: u8 = 2;
+const SIGTERM: u8 = 15;
+
+/// Cancels the run on SIGINT (Ctrl-C) or SIGTERM and remembers which came,
+/// for the exit status (130 or 143).
+async fn stop_on_signal(cancel: CancellationToken, which: Arc<AtomicU8>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            return;
+        };
+        let got = tokio::select! {
+            _ = int.recv() => SIGINT,
+            _ = term.recv() => SIGTERM,
+        };
+        which.store(got, Ordering::SeqCst);
+    }
+    #[cfg(not(unix))]
+    {
+        if tokio::signal::ctrl_c().await.is_err() {
+            return;
+        }
+        which.store(SIGINT, Ordering::SeqCst);
+    }
+    cancel.cancel();
 }
 
 async fn check(paths: &Paths, token_cache: Option<&Path>) -> ExitCode {
@@ -317,7 +397,7 @@ async fn check(paths: &Paths, token_cache: Option<&Path>) -> ExitCode {
             .map(|(l, r)| (Some(l), r))
             .unwrap_or((None, &[]));
         for p in rest {
-            eprintln!("{}", p.message);
+            say_err(&p.message);
         }
         fail(
             EXIT_FAILED,
@@ -430,7 +510,7 @@ fn describe_run(run: &RunRecord) -> String {
         out.push_str(&format!("\n  note: {note}"));
     }
     for e in &run.errors {
-        out.push_str(&format!("\n  error: {e}"));
+        out.push_str(&format!("\n  error: {}", for_face(Face::Cli, e)));
     }
     out
 }
@@ -451,14 +531,16 @@ fn prompt(label: &str, secret: bool) -> std::io::Result<String> {
 async fn login(paths: &Paths) -> ExitCode {
     let mut settings = match load_settings(paths) {
         Ok(s) => s,
-        Err(sentence) => return fail(EXIT_SETUP, &sentence),
+        Err(code) => return code,
     };
     let secrets = KeyringStore::default();
-    if let Err(SecretsError::Unavailable(_)) = secrets.get(SecretKey::CodaToken) {
-        return fail(
-            EXIT_SETUP,
+    match probe(&secrets) {
+        KeychainStatus::Ready => {}
+        KeychainStatus::Unavailable(_) => return fail(
+            EXIT_FAILED,
             "No system keychain is available to keep credentials; pass them in the environment instead (PELOTON_USERNAME, PELOTON_PASSWORD, CODA_API_TOKEN, CODA_DOC).",
-        );
+        ),
+        KeychainStatus::Locked(e) => return fail(EXIT_FAILED, &e.user_message()),
     }
     let answers = (|| -> std::io::Result<_> {
         let email = prompt("Peloton e-mail: ", false)?;
@@ -469,7 +551,7 @@ async fn login(paths: &Paths) -> ExitCode {
     })();
     let (email, password, token, doc) = match answers {
         Ok(a) => a,
-        Err(e) => return fail(EXIT_SETUP, &format!("Could not read the answers: {e}.")),
+        Err(e) => return fail(EXIT_FAILED, &format!("Could not read the answers: {e}.")),
     };
     if email.is_empty() || password.is_empty() || token.is_empty() || doc.is_empty() {
         return fail(EXIT_SETUP, "Every answer is needed; nothing was saved.");
@@ -479,18 +561,85 @@ async fn login(paths: &Paths) -> ExitCode {
         Some(SecretString::from(password)),
         Some(SecretString::from(token)),
     );
-    let stored = changes.iter().try_for_each(|(key, value)| match value {
-        Some(v) => secrets.set(*key, v),
-        None => secrets.delete(*key),
-    });
-    if let Err(e) = stored {
-        return fail(EXIT_SETUP, &e.user_message());
-    }
+    let undo = match apply_changes(&secrets, &changes) {
+        Ok(undo) => undo,
+        Err(e) => return fail(EXIT_FAILED, &e.user_message()),
+    };
     settings.peloton_email = email;
+    settings.peloton_sign_in = SignInWay::Password;
+    settings.peloton_username.clear();
     settings.coda_doc = doc;
+    if let Err(e) = settings.save(&paths.config_file) {
+        // Nothing half-saved: the keychain goes back to what it held.
+        undo.run(&secrets);
+        return fail(EXIT_FAILED, &e.user_message());
+    }
+    say!("Saved. Run `peloton-coda-sync check` to test the connection.");
+    ExitCode::SUCCESS
+}
+
+/// `login --browser`: the sign-in happens on Peloton's page in whatever
+/// browser the person has; this side prints the address, reads back the one
+/// the browser ended on, and lets core finish (issue 18).
+async fn login_browser(paths: &Paths, token_cache: Option<&Path>) -> ExitCode {
+    let mut settings = match load_settings(paths) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let no_keychain = matches!(
+        probe(&KeyringStore::default()),
+        KeychainStatus::Unavailable(_)
+    );
+    if no_keychain && token_cache.is_none() {
+        return fail(
+            EXIT_SETUP,
+            "No system keychain is available to keep the sign-in; name a file for it with --token-cache FILE.",
+        );
+    }
+    let secrets = secret_store(token_cache);
+    let overrides = Overrides::from_env();
+    let input = SetupInput {
+        paths,
+        settings: &settings,
+        overrides: &overrides,
+        secrets: secrets.clone(),
+        clock: clock(),
+        lock_wait: Duration::ZERO,
+    };
+    let (attempt, client) = match setup::browser_sign_in(&input) {
+        Ok(pair) => pair,
+        Err(e) => return fail(EXIT_SETUP, &e.user_message()),
+    };
+    say!("Open this address in a browser and sign in to Peloton:");
+    say!();
+    say!("  {}", attempt.authorize_url());
+    say!();
+    say!(
+        "The browser then ends on a page that does not load, at an address starting with \
+         https://members.onepeloton.com/callback. Copy that whole address and paste it here."
+    );
+    let pasted = prompt("Address: ", false);
+    if !std::io::stdin().is_terminal() {
+        // A piped answer is not echoed: end the prompt's line, so the last
+        // line of stderr stays the one sentence that matters.
+        eprintln!();
+    }
+    let pasted = match pasted {
+        Ok(line) if !line.is_empty() => line,
+        Ok(_) => return fail(EXIT_SETUP, "Nothing was pasted; nothing was saved."),
+        Err(e) => return fail(EXIT_SETUP, &format!("Could not read the address: {e}.")),
+    };
+    let signed_in = match attempt.finish(&client, secrets.as_ref(), &pasted).await {
+        Ok(who) => who,
+        Err(e) => return fail(EXIT_FAILED, &e.user_message()),
+    };
+    signed_in.record(&mut settings);
     if let Err(e) = settings.save(&paths.config_file) {
         return fail(EXIT_SETUP, &e.user_message());
     }
-    say!("Saved. Run `peloton-coda-sync check` to test the connection.");
+    say!(
+        "Signed in to Peloton as {}; no password is kept.",
+        signed_in.username
+    );
     ExitCode::SUCCESS
 }

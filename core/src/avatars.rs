@@ -8,8 +8,9 @@
 //! - Quiet: an avatar is fetched only when it is missing or its URL changed
 //!   (the URL is kept beside the image), so a quiet run makes no request here.
 //! - Narrow: only images, at most [`MAX_BYTES`], and only from Peloton's image
-//!   hosts (or the configured Peloton API host, which is how tests point it
-//!   at a fake); anything else is skipped.
+//!   hosts, named exactly (or the configured Peloton API host, which is how
+//!   tests point it at a fake); anything else is skipped. No redirect is
+//!   followed, so every byte comes from a URL that passed the check.
 //! - Tidy: the avatars of people no longer followed are removed.
 
 use std::collections::HashSet;
@@ -21,6 +22,15 @@ use futures::StreamExt;
 
 use crate::fs::{write_replacing, Access};
 use url::Url;
+
+/// Peloton's S3 buckets of pictures, addressed as `s3.amazonaws.com/<bucket>/`.
+const IMAGE_BUCKETS: &[&str] = &["peloton-profile-images"];
+/// Exact hosts Peloton serves pictures from (no wildcard: a look-alike
+/// subdomain or bucket is refused).
+const IMAGE_HOSTS: &[&str] = &[
+    "peloton-profile-images.s3.amazonaws.com",
+    "images.onepeloton.com",
+];
 
 /// The largest avatar accepted, in bytes.
 pub const MAX_BYTES: usize = 1024 * 1024;
@@ -98,6 +108,8 @@ impl AvatarCache {
         let http = reqwest::Client::builder()
             .user_agent(crate::USER_AGENT)
             .timeout(Duration::from_secs(15))
+            // A redirect could lead anywhere: only the checked URL is fetched.
+            .redirect(reqwest::redirect::Policy::none())
             .build()?;
         let extra_host = Url::parse(peloton_api_url)
             .ok()
@@ -129,11 +141,11 @@ impl AvatarCache {
         if u.scheme() != "https" {
             return false;
         }
-        let peloton_bucket = host == "s3.amazonaws.com" && u.path().starts_with("/peloton-");
-        let peloton_domain = ["onepeloton.com", "pelotoncycle.com"]
-            .iter()
-            .any(|d| host == *d || host.ends_with(&format!(".{d}")));
-        peloton_bucket || peloton_domain
+        let bucket_path = host == "s3.amazonaws.com"
+            && IMAGE_BUCKETS
+                .iter()
+                .any(|b| u.path().starts_with(&format!("/{b}/")));
+        bucket_path || IMAGE_HOSTS.contains(&host)
     }
 
     /// Brings the folder in line with `wanted`: downloads what is missing or
@@ -297,6 +309,10 @@ mod tests {
         assert!(c.allowed("http://127.0.0.1:9999/cdn/peloton-profile-images/a/b"));
         assert!(!c.allowed("http://s3.amazonaws.com/peloton-profile-images/a/b"));
         assert!(!c.allowed("https://s3.amazonaws.com/someone-else/a"));
+        assert!(!c.allowed("https://s3.amazonaws.com/peloton-profile-images-evil/a"));
+        assert!(!c.allowed("https://s3.amazonaws.com/peloton-attacker/a.png"));
+        assert!(!c.allowed("https://evil.onepeloton.com/a.png"));
+        assert!(c.allowed("https://peloton-profile-images.s3.amazonaws.com/a/b"));
         assert!(!c.allowed("https://evil.example/onepeloton.com.png"));
         assert!(!c.allowed("https://notonepeloton.com/a.png"));
         assert!(!c.allowed("file:///etc/passwd"));

@@ -15,34 +15,42 @@ pub enum Access {
 /// Replaces `path` with `bytes` so that a reader, or a process killed
 /// midway, sees either the old file or the new one, never a torn one: the
 /// bytes go to a temporary file beside it (same file system), are synced,
-/// and the temporary file is renamed over `path`. On failure the temporary
-/// file is removed.
+/// and the temporary file is renamed over `path`.
+///
+/// The temporary file (`tempfile`'s `NamedTempFile`) has a random name, is
+/// created exclusively (`O_EXCL`, so a planted file or symlink is never
+/// opened) and has its final mode from creation on, so a secret is never
+/// readable by others, not even for a moment. On failure it is removed.
 pub fn write_replacing(path: &Path, bytes: &[u8], access: Access) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
     let file_name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{file_name}.tmp-{}", std::process::id()));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    let prefix = format!(".{file_name}.");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".tmp");
     #[cfg(unix)]
-    if access == Access::OwnerOnly {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
+    let permissions = {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::Permissions::from_mode(match access {
+            // The umask still applies, as for any file created.
+            Access::Default => 0o666,
+            Access::OwnerOnly => 0o600,
+        })
+    };
+    #[cfg(unix)]
+    builder.permissions(permissions);
     #[cfg(not(unix))]
     let _ = access;
-    let result = options
-        .open(&tmp)
-        .and_then(|mut f| {
-            f.write_all(bytes)?;
-            f.sync_all()
-        })
-        .and_then(|()| std::fs::rename(&tmp, path));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    let mut tmp = builder.tempfile_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -64,6 +72,25 @@ mod tests {
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_planted_temporary_file_or_link_is_never_written() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::write(&elsewhere, b"untouched").unwrap();
+        // The names an older version used, planted by someone else.
+        let pid = std::process::id();
+        std::os::unix::fs::symlink(&elsewhere, dir.path().join(format!(".token.tmp-{pid}")))
+            .unwrap();
+        write_replacing(&path, b"secret", Access::OwnerOnly).unwrap();
+        assert_eq!(std::fs::read(&elsewhere).unwrap(), b"untouched");
+        assert_eq!(std::fs::read(&path).unwrap(), b"secret");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
     }
 
     #[test]

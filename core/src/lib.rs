@@ -13,6 +13,7 @@ pub mod dashboard;
 pub mod export;
 pub mod fs;
 pub mod lock;
+pub mod logging;
 pub mod net;
 pub mod paths;
 pub mod peloton;
@@ -23,6 +24,7 @@ pub mod setup;
 pub mod store;
 pub mod sync;
 pub mod tables;
+pub mod wording;
 
 /// The user agent every request to Peloton and Coda carries.
 pub const USER_AGENT: &str = concat!("PelotonCodaSync/", env!("CARGO_PKG_VERSION"));

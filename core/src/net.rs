@@ -5,8 +5,10 @@
 //! - 5xx, timeouts, dropped connections: exponential backoff with full jitter, capped.
 //! - Any other status (2xx, 3xx, 4xx) is returned to the caller, which knows
 //!   what a 401 means for its API; a 4xx that retrying cannot fix is never retried.
-//! - Every wait is drawn from one [`RetryBudget`] per run; when it is spent the
-//!   request fails with [`NetError::GaveUp`].
+//! - Every wait, and the time every failed attempt took (a timeout waited
+//!   out), is drawn from one [`RetryBudget`] per run shared by both services;
+//!   when it is spent the request fails. One `Retry-After` takes at most
+//!   [`MAX_RETRY_AFTER`]; a longer one ends the request at once.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -73,10 +75,13 @@ impl Pacer {
     }
 }
 
-/// Total time a run may spend waiting on retries, shared by every request.
+/// Total time a run may spend retrying, shared by every request of both
+/// services: the sleeps between attempts and the time attempts that failed
+/// took (a timeout is waited out in full).
 #[derive(Debug, Clone)]
 pub struct RetryBudget {
     remaining: Arc<Mutex<Duration>>,
+    total: Duration,
 }
 
 impl RetryBudget {
@@ -84,7 +89,26 @@ impl RetryBudget {
     pub fn new(total: Duration) -> Self {
         Self {
             remaining: Arc::new(Mutex::new(total)),
+            total,
         }
+    }
+
+    /// Fills the budget up again: each run starts with the whole of it.
+    pub fn refill(&self) {
+        *self.remaining.lock().unwrap_or_else(|e| e.into_inner()) = self.total;
+    }
+
+    /// What is left.
+    pub fn remaining(&self) -> Duration {
+        *self.remaining.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Counts time already spent (a failed attempt) against the budget;
+    /// false when the budget is spent.
+    fn spend(&self, spent: Duration) -> bool {
+        let mut left = self.remaining.lock().unwrap_or_else(|e| e.into_inner());
+        *left = left.saturating_sub(spent);
+        !left.is_zero()
     }
 
     /// Takes `wait` from the budget; false when not enough is left.
@@ -120,9 +144,13 @@ pub struct RetryPolicy {
     pub max_attempts: u32,
     /// After this many 429s in a row on one request, stop (Coda's "sticky" 429s).
     pub max_consecutive_429: u32,
-    /// Shared across the run.
+    /// Shared across the run and by both services.
     pub budget: RetryBudget,
 }
+
+/// The longest one `Retry-After` may take of the budget; a server asking
+/// for longer ends the request at once (the sync tries again later).
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
 
 impl Default for RetryPolicy {
     fn default() -> Self {
@@ -214,7 +242,28 @@ where
         attempt += 1;
         let result = {
             let _permit = pacer.acquire().await;
-            build().send().await
+            let started = Instant::now();
+            let result = build().send().await;
+            let failed = match &result {
+                Ok(resp) => should_retry_status(resp.status()),
+                Err(e) => !e.is_builder(),
+            };
+            // A failed attempt's time (a timeout waited out, a slow 5xx) is
+            // retrying too: it comes out of the same budget as the sleeps.
+            if failed && !policy.budget.spend(started.elapsed()) {
+                return Err(match result {
+                    Ok(resp) => NetError::GaveUp {
+                        host: host.to_string(),
+                        status: resp.status(),
+                        attempts: attempt,
+                    },
+                    Err(e) => NetError::Unreachable {
+                        host: host.to_string(),
+                        source: e.without_url(),
+                    },
+                });
+            }
+            result
         };
         let wait = match result {
             Ok(resp) if should_retry_status(resp.status()) => {
@@ -229,11 +278,16 @@ where
                     if consecutive_429 >= policy.max_consecutive_429 {
                         return Err(give_up(attempt));
                     }
-                    retry_after(&resp)
-                        .unwrap_or_else(|| policy.backoff(consecutive_429, policy.floor_429))
+                    match retry_after(&resp) {
+                        Some(wait) if wait > MAX_RETRY_AFTER => return Err(give_up(attempt)),
+                        Some(wait) => wait,
+                        None => policy.backoff(consecutive_429, policy.floor_429),
+                    }
                 } else {
                     consecutive_429 = 0;
-                    retry_after(&resp).unwrap_or_else(|| policy.backoff(attempt, policy.base))
+                    retry_after(&resp)
+                        .map(|w| w.min(MAX_RETRY_AFTER))
+                        .unwrap_or_else(|| policy.backoff(attempt, policy.base))
                 };
                 if attempt >= policy.max_attempts || !policy.budget.take(wait) {
                     return Err(give_up(attempt));
@@ -285,6 +339,59 @@ mod tests {
         assert!(b.take(Duration::from_secs(2)));
         assert!(!b.take(Duration::from_secs(2)));
         assert!(!b.take(Duration::from_millis(1)));
+    }
+
+    /// A server that accepts connections and never answers.
+    async fn hanging_server() -> (String, tokio::task::JoinHandle<()>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((conn, _)) = listener.accept().await {
+                held.push(conn);
+            }
+        });
+        (url, task)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hanging_server_ends_within_the_budget_counting_timeouts() {
+        let (url, _server) = hanging_server().await;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        let policy = RetryPolicy {
+            max_attempts: 1000,
+            ..RetryPolicy::default()
+        };
+        let pacer = Pacer::new(
+            4,
+            RateLimit {
+                requests: 10,
+                per: Duration::from_secs(1),
+            },
+        );
+        let start = Instant::now();
+        let err = send_with_retry(&pacer, &policy, "hanging", || http.get(&url))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, NetError::Unreachable { .. }), "{err:?}");
+        let took = Instant::now() - start;
+        // The budget (10 min) counts the 30 s timeouts, not only the sleeps.
+        assert!(took <= Duration::from_secs(600 + 90), "{took:?}");
+        assert!(took >= Duration::from_secs(540), "{took:?}");
+        assert_eq!(policy.budget.remaining(), Duration::ZERO);
+    }
+
+    #[test]
+    fn refill_gives_a_run_the_whole_budget() {
+        let b = RetryBudget::new(Duration::from_secs(3));
+        let shared = b.clone();
+        assert!(shared.take(Duration::from_secs(2)));
+        assert_eq!(b.remaining(), Duration::from_secs(1));
+        b.refill();
+        assert_eq!(shared.remaining(), Duration::from_secs(3));
     }
 
     #[tokio::test(start_paused = true)]

@@ -141,6 +141,17 @@ impl Paths {
         self.data_dir.join("avatars")
     }
 
+    /// Where the time of Peloton's last login block is kept (inside
+    /// `data_dir`): no password is sent within an hour of it.
+    pub fn login_block_file(&self) -> PathBuf {
+        self.data_dir.join("peloton-login-blocked")
+    }
+
+    /// The file locked while Peloton's tokens are renewed (inside `data_dir`).
+    pub fn token_lock_file(&self) -> PathBuf {
+        self.data_dir.join("peloton-token.lock")
+    }
+
     /// The same paths with another settings file (`--config FILE`).
     pub fn with_config_file(mut self, path: impl Into<PathBuf>) -> Paths {
         self.config_file = path.into();

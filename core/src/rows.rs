@@ -1,5 +1,5 @@
 //! Peloton JSON -> the rows of the Coda tables, exactly as
-//! `shared/spec/coda-tables.md` says.
+//! `docs/coda-tables.md` says.
 
 use chrono::DateTime;
 use chrono_tz::Tz;
@@ -537,10 +537,7 @@ mod tests {
     use crate::peloton::types::Page;
     use CellValue::Empty;
 
-    const FIXTURES: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../tests/fixtures/peloton/"
-    );
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/peloton/");
 
     /// The Workouts columns as `coda-tables.md` lists them, typed from the spec.
     const WORKOUT_COLUMNS: [&str; 19] = [

@@ -6,7 +6,7 @@
 //! store by itself: the binary builds one and passes it in.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use secrecy::{ExposeSecret, SecretString};
 
@@ -42,12 +42,20 @@ impl SecretKey {
     }
 }
 
+/// What a user reads when the keychain is locked.
+pub const LOCKED_SENTENCE: &str =
+    "The keychain is locked; unlock it (or log in again) and the sync continues.";
+
 /// Why the keychain could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum SecretsError {
     /// No keychain service answered (e.g. a headless server without a Secret Service).
     #[error("no keychain is available: {0}")]
     Unavailable(String),
+    /// The keychain is there but locked (or its unlock prompt was dismissed):
+    /// the secrets may well be in it, they cannot be read now.
+    #[error("the keychain is locked: {0}")]
+    Locked(String),
     /// The keychain answered with an error.
     #[error("the keychain refused the request: {0}")]
     Failed(String),
@@ -64,6 +72,7 @@ impl SecretsError {
             SecretsError::Unavailable(_) => "No system keychain is available to keep credentials; \
                  unlock or install one (e.g. GNOME Keyring), or pass them in the environment."
                 .to_string(),
+            SecretsError::Locked(_) => LOCKED_SENTENCE.to_string(),
             SecretsError::Failed(_) => {
                 "The system keychain refused to read or store a credential; unlock it and try again."
                     .to_string()
@@ -111,7 +120,9 @@ impl KeyringStore {
 
 fn map_keyring_error(e: keyring::Error) -> SecretsError {
     match e {
-        keyring::Error::NoStorageAccess(inner) => SecretsError::Unavailable(inner.to_string()),
+        // keyring's Secret Service backend says this for a locked
+        // collection, a dismissed unlock prompt and a missing collection.
+        keyring::Error::NoStorageAccess(inner) => SecretsError::Locked(inner.to_string()),
         keyring::Error::PlatformFailure(inner) => SecretsError::Unavailable(inner.to_string()),
         other => SecretsError::Failed(other.to_string()),
     }
@@ -136,6 +147,169 @@ impl SecretStore for KeyringStore {
         match self.entry(key)?.delete_credential() {
             Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
             Err(e) => Err(map_keyring_error(e)),
+        }
+    }
+}
+
+/// What the keychain answers now ([`probe`]).
+#[derive(Debug)]
+pub enum KeychainStatus {
+    /// It answers (whether or not it holds anything).
+    Ready,
+    /// It is there but locked: secrets cannot be read until it is unlocked.
+    Locked(SecretsError),
+    /// None answers: credentials can come from the environment only.
+    Unavailable(SecretsError),
+}
+
+/// The one keychain probe: one read, sorted into ready, locked or absent.
+/// Any other error counts as ready, so that it is reported where it happens.
+pub fn probe(store: &dyn SecretStore) -> KeychainStatus {
+    match store.get(SecretKey::CodaToken) {
+        Err(e @ SecretsError::Locked(_)) => KeychainStatus::Locked(e),
+        Err(e @ SecretsError::Unavailable(_)) => KeychainStatus::Unavailable(e),
+        _ => KeychainStatus::Ready,
+    }
+}
+
+/// The store one sync reads: the keychain, probed afresh for this run;
+/// where none answers, a store in memory (the environment's credentials
+/// then work and nothing is kept). A locked keychain stays the store, so
+/// the run says it is locked instead of "not set", and the next run tries
+/// it again.
+pub fn store_for_run(keychain: Arc<dyn SecretStore>) -> (Arc<dyn SecretStore>, KeychainStatus) {
+    match probe(keychain.as_ref()) {
+        status @ KeychainStatus::Unavailable(_) => (Arc::new(MemoryStore::new()), status),
+        status => (keychain, status),
+    }
+}
+
+/// Whether a credential is known to be set: `Ok(true)` stored, `Ok(false)`
+/// missing; a keychain that cannot be read is an error, never "missing".
+pub fn is_set(store: &dyn SecretStore, keys: &[SecretKey]) -> Result<bool, SecretsError> {
+    for key in keys {
+        if store.get(*key)?.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// A change to the keychain: each key set to a value or deleted (what
+/// `setup::credential_changes` returns for newly typed credentials).
+pub type SecretChanges = Vec<(SecretKey, Option<SecretString>)>;
+
+/// The one keychain change with undo: applies `changes` in order; on a
+/// failure puts back what was there before and returns the failure. On
+/// success the returned [`Undo`] puts it back later (when a step after
+/// the keychain fails, e.g. writing the settings file).
+pub fn apply_changes(
+    store: &dyn SecretStore,
+    changes: &SecretChanges,
+) -> Result<Undo, SecretsError> {
+    let mut undo = Undo(Vec::new());
+    for (key, value) in changes {
+        let before = match store.get(*key) {
+            Ok(v) => v,
+            Err(e) => {
+                undo.run(store);
+                return Err(e);
+            }
+        };
+        let result = match value {
+            Some(v) => store.set(*key, v),
+            None => store.delete(*key),
+        };
+        if let Err(e) = result {
+            undo.run(store);
+            return Err(e);
+        }
+        undo.0.push((*key, before));
+    }
+    Ok(undo)
+}
+
+/// What a keychain change replaced, to put it back.
+#[must_use = "keep it to undo the change when a later step fails"]
+pub struct Undo(SecretChanges);
+
+impl Undo {
+    /// Puts back what the change replaced, newest first (best effort: the
+    /// keychain that just accepted a write rarely refuses the next).
+    pub fn run(self, store: &dyn SecretStore) {
+        for (key, before) in self.0.into_iter().rev() {
+            let result = match before {
+                Some(v) => store.set(key, &v),
+                None => store.delete(key),
+            };
+            if let Err(e) = result {
+                tracing::warn!(error = %e, key = key.account(), "could not undo a keychain change");
+            }
+        }
+    }
+}
+
+/// A store that keeps some keys in memory and passes the others to the
+/// real one: "Test connection" tries typed credentials in memory, while a
+/// saved refresh token it uses (and Auth0 rotates) is written to the real
+/// keychain at once instead of being lost with the trial.
+pub struct Overlay {
+    over: Mutex<HashMap<SecretKey, Option<SecretString>>>,
+    under: Arc<dyn SecretStore>,
+}
+
+impl Overlay {
+    /// `changes` held in memory over `under`; every other key is `under`'s.
+    pub fn new(changes: &SecretChanges, under: Arc<dyn SecretStore>) -> Self {
+        Self {
+            over: Mutex::new(changes.iter().cloned().collect()),
+            under,
+        }
+    }
+
+    /// The keys held in memory and their values now (what to save once the
+    /// trial passed).
+    pub fn held(&self) -> SecretChanges {
+        let over = self.over.lock().unwrap_or_else(|e| e.into_inner());
+        SecretKey::ALL
+            .iter()
+            .filter_map(|k| over.get(k).map(|v| (*k, v.clone())))
+            .collect()
+    }
+}
+
+impl SecretStore for Overlay {
+    fn get(&self, key: SecretKey) -> Result<Option<SecretString>, SecretsError> {
+        if let Some(v) = self
+            .over
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return Ok(v.clone());
+        }
+        self.under.get(key)
+    }
+
+    fn set(&self, key: SecretKey, value: &SecretString) -> Result<(), SecretsError> {
+        let mut over = self.over.lock().unwrap_or_else(|e| e.into_inner());
+        match over.get_mut(&key) {
+            Some(slot) => {
+                *slot = Some(value.clone());
+                Ok(())
+            }
+            None => self.under.set(key, value),
+        }
+    }
+
+    fn delete(&self, key: SecretKey) -> Result<(), SecretsError> {
+        let mut over = self.over.lock().unwrap_or_else(|e| e.into_inner());
+        match over.get_mut(&key) {
+            Some(slot) => {
+                *slot = None;
+                Ok(())
+            }
+            None => self.under.delete(key),
         }
     }
 }
@@ -312,6 +486,121 @@ mod tests {
         cache.delete(SecretKey::PelotonRefreshToken).unwrap();
         assert!(!path.exists());
         cache.delete(SecretKey::PelotonRefreshToken).unwrap();
+    }
+
+    fn value(s: &dyn SecretStore, k: SecretKey) -> Option<String> {
+        s.get(k).unwrap().map(|v| v.expose_secret().to_owned())
+    }
+
+    /// A store whose every call fails, as a locked or absent keychain does.
+    struct Failing(fn(String) -> SecretsError);
+
+    impl SecretStore for Failing {
+        fn get(&self, _: SecretKey) -> Result<Option<SecretString>, SecretsError> {
+            Err((self.0)("x".into()))
+        }
+        fn set(&self, _: SecretKey, _: &SecretString) -> Result<(), SecretsError> {
+            Err((self.0)("x".into()))
+        }
+        fn delete(&self, _: SecretKey) -> Result<(), SecretsError> {
+            Err((self.0)("x".into()))
+        }
+    }
+
+    #[test]
+    fn a_locked_keychain_is_neither_missing_nor_replaced() {
+        let locked: Arc<dyn SecretStore> = Arc::new(Failing(SecretsError::Locked));
+        assert!(matches!(probe(locked.as_ref()), KeychainStatus::Locked(_)));
+        let err = is_set(locked.as_ref(), &[SecretKey::CodaToken]).unwrap_err();
+        assert_eq!(
+            err.user_message(),
+            "The keychain is locked; unlock it (or log in again) and the sync continues."
+        );
+        let (store, _) = store_for_run(locked.clone());
+        assert!(Arc::ptr_eq(&store, &locked), "the run keeps the keychain");
+
+        let absent: Arc<dyn SecretStore> = Arc::new(Failing(SecretsError::Unavailable));
+        assert!(matches!(
+            probe(absent.as_ref()),
+            KeychainStatus::Unavailable(_)
+        ));
+        let (store, _) = store_for_run(absent);
+        assert_eq!(value(store.as_ref(), SecretKey::CodaToken), None);
+
+        let ready = MemoryStore::new();
+        assert!(matches!(probe(&ready), KeychainStatus::Ready));
+        assert!(!is_set(&ready, &[SecretKey::CodaToken]).unwrap());
+    }
+
+    #[test]
+    fn keyring_errors_tell_locked_from_absent() {
+        let locked = map_keyring_error(keyring::Error::NoStorageAccess("locked".into()));
+        assert!(matches!(locked, SecretsError::Locked(_)));
+        let absent = map_keyring_error(keyring::Error::PlatformFailure("no dbus".into()));
+        assert!(matches!(absent, SecretsError::Unavailable(_)));
+    }
+
+    #[test]
+    fn a_change_is_undone_whole() {
+        let s = MemoryStore::new();
+        s.set(SecretKey::CodaToken, &SecretString::from("old"))
+            .unwrap();
+        s.set(SecretKey::PelotonRefreshToken, &SecretString::from("r"))
+            .unwrap();
+        // As `setup::credential_changes` asks for a new password and token.
+        let changes = vec![
+            (SecretKey::PelotonRefreshToken, None),
+            (SecretKey::PelotonPassword, Some(SecretString::from("pw"))),
+            (SecretKey::CodaToken, Some(SecretString::from("new"))),
+        ];
+        let undo = apply_changes(&s, &changes).unwrap();
+        assert_eq!(value(&s, SecretKey::CodaToken).as_deref(), Some("new"));
+        assert_eq!(value(&s, SecretKey::PelotonRefreshToken), None);
+        undo.run(&s);
+        assert_eq!(value(&s, SecretKey::CodaToken).as_deref(), Some("old"));
+        assert_eq!(
+            value(&s, SecretKey::PelotonRefreshToken).as_deref(),
+            Some("r")
+        );
+        assert_eq!(value(&s, SecretKey::PelotonPassword), None);
+
+        let locked = Failing(SecretsError::Locked);
+        assert!(matches!(
+            apply_changes(&locked, &changes),
+            Err(SecretsError::Locked(_))
+        ));
+    }
+
+    #[test]
+    fn an_overlay_keeps_typed_keys_and_writes_the_rest_through() {
+        let real: Arc<dyn SecretStore> = Arc::new(MemoryStore::new());
+        real.set(SecretKey::PelotonRefreshToken, &SecretString::from("r1"))
+            .unwrap();
+        real.set(SecretKey::CodaToken, &SecretString::from("saved"))
+            .unwrap();
+        let trial = Overlay::new(
+            &vec![(SecretKey::CodaToken, Some(SecretString::from("typed")))],
+            real.clone(),
+        );
+        assert_eq!(
+            value(&trial, SecretKey::CodaToken).as_deref(),
+            Some("typed")
+        );
+        // A rotated refresh token reaches the real store at once.
+        trial
+            .set(SecretKey::PelotonRefreshToken, &SecretString::from("r2"))
+            .unwrap();
+        assert_eq!(
+            value(real.as_ref(), SecretKey::PelotonRefreshToken).as_deref(),
+            Some("r2")
+        );
+        assert_eq!(
+            value(real.as_ref(), SecretKey::CodaToken).as_deref(),
+            Some("saved")
+        );
+        let held = trial.held();
+        assert_eq!(held.len(), 1);
+        assert_eq!(held[0].0, SecretKey::CodaToken);
     }
 
     #[test]

@@ -20,6 +20,21 @@ pub const MAX_INTERVAL_MINUTES: u32 = 1440;
 /// The most workouts kept per friend.
 pub const MAX_FRIEND_WORKOUTS: u32 = 100;
 
+/// The two ways to sign in to Peloton (issue 18).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignInWay {
+    /// The e-mail in the settings and the password in the keychain; the app
+    /// logs in by itself when the refresh token fails. Written `"email"`:
+    /// the settings file names no secret, not even the word.
+    #[default]
+    #[serde(rename = "email")]
+    Password,
+    /// Peloton's own page in a browser or the app's sign-in window; only the
+    /// refresh token is kept, and when it dies the person signs in again.
+    Browser,
+}
+
 /// Everything the user can set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -38,6 +53,12 @@ pub struct Settings {
     pub coda_doc: String,
     /// The Peloton account's e-mail (not a secret; the password is in the keychain).
     pub peloton_email: String,
+    /// How Peloton is signed in to: the stored password, or a browser
+    /// sign-in that left only a refresh token.
+    pub peloton_sign_in: SignInWay,
+    /// The Peloton username the last browser sign-in showed, for "Signed in as".
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub peloton_username: String,
     /// Another Coda API base URL (tests and proxies; not documented).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub coda_api_url: Option<String>,
@@ -59,6 +80,8 @@ impl Default for Settings {
             launch_at_login: false,
             coda_doc: String::new(),
             peloton_email: String::new(),
+            peloton_sign_in: SignInWay::default(),
+            peloton_username: String::new(),
             coda_api_url: None,
             peloton_api_url: None,
             peloton_auth_url: None,
@@ -248,8 +271,50 @@ fn one_line(s: &str) -> String {
 }
 
 impl Settings {
-    /// Reads `path`; a missing file gives the defaults.
+    /// Reads `path`; a missing file gives the defaults. Values out of range
+    /// (a hand edit) are brought into range and logged; see
+    /// [`Settings::load_with_notes`] for the sentences.
     pub fn load(path: &Path) -> Result<Settings, SettingsError> {
+        let (settings, notes) = Self::load_with_notes(path)?;
+        for note in notes {
+            tracing::warn!(path = %path.display(), "{note}");
+        }
+        Ok(settings)
+    }
+
+    /// [`Settings::load`], with one sentence per value that was out of range
+    /// and brought into it (for the settings window). A file that does not
+    /// parse is an error naming its line, never replaced by the defaults.
+    pub fn load_with_notes(path: &Path) -> Result<(Settings, Vec<String>), SettingsError> {
+        let mut settings = Self::read(path)?;
+        let notes = settings.clamp();
+        Ok((settings, notes))
+    }
+
+    /// Brings hand-edited values into their ranges; one sentence for each.
+    pub fn clamp(&mut self) -> Vec<String> {
+        let mut notes = Vec::new();
+        let interval = self
+            .interval_minutes
+            .clamp(MIN_INTERVAL_MINUTES, MAX_INTERVAL_MINUTES);
+        if interval != self.interval_minutes {
+            notes.push(format!(
+                "The settings file asked for a sync every {} minutes; the app uses {interval}, as syncs run every {MIN_INTERVAL_MINUTES} to {MAX_INTERVAL_MINUTES} minutes.",
+                self.interval_minutes
+            ));
+            self.interval_minutes = interval;
+        }
+        if self.friend_workouts_per_friend > MAX_FRIEND_WORKOUTS {
+            notes.push(format!(
+                "The settings file asked for {} workouts per friend; the app keeps {MAX_FRIEND_WORKOUTS}, the most allowed.",
+                self.friend_workouts_per_friend
+            ));
+            self.friend_workouts_per_friend = MAX_FRIEND_WORKOUTS;
+        }
+        notes
+    }
+
+    fn read(path: &Path) -> Result<Settings, SettingsError> {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Settings::default()),
@@ -526,7 +591,40 @@ mod tests {
         assert!(matches!(err, SettingsError::Parse { .. }));
         assert!(msg.contains("settings.toml"), "{msg}");
         assert!(msg.contains("interval_minutes"), "{msg}");
+        assert!(msg.contains("line 1"), "{msg}");
         assert!(!msg.contains('\n'), "{msg}");
+        // Still there, as the user wrote it: never replaced by the defaults.
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "interval_minutes = \"often\"\n"
+        );
+    }
+
+    #[test]
+    fn values_out_of_range_are_brought_in_and_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.toml");
+        std::fs::write(
+            &path,
+            "interval_minutes = 1\nfriend_workouts_per_friend = 500\n",
+        )
+        .unwrap();
+        let (s, notes) = Settings::load_with_notes(&path).unwrap();
+        assert_eq!(s.interval_minutes, MIN_INTERVAL_MINUTES);
+        assert_eq!(s.friend_workouts_per_friend, MAX_FRIEND_WORKOUTS);
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert!(
+            notes[0].contains("every 1 minutes") && notes[0].contains("uses 15"),
+            "{notes:?}"
+        );
+        assert!(notes[1].contains("500"), "{notes:?}");
+        assert_eq!(Settings::load(&path).unwrap().interval_minutes, 15);
+        std::fs::write(&path, "interval_minutes = 99999\n").unwrap();
+        assert_eq!(
+            Settings::load(&path).unwrap().interval_minutes,
+            MAX_INTERVAL_MINUTES
+        );
+        assert!(valid().clone().clamp().is_empty());
     }
 
     #[test]

@@ -10,11 +10,12 @@ use secrecy::SecretString;
 use crate::avatars::AvatarCache;
 use crate::clock::SharedClock;
 use crate::coda::{CodaClient, CodaConfig, CodaError};
+use crate::net::RetryBudget;
 use crate::paths::Paths;
 use crate::peloton::client::{PelotonClient, PelotonConfig};
-use crate::peloton::PelotonError;
-use crate::secrets::{SecretKey, SecretStore, SecretsError};
-use crate::settings::Settings;
+use crate::peloton::{BrowserSignIn, PelotonError, SignInError};
+use crate::secrets::{is_set, SecretChanges, SecretKey, SecretStore, SecretsError};
+use crate::settings::{Settings, SignInWay};
 use crate::store::{Store, StoreError};
 use crate::sync::{Engine, EngineConfig, Problem, ProblemArea, TableTarget};
 use crate::tables::Table;
@@ -155,13 +156,15 @@ pub enum Missing {
 
 /// What the settings, the environment and the keychain lack for a sync, in
 /// the order Settings asks for them; empty when a sync can start. A
-/// keychain that cannot be read lacks everything it should hold.
+/// keychain that cannot be read (locked) lacks nothing: the sync says so.
 pub fn missing(
     settings: &Settings,
     overrides: &Overrides,
     secrets: &dyn SecretStore,
 ) -> Vec<Missing> {
-    let stored = |keys: &[SecretKey]| keys.iter().any(|k| matches!(secrets.get(*k), Ok(Some(_))));
+    // A keychain that cannot be read (locked) is not "missing": the sync
+    // then says it is locked, which is what the user must fix.
+    let stored = |keys: &[SecretKey]| is_set(secrets, keys).unwrap_or(true);
     let mut out = Vec::new();
     if peloton_email(settings, overrides).is_none() {
         out.push(Missing::PelotonEmail);
@@ -180,9 +183,6 @@ pub fn missing(
     out
 }
 
-/// One keychain entry to set (`Some`) or delete (`None`).
-pub type SecretChange = (SecretKey, Option<SecretString>);
-
 /// The keychain changes that newly typed credentials ask for, in the order
 /// to apply them; `None` keeps what is stored. A new password makes the
 /// kept Peloton login (its refresh token) stale, and so does another
@@ -191,7 +191,7 @@ pub fn credential_changes(
     email_changed: bool,
     peloton_password: Option<SecretString>,
     coda_token: Option<SecretString>,
-) -> Vec<SecretChange> {
+) -> SecretChanges {
     let mut changes = Vec::new();
     if peloton_password.is_some() || email_changed {
         changes.push((SecretKey::PelotonRefreshToken, None));
@@ -254,10 +254,56 @@ pub fn coda_token(
 
 /// The Peloton client the settings and environment describe.
 pub fn peloton_client(input: &SetupInput<'_>) -> Result<PelotonClient, SetupError> {
-    let email =
-        peloton_email(input.settings, input.overrides).ok_or(SetupError::MissingPelotonEmail)?;
+    peloton_client_with(input, RetryBudget::default())
+}
+
+/// [`peloton_client`] drawing its retries from `budget`.
+fn peloton_client_with(
+    input: &SetupInput<'_>,
+    budget: RetryBudget,
+) -> Result<PelotonClient, SetupError> {
+    let email = match (
+        peloton_email(input.settings, input.overrides),
+        input.settings.peloton_sign_in,
+    ) {
+        (Some(email), _) => email,
+        // A browser sign-in needs no e-mail: the refresh token says who.
+        (None, SignInWay::Browser) => String::new(),
+        (None, SignInWay::Password) => return Err(SetupError::MissingPelotonEmail),
+    };
+    let mut config = peloton_config(input);
+    config.retry.budget = budget;
+    Ok(PelotonClient::new(
+        config,
+        input.clock.clone(),
+        input.secrets.clone(),
+        email,
+        input.overrides.peloton_password.clone(),
+    )?)
+}
+
+/// A browser sign-in attempt and the client that finishes it, both aimed
+/// at the hosts the settings and environment name (issue 18).
+pub fn browser_sign_in(
+    input: &SetupInput<'_>,
+) -> Result<(BrowserSignIn, PelotonClient), SignInError> {
+    let config = peloton_config(input);
+    let attempt = BrowserSignIn::new(&config.auth_url)?;
+    let client = PelotonClient::new(
+        config,
+        input.clock.clone(),
+        input.secrets.clone(),
+        String::new(),
+        None,
+    )?;
+    Ok((attempt, client))
+}
+
+fn peloton_config(input: &SetupInput<'_>) -> PelotonConfig {
     let mut config = PelotonConfig {
         dump_dir: Some(input.paths.log_dir.clone()),
+        login_block_file: Some(input.paths.login_block_file()),
+        token_lock_file: Some(input.paths.token_lock_file()),
         ..PelotonConfig::default()
     };
     if let Some(url) = input
@@ -276,19 +322,19 @@ pub fn peloton_client(input: &SetupInput<'_>) -> Result<PelotonClient, SetupErro
     {
         config.auth_url = url;
     }
-    Ok(PelotonClient::new(
-        config,
-        input.clock.clone(),
-        input.secrets.clone(),
-        email,
-        input.overrides.peloton_password.clone(),
-    )?)
+    config
 }
 
 /// The Coda client the settings and environment describe.
 pub fn coda_client(input: &SetupInput<'_>) -> Result<CodaClient, SetupError> {
+    coda_client_with(input, RetryBudget::default())
+}
+
+/// [`coda_client`] drawing its retries from `budget`.
+fn coda_client_with(input: &SetupInput<'_>, budget: RetryBudget) -> Result<CodaClient, SetupError> {
     let token = coda_token(input.overrides, input.secrets.as_ref())?;
     let mut config = CodaConfig::default();
+    config.retry.budget = budget;
     if let Some(url) = input
         .overrides
         .coda_api_url
@@ -305,13 +351,16 @@ pub fn coda_doc(input: &SetupInput<'_>) -> Result<String, SetupError> {
     doc(input.settings, input.overrides).ok_or(SetupError::MissingCodaDoc)
 }
 
-/// Builds the engine: clients, local state and the tables as configured.
+/// Builds the engine: clients (sharing one retry budget: the contract's
+/// "at most 10 minutes of retrying in all"), local state and the tables as
+/// configured.
 pub fn build_engine(input: SetupInput<'_>) -> Result<Engine, SetupError> {
-    let peloton = peloton_client(&input)?;
+    let budget = RetryBudget::default();
+    let peloton = peloton_client_with(&input, budget.clone())?;
     let avatars = AvatarCache::new(input.paths.avatar_dir(), peloton.api_url())
         .map_err(|e| PelotonError::Request(e.without_url().to_string()))?;
     let doc = coda_doc(&input)?;
-    let coda = coda_client(&input)?;
+    let coda = coda_client_with(&input, budget)?;
     let store = Store::open(&input.paths.state_db)?;
     let tables = Table::ALL
         .into_iter()
@@ -379,6 +428,30 @@ mod tests {
         assert_eq!(missing(&Settings::default(), &env, &MemoryStore::new()), []);
     }
 
+    /// Issue 16: a locked keychain lacks nothing; the sync then says it is
+    /// locked, which is what the user must fix.
+    #[test]
+    fn a_locked_keychain_is_not_missing() {
+        struct Locked;
+        impl SecretStore for Locked {
+            fn get(&self, _: SecretKey) -> Result<Option<SecretString>, SecretsError> {
+                Err(SecretsError::Locked("locked".into()))
+            }
+            fn set(&self, _: SecretKey, _: &SecretString) -> Result<(), SecretsError> {
+                Err(SecretsError::Locked("locked".into()))
+            }
+            fn delete(&self, _: SecretKey) -> Result<(), SecretsError> {
+                Err(SecretsError::Locked("locked".into()))
+            }
+        }
+        let settings = Settings {
+            peloton_email: "rider@example.com".into(),
+            coda_doc: "AbC123".into(),
+            ..Settings::default()
+        };
+        assert_eq!(missing(&settings, &Overrides::default(), &Locked), []);
+    }
+
     #[test]
     fn a_missing_setting_is_the_same_for_missing_and_build_engine() {
         let dir = tempfile::tempdir().unwrap();
@@ -422,7 +495,7 @@ mod tests {
         assert_eq!(p.message, SetupError::MissingCodaDoc.user_message());
     }
 
-    fn keys(changes: &[SecretChange]) -> Vec<(SecretKey, bool)> {
+    fn keys(changes: &SecretChanges) -> Vec<(SecretKey, bool)> {
         changes.iter().map(|(k, v)| (*k, v.is_some())).collect()
     }
 

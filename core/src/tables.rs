@@ -1,4 +1,4 @@
-//! The four Coda tables and their columns, as `shared/spec/coda-tables.md`
+//! The four Coda tables and their columns, as `docs/coda-tables.md`
 //! specifies them. The rows mapping fills these columns; the Coda schema
 //! check compares a doc against them.
 

@@ -80,3 +80,51 @@ async fn a_missing_picture_or_a_foreign_host_is_skipped_after_at_most_one_try() 
     assert!(!avatar_file(cache.dir(), "gone").exists());
     assert!(!avatar_file(cache.dir(), "foreign").exists());
 }
+
+/// Answers every connection with `response` and counts the connections.
+async fn raw_server(response: String) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = hits.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut buf = [0u8; 4096];
+            let _ = socket.read(&mut buf).await;
+            let _ = socket.write_all(response.as_bytes()).await;
+            let _ = socket.shutdown().await;
+        }
+    });
+    (url, hits)
+}
+
+/// Issue 16: a redirect is never followed, so no byte comes from a URL
+/// that did not pass the host check.
+#[tokio::test]
+async fn a_redirect_is_not_followed() {
+    let png = "\u{89}PNG";
+    let (target, target_hits) = raw_server(format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{png}",
+        png.len()
+    ))
+    .await;
+    let (start, _) = raw_server(format!(
+        "HTTP/1.1 302 Found\r\nLocation: {target}/peloton-profile-images/x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    ))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = AvatarCache::new(dir.path().join("avatars"), &start).unwrap();
+
+    let r = cache
+        .refresh(&[Wanted {
+            friend_id: "f1".into(),
+            url: format!("{start}/cdn/peloton-profile-images/a"),
+        }])
+        .await;
+
+    assert_eq!(r.skipped, 1, "{r:?}");
+    assert_eq!(target_hits.load(std::sync::atomic::Ordering::SeqCst), 0);
+    assert!(!avatar_file(cache.dir(), "f1").exists());
+}

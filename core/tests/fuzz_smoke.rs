@@ -8,10 +8,7 @@
 #[path = "../../fuzz/src/lib.rs"]
 mod pcs_fuzz;
 
-const FIXTURES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../tests/fixtures/peloton/"
-);
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/peloton/");
 
 #[test]
 fn the_fuzz_target_survives_the_fixtures_cut_and_flipped() {

@@ -302,7 +302,7 @@ async fn three_hundred_workouts_come_in_three_pages() {
     let c = client(&fake, Arc::new(MemoryStore::new()));
     let user_id = fake.user_id();
 
-    let workouts: Vec<_> = c.workouts(&user_id).try_collect().await.unwrap();
+    let workouts = c.all_workouts(&user_id).await.unwrap().items;
 
     let ids: Vec<String> = workouts.into_iter().map(|w| w.id).collect();
     assert_eq!(ids, fake.workout_ids());
@@ -344,7 +344,7 @@ async fn a_short_last_page_ends_the_list() {
         Some(&password),
     );
 
-    let all = c.all_workouts(&fake.user_id()).await.unwrap();
+    let all = c.all_workouts(&fake.user_id()).await.unwrap().items;
 
     assert_eq!(all.len(), 7);
     assert_eq!(fake.count(|r| r.path.ends_with("/workouts")), 3);
@@ -363,7 +363,9 @@ async fn reading_stops_when_the_caller_stops() {
     let known = fake.workout_ids()[40].clone();
 
     let newer: Vec<_> = c
-        .workouts(&user_id)
+        .workout_pages(&user_id)
+        .map_ok(|page| futures::stream::iter(page.items.into_iter().map(Ok::<_, PelotonError>)))
+        .try_flatten()
         .try_take_while(|w| futures::future::ready(Ok(w.id != known)))
         .try_collect()
         .await
@@ -385,7 +387,7 @@ async fn a_storm_of_429s_is_ridden_out() {
     c.ensure_login().await.unwrap();
 
     fake.faults().set_rate_429(0.4);
-    let all = c.all_workouts(&user_id).await.unwrap();
+    let all = c.all_workouts(&user_id).await.unwrap().items;
     let ids = fake.workout_ids();
     let mut details = Vec::new();
     for id in &ids[..20] {
@@ -434,8 +436,8 @@ async fn private_friend_is_reported_as_private() {
     let open = fake.friend_id("OpenBook").unwrap();
     let hermit = fake.friend_id("Hermit").unwrap();
 
-    let following = c.following(&fake.user_id()).await.unwrap();
-    let seen = c.friend_workouts(&open, 5).await.unwrap();
+    let following = c.following(&fake.user_id()).await.unwrap().items;
+    let seen = c.friend_workouts(&open, 5).await.unwrap().items;
     let err = c.friend_workouts(&hermit, 5).await.unwrap_err();
 
     assert_eq!(following.len(), 2);
@@ -465,7 +467,7 @@ async fn unknown_and_missing_fields_still_parse() {
     fake.faults().set_remove_field(Some("total_work"));
     let c = client(&fake, Arc::new(MemoryStore::new()));
 
-    let list = c.all_workouts(&fake.user_id()).await.unwrap();
+    let list = c.all_workouts(&fake.user_id()).await.unwrap().items;
     let (detail, raw) = c.workout(&list[0].id).await.unwrap();
 
     assert_eq!(list.len(), 3);
@@ -500,7 +502,7 @@ async fn a_changed_field_type_names_endpoint_and_field() {
     fake.faults().set_retype_field(Some("total_work"));
 
     let err = c.workout(&id).await.unwrap_err();
-    let list_err = c.all_workouts(&fake.user_id()).await.unwrap_err();
+    let list = c.all_workouts(&fake.user_id()).await.unwrap();
 
     match &err {
         PelotonError::Decode { endpoint, path, .. } => {
@@ -514,13 +516,13 @@ async fn a_changed_field_type_names_endpoint_and_field() {
         "Peloton changed how it answers /api/workout/{id} (field total_work): please report \
          this; the raw answer is saved in the log folder."
     );
-    match &list_err {
-        PelotonError::Decode { endpoint, path, .. } => {
-            assert_eq!(endpoint, "/api/user/{id}/workouts");
-            assert_eq!(path, "data[0].total_work");
-        }
-        other => panic!("expected Decode, got {other:?}"),
-    }
+    // A list is read entry by entry: each drifted entry is left out by name.
+    assert!(list.items.is_empty());
+    assert_eq!(list.skipped.len(), 3);
+    assert_eq!(list.skipped[0].endpoint, "/api/user/{id}/workouts");
+    assert_eq!(list.skipped[0].path, "data[0].total_work");
+    assert!(list.skipped[0].id.is_some());
+    assert!(list.skipped[0].user_message().contains("left out"));
     let saved = dump.path().join("peloton-api-workout-id-1.json");
     let body = std::fs::read_to_string(&saved).unwrap();
     assert!(body.contains(&id));
@@ -555,7 +557,7 @@ async fn graph_instructors_and_detail_read_the_fixtures() {
     let c = client(&fake, Arc::new(MemoryStore::new()));
     let ids = fake.workout_ids();
 
-    let instructors = c.instructors().await.unwrap();
+    let instructors = c.instructors().await.unwrap().items;
     let mut with_output = 0;
     for id in &ids {
         let (graph, trimmed) = c.performance_graph(id).await.unwrap();
@@ -632,4 +634,168 @@ async fn a_stored_mobile_refresh_token_is_recognised() {
     // The store does not say which client the token is for: web first, then mobile.
     assert_eq!(fake.login_count(), 1);
     assert_eq!(fake.refresh_count(), 2);
+}
+
+// Password attempts (issue 16): the password is sent rarely, never after a block.
+
+fn blocked_config(fake: &FakePeloton, dir: &std::path::Path) -> PelotonConfig {
+    PelotonConfig {
+        login_block_file: Some(dir.join("peloton-login-blocked")),
+        ..config(fake)
+    }
+}
+
+#[tokio::test]
+async fn a_lockout_stops_the_password_at_once_and_for_an_hour() {
+    let fake = start(Config::default()).await;
+    fake.faults().set_lockout_logins(true);
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(chrono::Utc.with_ymd_and_hms(2026, 3, 1, 8, 0, 0).unwrap());
+    let password = fake.password();
+    let make = || {
+        client_with(
+            &fake,
+            blocked_config(&fake, dir.path()),
+            Arc::new(clock.clone()),
+            Arc::new(MemoryStore::new()),
+            Some(&password),
+        )
+    };
+
+    let c = make();
+    let err = c.ensure_login().await.unwrap_err();
+    assert!(matches!(err, PelotonError::LoginBlocked), "{err:?}");
+    assert_eq!(
+        err.user_message(),
+        "Peloton is refusing logins for now (too many attempts); wait an hour, then sync again."
+    );
+    assert_eq!(fake.login_count(), 1, "submitted once");
+    // Not again in this run, nor in the next runs within the hour.
+    assert!(matches!(
+        c.ensure_login().await.unwrap_err(),
+        PelotonError::LoginBlocked
+    ));
+    clock.advance(chrono::Duration::minutes(59));
+    fake.faults().set_lockout_logins(false);
+    assert!(matches!(
+        make().ensure_login().await.unwrap_err(),
+        PelotonError::LoginBlocked
+    ));
+    assert_eq!(fake.login_count(), 1);
+    assert_eq!(fake.count(|r| r.path == "/authorize"), 1);
+
+    // After the hour, a login goes through again.
+    clock.advance(chrono::Duration::minutes(2));
+    make().ensure_login().await.unwrap();
+    assert_eq!(fake.login_count(), 2);
+}
+
+#[tokio::test]
+async fn a_lockout_of_the_password_grant_is_also_final() {
+    let fake = start(Config::default()).await;
+    fake.faults().skip_csrf_for_next_logins(100);
+    fake.faults().set_lockout_logins(true);
+    let dir = tempfile::tempdir().unwrap();
+    let password = fake.password();
+    let c = client_with(
+        &fake,
+        blocked_config(&fake, dir.path()),
+        Arc::new(SystemClock),
+        Arc::new(MemoryStore::new()),
+        Some(&password),
+    );
+
+    let err = c.ensure_login().await.unwrap_err();
+
+    assert!(matches!(err, PelotonError::LoginBlocked), "{err:?}");
+    assert_eq!(fake.login_count(), 1, "one password grant");
+    assert!(dir.path().join("peloton-login-blocked").exists());
+}
+
+#[tokio::test]
+async fn a_refused_password_is_not_sent_again_in_the_run() {
+    let fake = start(Config::default()).await;
+    let c = client_with(
+        &fake,
+        config(&fake),
+        Arc::new(SystemClock),
+        Arc::new(MemoryStore::new()),
+        Some("hunter2-wrong"),
+    );
+
+    for _ in 0..3 {
+        let err = c.ensure_login().await.unwrap_err();
+        assert!(matches!(err, PelotonError::LoginRefused), "{err:?}");
+    }
+
+    assert_eq!(fake.login_count(), 1);
+    assert_eq!(fake.count(|r| r.path == "/authorize"), 1);
+}
+
+#[tokio::test]
+async fn a_plain_rate_limit_is_retried_within_three_submissions() {
+    let fake = start(Config::default()).await;
+    fake.faults().throttle_next_logins(2);
+    let c = client(&fake, Arc::new(MemoryStore::new()));
+
+    c.ensure_login().await.unwrap();
+
+    assert_eq!(fake.login_count(), 3);
+    assert_eq!(fake.count(|r| r.status == 429), 2);
+}
+
+#[tokio::test]
+async fn three_submissions_are_the_most_a_run_sends() {
+    let fake = start(Config::default()).await;
+    fake.faults().throttle_next_logins(100);
+    let c = client(&fake, Arc::new(MemoryStore::new()));
+
+    let err = c.ensure_login().await.unwrap_err();
+    assert!(err.is_transient(), "{err:?}");
+    let again = c.ensure_login().await.unwrap_err();
+    assert!(again.is_transient(), "{again:?}");
+
+    assert_eq!(fake.login_count(), 3);
+}
+
+/// Issue 16: a refresh token rotated by another client (the CLI, "Test
+/// connection") is read from the store before renewing, so the stale one
+/// in memory is never spent and no password login follows.
+#[tokio::test]
+async fn a_token_rotated_by_another_client_is_picked_up_from_the_store() {
+    let fake = start(Config::default()).await;
+    let store = Arc::new(MemoryStore::new());
+    let dir = tempfile::tempdir().unwrap();
+    let password = fake.password();
+    let make = || {
+        client_with(
+            &fake,
+            PelotonConfig {
+                token_lock_file: Some(dir.path().join("peloton-token.lock")),
+                ..config(&fake)
+            },
+            Arc::new(SystemClock),
+            store.clone(),
+            Some(&password),
+        )
+    };
+    let first = make();
+    first.me().await.unwrap();
+    assert_eq!(fake.login_count(), 1);
+
+    fake.expire_tokens();
+    let second = make();
+    second.me().await.unwrap();
+    assert_eq!(
+        fake.refresh_count(),
+        1,
+        "the second client rotated the token"
+    );
+
+    fake.expire_tokens();
+    first.me().await.unwrap();
+
+    assert_eq!(fake.login_count(), 1, "{:?}", paths(&fake));
+    assert_eq!(fake.refresh_count(), 2);
+    assert!(dir.path().join("peloton-token.lock").exists());
 }

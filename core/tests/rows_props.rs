@@ -12,10 +12,7 @@ use pcs_core::tables::Table;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
-const FIXTURES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../tests/fixtures/peloton/"
-);
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/peloton/");
 
 /// Workout fixtures, each with the performance graph of the same class.
 const PAIRS: &[&str] = &[

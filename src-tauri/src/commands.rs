@@ -92,6 +92,18 @@ pub fn sync_now(state: Shared<'_>) {
     state.send(Request::SyncNow);
 }
 
+/// "Write every row again": the next sync (started now, or the one after
+/// a sync in progress) sends every row; keyed, so nothing is duplicated.
+/// Returns the sentence that says so.
+#[tauri::command]
+pub fn write_every_row_again(state: Shared<'_>) -> String {
+    state
+        .full_next
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    state.send(Request::SyncNow);
+    pcs_core::sync::FULL_RESEND_SENTENCE.to_string()
+}
+
 /// Opens the settings window (from the main window's error line).
 #[tauri::command]
 pub fn open_settings(state: Shared<'_>) {
@@ -108,7 +120,8 @@ pub fn handler<R: tauri::Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + 
         test_connection,
         sync_now,
         open_settings,
-        forget_credentials
+        forget_credentials,
+        write_every_row_again
     ]
 }
 
@@ -208,6 +221,21 @@ mod tests {
         invoke(&window(&a, "main"), "sync_now", serde_json::json!({})).unwrap();
         assert_eq!(a.requests.try_recv().unwrap(), Request::SyncNow);
         assert!(a.requests.try_recv().is_err());
+    }
+
+    #[test]
+    fn write_every_row_again_marks_the_next_run_full_and_starts_it() {
+        let mut a = app();
+        let v = invoke(
+            &window(&a, "settings"),
+            "write_every_row_again",
+            serde_json::json!({}),
+        )
+        .unwrap();
+        assert!(v.as_str().unwrap().contains("nothing is duplicated"));
+        assert_eq!(a.requests.try_recv().unwrap(), Request::SyncNow);
+        let state = a.app.state::<Arc<AppState>>();
+        assert!(state.full_next.load(std::sync::atomic::Ordering::SeqCst));
     }
 
     #[test]

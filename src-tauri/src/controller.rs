@@ -347,6 +347,7 @@ impl<S: Shell> Controller<S> {
 
     fn start(&mut self) {
         self.running = true;
+        self.schedule.started();
         self.progress.clear();
         self.shell.start_sync();
     }

@@ -41,7 +41,7 @@ use std::time::Duration;
 use clap::Parser;
 use pcs_core::clock::{SharedClock, SystemClock};
 use pcs_core::paths::Paths;
-use pcs_core::secrets::{KeyringStore, MemoryStore, SecretKey, SecretStore, SecretsError};
+use pcs_core::secrets::{KeyringStore, SecretStore};
 use pcs_core::settings::Settings;
 use pcs_core::setup::Overrides;
 use pcs_core::store::Store;
@@ -137,14 +137,15 @@ fn start(argv: impl IntoIterator<Item = std::ffi::OsString>) -> Result<(), AppEr
     let secrets: Arc<dyn SecretStore> = Arc::new(KeyringStore::default());
     let clock: SharedClock = Arc::new(SystemClock);
     let (tx, rx) = mpsc::unbounded_channel();
-    let mut state = AppState::new(paths, Overrides::from_env(), secrets, clock, tx);
-    if let Err(e @ SecretsError::Unavailable(_)) = state.secrets.get(SecretKey::CodaToken) {
-        // Settings still refuse to save credentials (no file fallback);
-        // syncs use the environment's, as the CLI does.
-        tracing::warn!(reason = %e, "no keychain; credentials come from the environment only");
-        state.sync_secrets = Arc::new(MemoryStore::new());
-    }
-    let state = Arc::new(state);
+    // Each sync probes the keychain again (`secrets::store_for_run`): one
+    // locked or slow at login must not hold for the whole session.
+    let state = Arc::new(AppState::new(
+        paths,
+        Overrides::from_env(),
+        secrets,
+        clock,
+        tx,
+    ));
     let app = builder(state.clone())
         .setup(move |app| {
             wire(app.handle(), state, &settings, rx, args.minimized);

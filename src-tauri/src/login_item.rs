@@ -23,17 +23,47 @@ pub fn entry_path(var: impl Fn(&str) -> Option<String>) -> Option<PathBuf> {
     Some(config.join("autostart").join(FILE_NAME))
 }
 
+/// Characters the Desktop Entry spec reserves in an `Exec` argument: an
+/// argument holding one is quoted.
+const RESERVED: &[char] = &[
+    ' ', '\t', '\n', '"', '\'', '\\', '>', '<', '~', '|', '&', ';', '$', '*', '?', '#', '(', ')',
+    '`',
+];
+
+/// One `Exec` argument as the Desktop Entry spec ("The Exec key") wants
+/// it: quoted when it holds a reserved character, with `"`, `` ` ``, `$`
+/// and `\` escaped inside the quotes; `%` doubled (it starts field codes);
+/// then the value escapes of every string (`\\`, `\n`, `\t`, `\r`), which
+/// are undone first when the entry is read.
+pub fn exec_arg(arg: &str) -> String {
+    let quoted = if arg.is_empty() || arg.contains(RESERVED) {
+        let mut q = String::with_capacity(arg.len() + 2);
+        q.push('"');
+        for c in arg.chars() {
+            if matches!(c, '"' | '`' | '$' | '\\') {
+                q.push('\\');
+            }
+            q.push(c);
+        }
+        q.push('"');
+        q
+    } else {
+        arg.to_owned()
+    };
+    quoted
+        .replace('%', "%%")
+        .replace('\\', "\\\\")
+        .replace('\n', "\\n")
+        .replace('\t', "\\t")
+        .replace('\r', "\\r")
+}
+
 /// The entry's text: starts `exe` in the tray only.
 pub fn entry_text(exe: &Path, tray_only_flag: &str) -> String {
-    let exe = exe.display().to_string();
-    // Desktop-entry Exec quoting: a path with spaces or quotes is quoted.
-    let exe = if exe.contains([' ', '"', '\\', '\'']) {
-        format!("\"{}\"", exe.replace('\\', "\\\\").replace('"', "\\\""))
-    } else {
-        exe
-    };
+    let exe = exec_arg(&exe.display().to_string());
+    let flag = exec_arg(tray_only_flag);
     format!(
-        "[Desktop Entry]\nType=Application\nName=Peloton Coda Sync\nComment=Sync Peloton workouts into Coda\nExec={exe} {tray_only_flag}\nIcon=peloton-coda-sync-app\nTerminal=false\nX-GNOME-Autostart-enabled=true\n"
+        "[Desktop Entry]\nType=Application\nName=Peloton Coda Sync\nComment=Sync Peloton workouts into Coda\nExec={exe} {flag}\nIcon=peloton-coda-sync-app\nTerminal=false\nX-GNOME-Autostart-enabled=true\n"
     )
 }
 
@@ -103,6 +133,20 @@ mod tests {
         assert!(!path.exists());
         // Off twice is fine.
         apply(&path, false, exe, "--minimized").unwrap();
+    }
+
+    #[test]
+    fn exec_arguments_are_escaped_as_the_spec_says() {
+        let check = |arg: &str, expect: &str| assert_eq!(exec_arg(arg), expect, "{arg}");
+        check("/usr/bin/app", "/usr/bin/app");
+        check("/opt/My Apps/app", "\"/opt/My Apps/app\"");
+        check("/opt/100%/app", "/opt/100%%/app");
+        check("/opt/$HOME/a`b`", "\"/opt/\\\\$HOME/a\\\\`b\\\\`\"");
+        check("/opt/say \"hi\"", "\"/opt/say \\\\\"hi\\\\\"\"");
+        // A literal backslash takes four in the file (the spec's own example).
+        check("/opt/a\\b", "\"/opt/a\\\\\\\\b\"");
+        check("/opt/a\nb", "\"/opt/a\\nb\"");
+        check("", "\"\"");
     }
 
     #[test]

@@ -51,6 +51,11 @@ pub struct Schedule {
     /// A pending early sync (after wake or network return).
     nudge_at: Option<DateTime<Utc>>,
     last_tick: Option<DateTime<Utc>>,
+    /// A sync is running now.
+    running: bool,
+    /// A nudge came while a sync ran (e.g. a fixed password saved): it asks
+    /// for a sync after that one, since the running one used the old values.
+    nudged_while_running: bool,
 }
 
 impl Schedule {
@@ -65,6 +70,8 @@ impl Schedule {
             failures: 0,
             nudge_at: None,
             last_tick: Some(now),
+            running: false,
+            nudged_while_running: false,
         }
     }
 
@@ -83,8 +90,15 @@ impl Schedule {
         self.failures
     }
 
-    /// Records a run that ended at `end`.
+    /// Records that a sync started.
+    pub fn started(&mut self) {
+        self.running = true;
+    }
+
+    /// Records a run that ended at `end`. The nudge it answered is spent; one
+    /// that came while it ran is kept for a sync soon after.
     pub fn finished(&mut self, end: DateTime<Utc>, outcome: Outcome) {
+        self.running = false;
         self.last_end = Some(end);
         self.last_outcome = outcome;
         self.nudge_at = None;
@@ -93,11 +107,19 @@ impl Schedule {
             Outcome::Transient => self.failures = self.failures.saturating_add(1),
             Outcome::Busy => {}
         }
+        if std::mem::take(&mut self.nudged_while_running) {
+            self.nudge(end);
+        }
     }
 
     /// Asks for a sync soon (woke from sleep, network back, credentials
-    /// changed). A nudge already pending is kept, so signals do not pile up.
+    /// changed). A nudge already pending is kept, so signals do not pile up;
+    /// one during a run is kept for after it.
     pub fn nudge(&mut self, now: DateTime<Utc>) {
+        if self.running {
+            self.nudged_while_running = true;
+            return;
+        }
         let at = now + WAKE_DELAY;
         if self.nudge_at.is_none() && at < self.planned() {
             self.nudge_at = Some(at);
@@ -186,6 +208,20 @@ mod tests {
         assert_eq!(s.next_run(), t(10, 25));
         assert!(!s.due(t(10, 0)));
         assert!(s.due(t(10, 25)));
+    }
+
+    #[test]
+    fn a_nudge_during_a_run_is_kept_for_after_it() {
+        let mut s = Schedule::new(1440, t(9, 0), Some(t(8, 0)));
+        s.started();
+        // Settings saved while the run used the old password.
+        s.nudge(t(9, 1));
+        s.finished(t(9, 5), Outcome::NeedsUser);
+        assert_eq!(s.next_run(), t(9, 5) + WAKE_DELAY);
+        // That nudge is spent by the next run; a plain run keeps no nudge.
+        s.started();
+        s.finished(t(9, 6), Outcome::Ok);
+        assert_eq!(s.next_run(), t(9, 6) + Duration::days(1));
     }
 
     #[test]

@@ -4,16 +4,16 @@
 //! - Nothing is half-saved: every field is validated first, the keychain
 //!   writes are undone when a later step fails, and the settings file is
 //!   replaced atomically, last.
-//! - "Test connection" checks the NEW values with a keychain of its own in
-//!   memory; the saved credentials are replaced only when every check
-//!   passed.
+//! - "Test connection" checks the NEW values in memory over the keychain;
+//!   the typed credentials are saved only when every check passed, while a
+//!   saved refresh token it spends is replaced in the keychain at once.
 //! - No secret leaves this module except into the keychain.
 
 use std::sync::Arc;
 
-use pcs_core::secrets::{MemoryStore, SecretKey, SecretStore, SecretsError};
+use pcs_core::secrets::{apply_changes, Overlay, SecretChanges, SecretKey, SecretStore};
 use pcs_core::settings::Settings;
-use pcs_core::setup::{self, build_engine, Overrides, SecretChange, SetupInput};
+use pcs_core::setup::{self, build_engine, Overrides, SetupInput};
 use secrecy::SecretString;
 use serde::Serialize;
 
@@ -75,61 +75,21 @@ pub fn credentials(secrets: &dyn SecretStore) -> (CredentialsSet, Option<String>
 
 /// The settings window's content.
 pub fn load(state: &AppState) -> Result<SettingsView, CommandError> {
-    let settings = Settings::load(&state.paths.config_file)
+    let (settings, notices) = Settings::load_with_notes(&state.paths.config_file)
         .map_err(|e| CommandError::msg(e.user_message()))?;
     let (creds, keychain_error) = credentials(state.secrets.as_ref());
-    Ok(settings_view(
+    let mut view = settings_view(
         &settings,
         creds,
         keychain_error,
         env_override_names(&state.overrides),
-    ))
+    );
+    view.notices = notices;
+    Ok(view)
 }
 
 fn non_empty(s: &str) -> Option<SecretString> {
     (!s.is_empty()).then(|| SecretString::from(s.to_owned()))
-}
-
-/// A change to the keychain: each key set to a value or deleted.
-type SecretChanges = Vec<SecretChange>;
-
-/// Applies `changes` to the keychain; on a failure, puts back what was
-/// there before and returns the failure.
-fn write_secrets(store: &dyn SecretStore, changes: &SecretChanges) -> Result<Undo, SecretsError> {
-    let mut undo = Undo(Vec::new());
-    for (key, value) in changes {
-        let before = match store.get(*key) {
-            Ok(v) => v,
-            Err(e) => {
-                undo.run(store);
-                return Err(e);
-            }
-        };
-        let result = match value {
-            Some(v) => store.set(*key, v),
-            None => store.delete(*key),
-        };
-        if let Err(e) = result {
-            undo.run(store);
-            return Err(e);
-        }
-        undo.0.push((*key, before));
-    }
-    Ok(undo)
-}
-
-/// What a keychain write replaced, to put it back.
-struct Undo(SecretChanges);
-
-impl Undo {
-    fn run(self, store: &dyn SecretStore) {
-        for (key, before) in self.0.into_iter().rev() {
-            let _ = match before {
-                Some(v) => store.set(key, &v),
-                None => store.delete(key),
-            };
-        }
-    }
 }
 
 /// The keychain changes the typed values ask for (core's rule: a new
@@ -149,7 +109,7 @@ fn commit(
     settings: &Settings,
     changes: &SecretChanges,
 ) -> Result<(), CommandError> {
-    let undo = write_secrets(state.secrets.as_ref(), changes)
+    let undo = apply_changes(state.secrets.as_ref(), changes)
         .map_err(|e| CommandError::msg(e.user_message()))?;
     if let Err(e) = settings.save(&state.paths.config_file) {
         undo.run(state.secrets.as_ref());
@@ -203,18 +163,10 @@ pub async fn test_and_save(
     let email_changed = before.peloton_email != after.peloton_email;
     let changes = typed_changes(input, email_changed);
 
-    // The trial keychain: the typed values, else the saved ones that still apply.
-    let trial = Arc::new(MemoryStore::new());
-    let saved = |k: SecretKey| state.secrets.get(k).ok().flatten();
-    for key in SecretKey::ALL {
-        let value = match changes.iter().find(|(k, _)| *k == key) {
-            Some((_, v)) => v.clone(),
-            None => saved(key),
-        };
-        if let Some(v) = value {
-            let _ = trial.set(key, &v);
-        }
-    }
+    // The trial keychain: the typed values in memory over the real one, so
+    // a saved refresh token that the test spends (Auth0 rotates it) is
+    // replaced in the keychain at once, whatever the test finds.
+    let trial = Arc::new(Overlay::new(&changes, state.secrets.clone()));
     // Only the endpoints come from the environment: the values under test
     // are the typed ones.
     let overrides = Overrides {
@@ -262,12 +214,8 @@ pub async fn test_and_save(
     if !result.ok {
         return Ok(result);
     }
-    // Everything the trial keychain holds now (the login it made included) replaces the saved.
-    let mut to_save: SecretChanges = Vec::new();
-    for key in SecretKey::ALL {
-        let value = trial.get(key).ok().flatten();
-        to_save.push((key, value));
-    }
+    // What the trial held in memory (the login it made included) is saved.
+    let to_save = trial.held();
     if before.launch_at_login != after.launch_at_login {
         state.set_launch_at_login(after.launch_at_login)?;
     }
@@ -285,6 +233,7 @@ mod tests {
     use super::*;
     use pcs_core::clock::ManualClock;
     use pcs_core::paths::Paths;
+    use pcs_core::secrets::{MemoryStore, SecretsError};
     use pcs_core::settings::Notifications;
     use secrecy::ExposeSecret;
     use std::ffi::OsString;

@@ -23,7 +23,13 @@ pub struct TauriShell<R: Runtime> {
     state: Arc<AppState>,
     tray: Option<TrayAdapter<R>>,
     cancel: Option<CancellationToken>,
+    /// The running sync, so quitting lets it record itself as interrupted.
+    running: Option<tauri::async_runtime::JoinHandle<()>>,
 }
+
+/// How long quitting waits for a cancelled sync to record itself (the
+/// engine stops within a few seconds).
+const QUIT_WAIT: std::time::Duration = std::time::Duration::from_secs(8);
 
 impl<R: Runtime> TauriShell<R> {
     /// A shell over the app, its shared state and its tray icon (none where
@@ -34,6 +40,7 @@ impl<R: Runtime> TauriShell<R> {
             state,
             tray,
             cancel: None,
+            running: None,
         }
     }
 }
@@ -78,11 +85,11 @@ impl<R: Runtime> Shell for TauriShell<R> {
         self.cancel = Some(token.clone());
         let state = self.state.clone();
         tracing::info!("sync starting");
-        tauri::async_runtime::spawn(async move {
+        self.running = Some(tauri::async_runtime::spawn(async move {
             let result = crate::sync_task::run_once(state.clone(), token).await;
             crate::memory::give_back_freed();
             state.send(Request::SyncFinished(result));
-        });
+        }));
     }
 
     fn cancel_sync(&mut self) {
@@ -93,6 +100,17 @@ impl<R: Runtime> Shell for TauriShell<R> {
 
     fn quit(&mut self) {
         tracing::info!("quitting");
-        self.app.exit(0);
+        let app = self.app.clone();
+        match self.running.take() {
+            // A cancelled sync records itself as interrupted (not ok, one
+            // sentence) before the app leaves; the next run resumes.
+            Some(run) => {
+                tauri::async_runtime::spawn(async move {
+                    let _ = tokio::time::timeout(QUIT_WAIT, run).await;
+                    app.exit(0);
+                });
+            }
+            None => app.exit(0),
+        }
     }
 }

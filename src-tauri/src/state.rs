@@ -31,10 +31,6 @@ pub struct AppState {
     pub overrides: Overrides,
     /// The keychain (settings are saved here, and only here).
     pub secrets: Arc<dyn SecretStore>,
-    /// What syncs read credentials from: the keychain, or, where there is
-    /// none, a store in memory for this session (the environment's
-    /// credentials then work as in the CLI; nothing goes to a file).
-    pub sync_secrets: Arc<dyn SecretStore>,
     /// The clock.
     pub clock: SharedClock,
     /// The controller's requests.
@@ -45,6 +41,8 @@ pub struct AppState {
     pub saving: tokio::sync::Mutex<()>,
     /// The desktop, once the app is up.
     pub desktop: OnceLock<Box<dyn Desktop>>,
+    /// "Write every row again" was asked for: the next run sends every row.
+    pub full_next: std::sync::atomic::AtomicBool,
 }
 
 impl AppState {
@@ -59,13 +57,13 @@ impl AppState {
         AppState {
             paths,
             overrides,
-            sync_secrets: secrets.clone(),
             secrets,
             clock,
             requests,
             live: Mutex::new(None),
             saving: tokio::sync::Mutex::new(()),
             desktop: OnceLock::new(),
+            full_next: std::sync::atomic::AtomicBool::new(false),
         }
     }
 

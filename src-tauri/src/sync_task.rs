@@ -6,11 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use pcs_core::secrets::SecretStore;
+use pcs_core::secrets::{store_for_run, KeychainStatus, SecretStore};
 use pcs_core::settings::Settings;
 use pcs_core::setup::{self, build_engine, Overrides, SetupError, SetupInput};
 use pcs_core::store::Store;
 use pcs_core::sync::{Problem, ProblemArea, Progress, RunOptions, RunRefused, RunReport};
+use pcs_core::wording::{for_face, Face};
 use tokio_util::sync::CancellationToken;
 
 use crate::controller::{Failure, FailureKind, Initial, Request, RunSummary, SyncResult};
@@ -25,19 +26,23 @@ const LOCK_WAIT: Duration = Duration::ZERO;
 pub fn attention(area: ProblemArea) -> (String, bool) {
     let (s, settings) = match area {
         ProblemArea::PelotonLogin => ("Peloton login refused - open Settings", true),
+        ProblemArea::PelotonBlocked => ("Peloton refuses logins for an hour - wait", false),
+        ProblemArea::PelotonSignedOut => ("Signed out of Peloton: sign in again", true),
         ProblemArea::CodaToken => ("Coda token refused - open Settings", true),
         ProblemArea::Settings => (crate::controller::SETUP_SENTENCE, true),
         ProblemArea::CodaDoc => ("The Coda doc needs a fix - open the window", false),
         ProblemArea::Local => ("A problem on this computer - open the window", false),
-        ProblemArea::Peloton | ProblemArea::Coda | ProblemArea::Friend => {
-            ("Sync failed - open the window", false)
-        }
+        ProblemArea::Peloton
+        | ProblemArea::Coda
+        | ProblemArea::Friend
+        | ProblemArea::Interrupted => ("Sync failed - open the window", false),
     };
     (s.to_owned(), settings)
 }
 
-/// What the controller is told of a failure: the sentence, and whether the
-/// user must act (from the problem's area, core's rule).
+/// What the controller is told of a failure: the sentence in the app's
+/// words (core's wording: Settings, not the CLI), and whether the user must
+/// act (from the problem's area, core's rule).
 pub fn failure(p: &Problem) -> Failure {
     let kind = if p.area.needs_user() {
         let (short, open_settings) = attention(p.area);
@@ -49,7 +54,7 @@ pub fn failure(p: &Problem) -> Failure {
         FailureKind::Transient
     };
     Failure {
-        message: p.message.clone(),
+        message: for_face(Face::App, &p.message),
         kind,
     }
 }
@@ -97,25 +102,40 @@ pub async fn run_once(state: Arc<AppState>, cancel: CancellationToken) -> SyncRe
             ));
         }
     };
+    // Probed afresh each run: a keychain locked at start is used once unlocked.
+    let (secrets, keychain) = store_for_run(state.secrets.clone());
+    if let KeychainStatus::Unavailable(e) = &keychain {
+        tracing::warn!(reason = %e, "no keychain; credentials come from the environment only");
+    }
     let engine = match build_engine(SetupInput {
         paths: &state.paths,
         settings: &settings,
         overrides: &state.overrides,
-        secrets: state.sync_secrets.clone(),
+        secrets,
         clock: state.clock.clone(),
         lock_wait: LOCK_WAIT,
     }) {
         Ok(e) => e,
         Err(e) => {
             tracing::warn!(error = %e, "sync could not start");
-            return SyncResult::Finished(setup_failure(now, &e));
+            return SyncResult::Finished(not_started(now, &Problem::from(&e)));
         }
     };
     let tx = state.requests.clone();
     let progress = move |p: Progress| {
         let _ = tx.send(Request::Progress(p.describe()));
     };
-    match engine.run(RunOptions::default(), &progress, &cancel).await {
+    // "Write every row again" holds for one run that starts.
+    let full = state
+        .full_next
+        .swap(false, std::sync::atomic::Ordering::SeqCst);
+    let result = engine.run(RunOptions { full }, &progress, &cancel).await;
+    if full && matches!(result, Err(RunRefused::AlreadyRunning)) {
+        state
+            .full_next
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+    match result {
         Ok(report) => {
             tracing::info!(summary = %report.summary(), "sync finished");
             SyncResult::Finished(summary(&report))
@@ -174,7 +194,7 @@ pub fn initial(store: Option<&Store>, needs_setup: bool) -> Initial {
 mod tests {
     use super::*;
     use chrono::TimeZone;
-    use pcs_core::secrets::{MemoryStore, SecretKey};
+    use pcs_core::secrets::{MemoryStore, SecretKey, SecretsError};
     use pcs_core::sync::NewWorkout;
     use secrecy::SecretString;
     use std::collections::BTreeMap;
@@ -199,6 +219,7 @@ mod tests {
             new_friend_workouts: 2,
             peloton_requests: 0,
             coda_writes: 0,
+            interrupted: false,
         }
     }
 
@@ -244,6 +265,22 @@ mod tests {
     }
 
     #[test]
+    fn a_login_block_is_told_in_the_tray_without_opening_settings() {
+        let sentence = pcs_core::peloton::PelotonError::LoginBlocked.user_message();
+        let s = summary(&report(vec![p(ProblemArea::PelotonBlocked, &sentence)]));
+        assert_eq!(
+            s.failure,
+            Some(Failure {
+                message: sentence,
+                kind: FailureKind::NeedsUser {
+                    short: "Peloton refuses logins for an hour - wait".into(),
+                    open_settings: false
+                }
+            })
+        );
+    }
+
+    #[test]
     fn missing_credentials_ask_for_settings() {
         let at = Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap();
         let s = setup_failure(at, &SetupError::MissingCodaToken);
@@ -255,7 +292,8 @@ mod tests {
                 ..
             }
         ));
-        assert_eq!(f.message, SetupError::MissingCodaToken.user_message());
+        // The app's words: Settings, not the CLI's `login`.
+        assert_eq!(f.message, "No Coda API token is set; open Settings.");
     }
 
     #[test]
@@ -273,6 +311,30 @@ mod tests {
             .set(SecretKey::CodaToken, &SecretString::from("t"))
             .unwrap();
         assert!(!needs_setup(&settings, &none, &secrets));
+    }
+
+    /// Issue 16: a locked keychain is not "setup incomplete"; the sync
+    /// says it is locked instead.
+    #[test]
+    fn a_locked_keychain_is_not_missing_setup() {
+        struct Locked;
+        impl SecretStore for Locked {
+            fn get(&self, _: SecretKey) -> Result<Option<SecretString>, SecretsError> {
+                Err(SecretsError::Locked("locked".into()))
+            }
+            fn set(&self, _: SecretKey, _: &SecretString) -> Result<(), SecretsError> {
+                Err(SecretsError::Locked("locked".into()))
+            }
+            fn delete(&self, _: SecretKey) -> Result<(), SecretsError> {
+                Err(SecretsError::Locked("locked".into()))
+            }
+        }
+        let settings = Settings {
+            peloton_email: "rider@example.com".into(),
+            coda_doc: "AbC123".into(),
+            ..Settings::default()
+        };
+        assert!(!needs_setup(&settings, &Overrides::default(), &Locked));
     }
 
     #[test]

@@ -398,6 +398,9 @@ pub struct SettingsView {
     pub keychain_error: Option<String>,
     /// Environment variables that override settings in this session.
     pub env_overrides: Vec<String>,
+    /// Values of the settings file that were out of range and brought into
+    /// it, one sentence each (saving writes the corrected values).
+    pub notices: Vec<String>,
 }
 
 /// The interval below which the settings window warns.
@@ -440,6 +443,7 @@ pub fn settings_view(
         launch_at_login: s.launch_at_login,
         keychain_error,
         env_overrides,
+        notices: Vec::new(),
     }
 }
 

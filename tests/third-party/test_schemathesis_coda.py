@@ -78,7 +78,7 @@ def without_contradictions(doc):
       both parts, which forbids any body carrying fields of both (a real upsert answers
       `{"requestId", "addedRowIds"}`, fixtures rows.upsert.202.observed.json). Each such
       `allOf` is merged into one closed object, as the generator meant.
-    - `Table` requires a `viewId` it never defines (shared/spec/coda-api.md §3).
+    - `Table` requires a `viewId` it never defines (docs/coda-api.md §3).
 
     Unions keyed by a discriminator (`ColumnFormat`) are then checked as "any of the
     members, each only for the `type` values the discriminator maps to it"."""
@@ -130,7 +130,7 @@ def without_contradictions(doc):
 def with_observed_400s(doc):
     """The document omits 400 from some operations (listDocs, getDoc, ...), but the real
     API answers 400 on every endpoint used for a malformed parameter, an invalid
-    pageToken or a stale doc under `X-Coda-Doc-Version` (shared/spec/coda-api.md §7, §10;
+    pageToken or a stale doc under `X-Coda-Doc-Version` (docs/coda-api.md §7, §10;
     fixtures error-400.*.observed.json). Only that code is added; the bodies still have
     to match Coda's error schema."""
     for path in doc["paths"].values():

@@ -138,6 +138,8 @@ pub(super) struct Call<'a> {
     query: Vec<(&'a str, &'a str)>,
     body: Option<Bytes>,
     doc_id: Option<&'a str>,
+    /// Sends `X-Coda-Doc-Version: latest`: a stale snapshot answers 400.
+    latest: bool,
 }
 
 impl<'a> Call<'a> {
@@ -150,6 +152,7 @@ impl<'a> Call<'a> {
             query: Vec::new(),
             body: None,
             doc_id: None,
+            latest: false,
         }
     }
 
@@ -162,6 +165,7 @@ impl<'a> Call<'a> {
             query: Vec::new(),
             body: Some(body),
             doc_id: None,
+            latest: false,
         }
     }
 
@@ -174,6 +178,12 @@ impl<'a> Call<'a> {
     /// Names the doc the call addresses (for a 403's message).
     pub(super) fn doc(mut self, doc_id: &'a str) -> Self {
         self.doc_id = Some(doc_id);
+        self
+    }
+
+    /// Asks for the doc's latest version (`coda-api.md` §7).
+    fn latest(mut self) -> Self {
+        self.latest = true;
         self
     }
 }
@@ -236,6 +246,13 @@ struct MutationAccepted {
 struct MutationStatusBody {
     #[serde(default)]
     completed: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TableBody {
+    #[serde(default)]
+    row_count: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -398,14 +415,22 @@ impl CodaClient {
         doc_id: &str,
         table: &ResolvedTable,
     ) -> Result<Vec<RemoteRow>, CodaError> {
+        self.list_rows_with(doc_id, table, false).await
+    }
+
+    async fn list_rows_with(
+        &self,
+        doc_id: &str,
+        table: &ResolvedTable,
+        latest: bool,
+    ) -> Result<Vec<RemoteRow>, CodaError> {
         let segments = ["docs", doc_id, "tables", &table.id, "rows"];
+        let mut first = Call::get("GET /docs/{docId}/tables/{tableId}/rows", &segments)
+            .doc(doc_id)
+            .query(&[("limit", ROWS_PAGE)]);
+        first.latest = latest;
         let items: Vec<RowBody> = self
-            .list_all(
-                Call::get("GET /docs/{docId}/tables/{tableId}/rows", &segments)
-                    .doc(doc_id)
-                    .query(&[("limit", ROWS_PAGE)]),
-                || table_not_found(doc_id, &table.name),
-            )
+            .list_all(first, || table_not_found(doc_id, &table.name))
             .await?;
         let mut seen = HashSet::new();
         Ok(items
@@ -420,6 +445,42 @@ impl CodaClient {
                 id: r.id,
             })
             .collect())
+    }
+
+    /// A table's `rowCount`, read from the doc's latest version; `None`
+    /// when Coda's snapshot lags a change (nothing can be concluded then).
+    pub async fn row_count(
+        &self,
+        doc_id: &str,
+        table: &ResolvedTable,
+    ) -> Result<Option<u64>, CodaError> {
+        let segments = ["docs", doc_id, "tables", &table.id];
+        let call = Call::get("GET /docs/{docId}/tables/{tableId}", &segments)
+            .doc(doc_id)
+            .latest();
+        match self.call_json::<TableBody>(call).await {
+            Ok(answer) => Ok(Some(
+                answer
+                    .or(|| table_not_found(doc_id, &table.name))?
+                    .row_count,
+            )),
+            Err(e) if is_stale(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every row of `table` as in [`CodaClient::list_rows`], from the doc's
+    /// latest version; `None` when Coda's snapshot lags a change.
+    pub async fn list_rows_latest(
+        &self,
+        doc_id: &str,
+        table: &ResolvedTable,
+    ) -> Result<Option<Vec<RemoteRow>>, CodaError> {
+        match self.list_rows_with(doc_id, table, true).await {
+            Ok(rows) => Ok(Some(rows)),
+            Err(e) if is_stale(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Whether the write `request_id` has been applied. A 404 means Coda
@@ -477,6 +538,7 @@ impl CodaClient {
             segments,
             query,
             doc_id,
+            latest,
             ..
         } = first;
         let mut items = Vec::new();
@@ -484,6 +546,7 @@ impl CodaClient {
         for _ in 0..MAX_PAGES {
             let mut call = Call::get(endpoint, segments);
             call.doc_id = doc_id;
+            call.latest = latest;
             call = match &token {
                 Some(t) => call.query(&[("pageToken", t.as_str())]),
                 None => call.query(&query),
@@ -565,6 +628,9 @@ impl CodaClient {
                 .http
                 .request(call.method.clone(), url.clone())
                 .bearer_auth(self.token.expose_secret());
+            if call.latest {
+                req = req.header("X-Coda-Doc-Version", "latest");
+            }
             if let Some(body) = &call.body {
                 req = req
                     .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -576,6 +642,13 @@ impl CodaClient {
         .map_err(CodaError::from_net)?;
         Ok(resp)
     }
+}
+
+/// The 400 a read with `X-Coda-Doc-Version: latest` gets while the doc's
+/// snapshot lags a change (`coda-api.md` §7).
+fn is_stale(e: &CodaError) -> bool {
+    matches!(e, CodaError::BadRequest { status: 400, message, .. }
+        if message.to_ascii_lowercase().contains("not yet up to date"))
 }
 
 fn table_not_found(doc_id: &str, table: &str) -> CodaError {

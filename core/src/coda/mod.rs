@@ -1,6 +1,6 @@
 //! The Coda side: the REST client for one doc, finding the doc, checking its
-//! tables and columns, and writing rows (`shared/spec/coda-api.md`,
-//! `shared/spec/coda-tables.md`).
+//! tables and columns, and writing rows (`docs/coda-api.md`,
+//! `docs/coda-tables.md`).
 //!
 //! Typical use:
 //! 1. [`CodaClient::new`] with a [`CodaConfig`] and the API token;

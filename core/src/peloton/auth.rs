@@ -7,11 +7,19 @@
 //! go as expected for a reason other than a refused password, the password
 //! grant of the mobile client id (method B) is tried once.
 //!
+//! The password is sent rarely (cli.md, "Secrets"): at most
+//! [`MAX_PASSWORD_SUBMISSIONS`] times a run over both methods; never again in
+//! the run after a 4xx refusal; and after Auth0's brute-force block (`429`
+//! `too_many_attempts` or `blocked_user`) not for [`LOGIN_BLOCK`], recorded in
+//! a file so a restart keeps it. A plain rate limit or a 5xx may be tried
+//! again within the submissions, after `Retry-After`.
+//!
 //! Invariant: the access token lives only in memory; the refresh token is
 //! written only through the store. No token, code, `_csrf` value, cookie or
 //! password reaches a log line or an error.
 
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -19,7 +27,7 @@ use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use rand::RngCore;
 use reqwest::cookie::{CookieStore as _, Jar};
-use reqwest::header::{ACCEPT, CONTENT_TYPE, LOCATION, ORIGIN, REFERER};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, LOCATION, ORIGIN, REFERER, RETRY_AFTER};
 use reqwest::{redirect, Client, RequestBuilder, Response, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -28,6 +36,7 @@ use url::Url;
 
 use super::error::PelotonError;
 use crate::clock::SharedClock;
+use crate::lock::SyncLock;
 use crate::net::{send_with_retry, Pacer, RetryPolicy};
 use crate::secrets::{SecretKey, SecretStore};
 
@@ -57,6 +66,15 @@ const MAX_HOPS: usize = 12;
 const EARLY_REFRESH_SECS: i64 = 300;
 /// Observed lifetime (48 h), used when a token answer omits `expires_in`.
 const DEFAULT_LIFETIME_SECS: i64 = 172_800;
+/// How long a renewal waits for another process's renewal to finish.
+const TOKEN_LOCK_WAIT: Duration = Duration::from_secs(120);
+/// Password submissions allowed in one run, both methods and retries together.
+pub const MAX_PASSWORD_SUBMISSIONS: u32 = 3;
+/// How long no password is sent after Auth0's brute-force block.
+pub const LOGIN_BLOCK: chrono::Duration = chrono::Duration::hours(1);
+/// Auth0's codes for its brute-force protection (`too_many_attempts`) and a
+/// blocked account (`blocked_user`; `user_blocked` in some of its answers).
+const BLOCK_CODES: &[&str] = &["too_many_attempts", "blocked_user", "user_blocked"];
 
 /// Which Auth0 client a refresh token belongs to; a refresh must name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,12 +86,12 @@ enum Source {
     Unknown,
 }
 
-/// PKCE values, fresh for each login (§3.2).
-struct Pkce {
-    verifier: String,
-    challenge: String,
-    state: String,
-    nonce: String,
+/// PKCE values, fresh for each login (§3.2). No `Debug`: the verifier is a secret.
+pub(crate) struct Pkce {
+    pub(crate) verifier: String,
+    pub(crate) challenge: String,
+    pub(crate) state: String,
+    pub(crate) nonce: String,
 }
 
 fn random_b64(bytes: usize, keep: usize) -> String {
@@ -89,7 +107,7 @@ fn challenge_for(verifier: &str) -> String {
 }
 
 impl Pkce {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let verifier = random_b64(64, 64);
         Self {
             challenge: challenge_for(&verifier),
@@ -120,149 +138,36 @@ impl std::fmt::Debug for HiddenForm {
     }
 }
 
-/// Decodes the HTML character references Auth0's pages use (named basics and
-/// numeric ones); anything unknown is kept as written.
-pub(crate) fn decode_entities(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(i) = rest.find('&') {
-        out.push_str(&rest[..i]);
-        rest = &rest[i..];
-        let decoded = rest.find(';').filter(|&end| end <= 12).and_then(|end| {
-            let name = &rest[1..end];
-            let c = match name {
-                "amp" => Some('&'),
-                "lt" => Some('<'),
-                "gt" => Some('>'),
-                "quot" => Some('"'),
-                "apos" => Some('\''),
-                "nbsp" => Some('\u{a0}'),
-                _ => {
-                    let num = name.strip_prefix('#')?;
-                    let code = match num.strip_prefix(['x', 'X']) {
-                        Some(hex) => u32::from_str_radix(hex, 16).ok()?,
-                        None => num.parse().ok()?,
-                    };
-                    char::from_u32(code)
-                }
-            }?;
-            Some((c, end))
-        });
-        match decoded {
-            Some((c, end)) => {
-                out.push(c);
-                rest = &rest[end + 1..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-/// Attributes of one tag, from just after its name to its `>`; names are
-/// lower-cased, values entity-decoded. Returns them and the rest after `>`.
-fn parse_attributes(s: &str) -> (Vec<(String, String)>, &str) {
-    let mut attrs = Vec::new();
-    let b = s.as_bytes();
-    let mut i = 0;
-    loop {
-        while i < b.len() && (b[i].is_ascii_whitespace() || b[i] == b'/') {
-            i += 1;
-        }
-        if i >= b.len() {
-            return (attrs, "");
-        }
-        if b[i] == b'>' {
-            return (attrs, &s[i + 1..]);
-        }
-        let start = i;
-        while i < b.len() && !b[i].is_ascii_whitespace() && !matches!(b[i], b'=' | b'>' | b'/') {
-            i += 1;
-        }
-        let name = s[start..i].to_ascii_lowercase();
-        while i < b.len() && b[i].is_ascii_whitespace() {
-            i += 1;
-        }
-        let mut value = String::new();
-        if i < b.len() && b[i] == b'=' {
-            i += 1;
-            while i < b.len() && b[i].is_ascii_whitespace() {
-                i += 1;
-            }
-            if i < b.len() && (b[i] == b'"' || b[i] == b'\'') {
-                let quote = b[i];
-                let vstart = i + 1;
-                let vend = s[vstart..]
-                    .bytes()
-                    .position(|c| c == quote)
-                    .map_or(b.len(), |p| vstart + p);
-                value = decode_entities(&s[vstart..vend]);
-                i = (vend + 1).min(b.len());
-            } else {
-                let vstart = i;
-                while i < b.len() && !b[i].is_ascii_whitespace() && b[i] != b'>' {
-                    i += 1;
-                }
-                value = decode_entities(&s[vstart..i]);
-            }
-        }
-        if !name.is_empty() {
-            attrs.push((name, value));
-        }
-    }
-}
-
-fn find_ci(haystack: &str, needle: &str) -> Option<usize> {
-    haystack
-        .as_bytes()
-        .windows(needle.len())
-        .position(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
-}
-
-/// Finds the tag `<name` followed by whitespace, `>` or `/` (so `<formx` is skipped).
-fn find_tag(html: &str, name: &str) -> Option<usize> {
-    let open = format!("<{name}");
-    let mut from = 0;
-    while let Some(i) = find_ci(&html[from..], &open) {
-        let at = from + i;
-        let after = html.as_bytes().get(at + open.len()).copied();
-        if matches!(after, None | Some(b'>' | b'/'))
-            || after.is_some_and(|c| c.is_ascii_whitespace())
-        {
-            return Some(at);
-        }
-        from = at + open.len();
-    }
-    None
-}
-
-/// The first `<form>` of a page: its `action` and its hidden inputs (§3.4).
-/// `None` when there is no form or it has no action.
+/// The first `<form>` of a page: its `action` and its hidden inputs (§3.4),
+/// read with a real HTML parser (html5ever, through `scraper`), so quoting,
+/// entities and case are handled as a browser would. `None` when there is
+/// no form or it has no action.
 pub(crate) fn parse_hidden_form(html: &str) -> Option<HiddenForm> {
-    let start = find_tag(html, "form")?;
-    let (attrs, mut body) = parse_attributes(&html[start + 5..]);
-    let action = attrs
-        .into_iter()
-        .find(|(n, _)| n == "action")
-        .map(|(_, v)| v)
-        .filter(|v| !v.trim().is_empty())?;
-    if let Some(end) = find_ci(body, "</form") {
-        body = &body[..end];
-    }
-    let mut fields = Vec::new();
-    while let Some(i) = find_tag(body, "input") {
-        let (attrs, rest) = parse_attributes(&body[i + 6..]);
-        body = rest;
-        let get = |key: &str| attrs.iter().find(|(n, _)| n == key).map(|(_, v)| v.clone());
-        let hidden = get("type").is_some_and(|t| t.eq_ignore_ascii_case("hidden"));
-        if let (true, Some(name)) = (hidden, get("name")) {
-            fields.push((name, get("value").unwrap_or_default()));
-        }
-    }
+    let doc = scraper::Html::parse_document(html);
+    let form_selector = scraper::Selector::parse("form").ok()?;
+    let input_selector = scraper::Selector::parse("input").ok()?;
+    let form = doc.select(&form_selector).next()?;
+    let action = form
+        .value()
+        .attr("action")
+        .filter(|a| !a.trim().is_empty())?
+        .to_string();
+    let fields = form
+        .select(&input_selector)
+        .map(|input| input.value())
+        .filter(|input| {
+            input
+                .attr("type")
+                .is_some_and(|t| t.eq_ignore_ascii_case("hidden"))
+        })
+        .filter_map(|input| {
+            let name = input.attr("name")?;
+            Some((
+                name.to_string(),
+                input.attr("value").unwrap_or("").to_string(),
+            ))
+        })
+        .collect();
     Some(HiddenForm { action, fields })
 }
 
@@ -289,6 +194,33 @@ fn query_param(url: &Url, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
+/// The error a closed password gate answers with.
+fn closed_error(closed: Closed) -> PelotonError {
+    match closed {
+        Closed::Refused => PelotonError::LoginRefused,
+        Closed::Blocked => PelotonError::LoginBlocked,
+    }
+}
+
+/// The web client's `/authorize` URL for `pkce` (§3.3, parameters in that
+/// order); the browser sign-in opens the same URL in a window.
+pub(crate) fn authorize_url(endpoint: &Url, pkce: &Pkce) -> Url {
+    let mut url = endpoint.clone();
+    url.query_pairs_mut()
+        .append_pair("client_id", WEB_CLIENT_ID)
+        .append_pair("audience", AUDIENCE)
+        .append_pair("scope", WEB_SCOPE)
+        .append_pair("response_type", "code")
+        .append_pair("response_mode", "query")
+        .append_pair("redirect_uri", REDIRECT_URI)
+        .append_pair("state", &pkce.state)
+        .append_pair("nonce", &pkce.nonce)
+        .append_pair("code_challenge", &pkce.challenge)
+        .append_pair("code_challenge_method", "S256")
+        .append_pair("auth0Client", AUTH0_CLIENT);
+    url
+}
+
 /// The fields of Auth0's token answer the client reads. No `Debug`: it holds tokens.
 #[derive(Deserialize)]
 struct TokenAnswer {
@@ -300,20 +232,94 @@ struct TokenAnswer {
     expires_in: Option<f64>,
 }
 
-/// Auth0's error body; only `error` (a code) is ever shown.
+/// Auth0's error body; only its code is ever shown. `/oauth/token` names it
+/// `error`, `/usernamepassword/login` names it `code`.
 #[derive(Deserialize, Default)]
 struct Auth0Error {
     #[serde(default)]
     error: Option<String>,
+    #[serde(default)]
+    code: Option<String>,
+}
+
+/// The error code of an Auth0 answer body, or "no error code".
+fn error_code_of(body: &[u8]) -> String {
+    let parsed = serde_json::from_slice::<Auth0Error>(body).unwrap_or_default();
+    parsed
+        .error
+        .or(parsed.code)
+        .filter(|e| e.len() <= 64 && e.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_'))
+        .unwrap_or_else(|| "no error code".to_string())
 }
 
 async fn auth0_error_code(resp: Response) -> String {
-    let body = resp.bytes().await.unwrap_or_default();
-    serde_json::from_slice::<Auth0Error>(&body)
-        .unwrap_or_default()
-        .error
-        .filter(|e| e.len() <= 64 && e.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_'))
-        .unwrap_or_else(|| "no error code".to_string())
+    error_code_of(&resp.bytes().await.unwrap_or_default())
+}
+
+/// How a password submission was answered, once the gate's rules ran.
+enum PasswordAnswer {
+    /// A 2xx or 3xx, for the flow to read.
+    Accepted(Response),
+    /// A 4xx that is not a block: the password is not sent again this run.
+    Refused { status: StatusCode, code: String },
+}
+
+/// What stops any further password submission in this run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Closed {
+    Refused,
+    Blocked,
+}
+
+/// The run's password submissions: how many, and whether they are closed.
+#[derive(Default)]
+struct PasswordGate {
+    sent: u32,
+    closed: Option<Closed>,
+}
+
+/// Where the time of Auth0's last block is kept, so that no password is sent
+/// for [`LOGIN_BLOCK`] after it, across runs and restarts.
+#[derive(Debug, Clone)]
+pub struct LoginBlockFile {
+    path: PathBuf,
+}
+
+impl LoginBlockFile {
+    /// The record at `path` (created at the first block).
+    pub fn new(path: PathBuf) -> Self {
+        Self { path }
+    }
+
+    /// Until when logins are held back, if a block is recorded and not over
+    /// at `now`. An unreadable record counts as no block: it only ever
+    /// holds a time, and a missing one sends at most one refused password.
+    pub fn blocked_until(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let text = std::fs::read_to_string(&self.path).ok()?;
+        let at = DateTime::parse_from_rfc3339(text.trim()).ok()?;
+        let until = at.with_timezone(&Utc) + LOGIN_BLOCK;
+        // A time in the future beyond the block is a clock that jumped: the
+        // block still lasts from now, never longer.
+        (now < until).then(|| until.min(now + LOGIN_BLOCK))
+    }
+
+    /// Records a block seen at `at`.
+    pub fn record(&self, at: DateTime<Utc>) -> std::io::Result<()> {
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        crate::fs::write_replacing(
+            &self.path,
+            at.to_rfc3339().as_bytes(),
+            crate::fs::Access::Default,
+        )
+    }
+}
+
+/// The `Retry-After` of an answer, in seconds form.
+fn retry_after(resp: &Response) -> Option<Duration> {
+    let v = resp.headers().get(RETRY_AFTER)?.to_str().ok()?;
+    v.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
 /// A token answer, ready to use.
@@ -327,9 +333,10 @@ struct Tokens {
 #[derive(Default)]
 struct TokenState {
     access: Option<(SecretString, DateTime<Utc>)>,
+    /// The refresh token last read from or written to the store. The store
+    /// is read again before each renewal: another process (the CLI, "Test
+    /// connection") may have rotated it meanwhile.
     refresh: Option<(SecretString, Source)>,
-    /// Whether the store was read already (read once, at the first need).
-    store_read: bool,
 }
 
 /// Where to reach Auth0 and how to pace and time requests to it.
@@ -338,6 +345,10 @@ pub(crate) struct AuthSettings {
     pub(crate) timeout: Duration,
     pub(crate) retry: RetryPolicy,
     pub(crate) pacer: Arc<Pacer>,
+    /// Where Auth0's block is recorded; `None` keeps it for this run only.
+    pub(crate) block_file: Option<LoginBlockFile>,
+    /// The file locked while tokens are renewed, shared by every process.
+    pub(crate) token_lock_file: Option<PathBuf>,
 }
 
 /// Owns the tokens: hands out a fresh access token, renews it when needed.
@@ -350,6 +361,7 @@ pub(crate) struct Authenticator {
     /// For `/oauth/token`: no cookies, no redirects.
     http: Client,
     state: tokio::sync::Mutex<TokenState>,
+    gate: Mutex<PasswordGate>,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -382,6 +394,7 @@ impl Authenticator {
             password,
             http,
             state: tokio::sync::Mutex::new(TokenState::default()),
+            gate: Mutex::new(PasswordGate::default()),
         })
     }
 
@@ -415,13 +428,21 @@ impl Authenticator {
         }
     }
 
+    /// Renews under the token lock, so that no two processes spend the same
+    /// refresh token: Auth0 rotates it, and the loser would fall back to a
+    /// password login.
     async fn renew(&self, state: &mut TokenState) -> Result<(), PelotonError> {
-        if !state.store_read {
-            if let Some(stored) = self.secrets.get(SecretKey::PelotonRefreshToken)? {
-                state.refresh = Some((stored, Source::Unknown));
+        let _token_lock = self.lock_tokens().await;
+        let stored = self.secrets.get(SecretKey::PelotonRefreshToken)?;
+        state.refresh = match (stored, state.refresh.take()) {
+            (Some(s), Some((known, source))) if s.expose_secret() == known.expose_secret() => {
+                Some((known, source))
             }
-            state.store_read = true;
-        }
+            (Some(s), _) => Some((s, Source::Unknown)),
+            // Deleted since (a new password was saved): log in afresh.
+            (None, _) => None,
+        };
+        let mut refused = false;
         if let Some((refresh, source)) = state.refresh.clone() {
             match self.refresh(&refresh, source).await? {
                 Some(tokens) => return self.install(state, tokens),
@@ -429,11 +450,42 @@ impl Authenticator {
                     tracing::info!("Peloton refused the refresh token; logging in again");
                     state.refresh = None;
                     self.secrets.delete(SecretKey::PelotonRefreshToken)?;
+                    refused = true;
                 }
             }
         }
-        let tokens = self.login().await?;
+        let tokens = match self.login().await {
+            // A browser sign-in keeps no password: only the person can sign in again.
+            Err(PelotonError::MissingPassword) if refused => Err(PelotonError::SignedOut),
+            other => other,
+        }?;
         self.install(state, tokens)
+    }
+
+    /// The token lock, when one is configured. Waits up to
+    /// [`TOKEN_LOCK_WAIT`]; a lock that cannot be had is logged and the
+    /// renewal goes ahead, since the worst outcome is one password login.
+    async fn lock_tokens(&self) -> Option<SyncLock> {
+        let path = self.settings.token_lock_file.clone()?;
+        let taken = tokio::task::spawn_blocking(move || {
+            SyncLock::acquire_with_wait(&path, TOKEN_LOCK_WAIT)
+        })
+        .await;
+        match taken {
+            Ok(Ok(Some(lock))) => Some(lock),
+            Ok(Ok(None)) => {
+                tracing::warn!("another process held the token lock too long; renewing anyway");
+                None
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "the token lock could not be taken; renewing anyway");
+                None
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the token lock task failed; renewing anyway");
+                None
+            }
+        }
     }
 
     fn install(&self, state: &mut TokenState, tokens: Tokens) -> Result<(), PelotonError> {
@@ -565,7 +617,7 @@ impl Authenticator {
         }
         if status.is_client_error() {
             let code = auth0_error_code(resp).await;
-            tracing::info!(%status, code, ?source, "refresh token refused");
+            tracing::info!(%status, auth0_error = code, ?source, "refresh token refused");
             return Ok(None);
         }
         Err(PelotonError::Server(status.as_u16()))
@@ -582,6 +634,18 @@ impl Authenticator {
 
     /// A full login: method A, then method B when A's flow broke.
     async fn login(&self) -> Result<Tokens, PelotonError> {
+        if let Some(closed) = self.lock_gate().closed {
+            return Err(closed_error(closed));
+        }
+        if let Some(until) = self
+            .settings
+            .block_file
+            .as_ref()
+            .and_then(|f| f.blocked_until(self.clock.now()))
+        {
+            tracing::warn!(%until, "Peloton blocked logins recently; no password is sent");
+            return Err(PelotonError::LoginBlocked);
+        }
         let password = self.password()?;
         match self.login_web(&password).await {
             Ok(t) => Ok(t),
@@ -596,8 +660,8 @@ impl Authenticator {
     /// Method B (§4): one token request with the mobile client id.
     async fn login_password_grant(&self, password: &SecretString) -> Result<Tokens, PelotonError> {
         let url = self.endpoint("/oauth/token")?;
-        let resp = self
-            .send(|| {
+        let answer = self
+            .submit_password(|| {
                 self.http
                     .post(url.clone())
                     .header(ACCEPT, "application/json")
@@ -610,24 +674,132 @@ impl Authenticator {
                     }))
             })
             .await?;
+        let resp = match answer {
+            PasswordAnswer::Accepted(resp) => resp,
+            PasswordAnswer::Refused { status, code } => {
+                if code == "invalid_grant"
+                    || (status == StatusCode::FORBIDDEN && code != "unauthorized_client")
+                {
+                    return Err(PelotonError::LoginRefused);
+                }
+                return Err(PelotonError::LoginFlowChanged(format!(
+                    "the password grant answered {status} ({code})"
+                )));
+            }
+        };
         let status = resp.status();
         if status.is_success() {
             return self
                 .read_tokens(resp, Source::Mobile, "the password grant")
                 .await;
         }
-        if status.is_client_error() {
-            let code = auth0_error_code(resp).await;
-            if code == "invalid_grant"
-                || (status == StatusCode::FORBIDDEN && code != "unauthorized_client")
-            {
-                return Err(PelotonError::LoginRefused);
+        Err(PelotonError::LoginFlowChanged(format!(
+            "the password grant answered {status}"
+        )))
+    }
+
+    fn lock_gate(&self) -> std::sync::MutexGuard<'_, PasswordGate> {
+        self.gate.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sends one password submission under the rules of this module's
+    /// header: counted, never past [`MAX_PASSWORD_SUBMISSIONS`], never after
+    /// a refusal or a block; a plain 429 or a 5xx (or a dropped connection)
+    /// is tried again within the count, after `Retry-After` or a backoff no
+    /// longer than the policy's longest wait.
+    async fn submit_password(
+        &self,
+        mut build: impl FnMut() -> RequestBuilder,
+    ) -> Result<PasswordAnswer, PelotonError> {
+        let host = self.settings.auth_url.host_str().unwrap_or("auth");
+        let policy = &self.settings.retry;
+        loop {
+            let sent = {
+                let mut gate = self.lock_gate();
+                if let Some(closed) = gate.closed {
+                    return Err(closed_error(closed));
+                }
+                if gate.sent >= MAX_PASSWORD_SUBMISSIONS {
+                    // Spent on rate limits, 5xx or dropped connections.
+                    return Err(PelotonError::RateLimited {
+                        attempts: gate.sent,
+                    });
+                }
+                gate.sent += 1;
+                gate.sent
+            };
+            let result = {
+                let _permit = self.settings.pacer.acquire().await;
+                build().send().await
+            };
+            let last = sent >= MAX_PASSWORD_SUBMISSIONS;
+            let (wait, failure) = match result {
+                Err(e) if e.is_builder() => {
+                    return Err(PelotonError::Request(e.without_url().to_string()))
+                }
+                Err(e) => (
+                    None,
+                    PelotonError::Unreachable {
+                        host: host.to_string(),
+                        message: e.without_url().to_string(),
+                    },
+                ),
+                Ok(resp) if resp.status() == StatusCode::TOO_MANY_REQUESTS => {
+                    let wait = retry_after(&resp);
+                    let code = auth0_error_code(resp).await;
+                    if BLOCK_CODES.contains(&code.as_str()) {
+                        return Err(self.blocked(&code));
+                    }
+                    (wait, PelotonError::RateLimited { attempts: sent })
+                }
+                Ok(resp) if resp.status().is_server_error() => {
+                    let status = resp.status();
+                    (retry_after(&resp), PelotonError::Server(status.as_u16()))
+                }
+                Ok(resp) if resp.status().is_client_error() => {
+                    let status = resp.status();
+                    let code = auth0_error_code(resp).await;
+                    if BLOCK_CODES.contains(&code.as_str()) {
+                        return Err(self.blocked(&code));
+                    }
+                    self.lock_gate().closed = Some(Closed::Refused);
+                    tracing::info!(%status, auth0_error = code, "Peloton refused the password; not sending it again this run");
+                    return Ok(PasswordAnswer::Refused { status, code });
+                }
+                Ok(resp) => return Ok(PasswordAnswer::Accepted(resp)),
+            };
+            let floor = match failure {
+                PelotonError::RateLimited { .. } => policy.floor_429,
+                _ => policy.base,
+            };
+            let wait = wait.unwrap_or_else(|| {
+                floor
+                    .saturating_mul(1 << sent.saturating_sub(1).min(16))
+                    .min(policy.max_delay)
+            });
+            if last || wait > policy.max_delay {
+                tracing::warn!(host, attempts = sent, error = %failure, "giving up on the login for this run");
+                return Err(failure);
             }
-            return Err(PelotonError::LoginFlowChanged(format!(
-                "the password grant answered {status} ({code})"
-            )));
+            tracing::warn!(host, attempt = sent, wait_ms = wait.as_millis() as u64, error = %failure, "trying the login again");
+            tokio::time::sleep(wait).await;
         }
-        Err(PelotonError::Server(status.as_u16()))
+    }
+
+    /// Closes the gate after Auth0's block and records it for later runs.
+    fn blocked(&self, code: &str) -> PelotonError {
+        self.lock_gate().closed = Some(Closed::Blocked);
+        let now = self.clock.now();
+        tracing::warn!(
+            auth0_error = code,
+            "Peloton is blocking logins; no password is sent for an hour"
+        );
+        if let Some(file) = &self.settings.block_file {
+            if let Err(e) = file.record(now) {
+                tracing::warn!(error = %e, "could not record Peloton's login block");
+            }
+        }
+        PelotonError::LoginBlocked
     }
 
     /// Method A (§3.3 to §3.7).
@@ -677,8 +849,8 @@ impl Authenticator {
         let state = query_param(&login_page, "state").unwrap_or_else(|| pkce.state.clone());
         let origin = self.settings.auth_url.origin().ascii_serialization();
 
-        let resp = self
-            .send(|| {
+        let answer = self
+            .submit_password(|| {
                 http.post(login_url.clone())
                     .header(ACCEPT, "*/*")
                     .header(ORIGIN, origin.as_str())
@@ -703,11 +875,12 @@ impl Authenticator {
                     }))
             })
             .await?;
+        let resp = match answer {
+            PasswordAnswer::Accepted(resp) => resp,
+            // Sent once: repeating a refused password is what locks accounts.
+            PasswordAnswer::Refused { .. } => return Err(PelotonError::LoginRefused),
+        };
         let status = resp.status();
-        if status.is_client_error() {
-            // One attempt only: repeating a refused password is what locks accounts.
-            return Err(PelotonError::LoginRefused);
-        }
         let next = if let Some(next) = redirect_target(&resp, &login_url) {
             next
         } else if status.is_success() {
@@ -728,19 +901,7 @@ impl Authenticator {
     /// Step 1: `GET /authorize`, following redirects by hand. Returns the
     /// login page URL (the first redirect target, else the URL itself).
     async fn authorize(&self, http: &Client, pkce: &Pkce) -> Result<Url, PelotonError> {
-        let mut url = self.endpoint("/authorize")?;
-        url.query_pairs_mut()
-            .append_pair("client_id", WEB_CLIENT_ID)
-            .append_pair("audience", AUDIENCE)
-            .append_pair("scope", WEB_SCOPE)
-            .append_pair("response_type", "code")
-            .append_pair("response_mode", "query")
-            .append_pair("redirect_uri", REDIRECT_URI)
-            .append_pair("state", &pkce.state)
-            .append_pair("nonce", &pkce.nonce)
-            .append_pair("code_challenge", &pkce.challenge)
-            .append_pair("code_challenge_method", "S256")
-            .append_pair("auth0Client", AUTH0_CLIENT);
+        let mut url = authorize_url(&self.endpoint("/authorize")?, pkce);
         let mut first_target: Option<Url> = None;
         for _ in 0..MAX_HOPS {
             let resp = self
@@ -825,6 +986,25 @@ impl Authenticator {
         ))
     }
 
+    /// Finishes a browser sign-in (`browser_login`): trades the code for
+    /// tokens and keeps the refresh token through the store. A token answer
+    /// without a refresh token is refused, since nothing else would last.
+    pub(crate) async fn sign_in_with_code(
+        &self,
+        code: &str,
+        pkce: &Pkce,
+    ) -> Result<(), PelotonError> {
+        let tokens = self.exchange_code(code, pkce).await?;
+        if tokens.refresh.is_none() {
+            return Err(PelotonError::LoginFlowChanged(
+                "the code exchange gave no refresh token".into(),
+            ));
+        }
+        let mut state = self.state.lock().await;
+        state.refresh = None;
+        self.install(&mut state, tokens)
+    }
+
     /// Step 5: the code and the PKCE verifier for tokens.
     async fn exchange_code(&self, code: &str, pkce: &Pkce) -> Result<Tokens, PelotonError> {
         let url = self.endpoint("/oauth/token")?;
@@ -888,19 +1068,6 @@ mod tests {
     }
 
     #[test]
-    fn entities_are_decoded() {
-        let check = |input: &str, expect: &str| assert_eq!(decode_entities(input), expect);
-        check(
-            "{&#34;strategy&#34;:&quot;auth0&quot;}",
-            r#"{"strategy":"auth0"}"#,
-        );
-        check("a&amp;b&lt;c&gt;d&#x27;e&#X41;", "a&b<c>d'eA");
-        check("fish & chips", "fish & chips");
-        check("&unknown; &#zz; &", "&unknown; &#zz; &");
-        check("caf&#233;", "café");
-    }
-
-    #[test]
     fn auth0_hidden_form_is_parsed() {
         let html = r#"<html><body>
             <FORM method="post" name="hiddenform" action="https://auth.onepeloton.com/login/callback?a=1&amp;b=2">
@@ -943,9 +1110,49 @@ mod tests {
             parse_hidden_form(r#"<form method="post"><input type="hidden" name="a"></form>"#)
                 .is_none()
         );
+        // As in a browser: an input cut off inside its tag is no input, an
+        // unclosed form still is a form, a value-less input has an empty value.
+        let cut = parse_hidden_form(r#"<form action="/x"><input type="hidden" name="a""#).unwrap();
+        assert!(cut.fields.is_empty());
         let unclosed =
-            parse_hidden_form(r#"<form action="/x"><input type="hidden" name="a""#).unwrap();
+            parse_hidden_form(r#"<form action="/x"><input type="hidden" name="a">"#).unwrap();
         assert_eq!(unclosed.fields, vec![("a".to_string(), String::new())]);
+    }
+
+    #[test]
+    fn auth0_error_codes_are_read_from_either_shape() {
+        assert_eq!(
+            error_code_of(br#"{"error":"too_many_attempts","error_description":"x"}"#),
+            "too_many_attempts"
+        );
+        assert_eq!(
+            error_code_of(br#"{"name":"AnomalyDetected","code":"blocked_user","statusCode":429}"#),
+            "blocked_user"
+        );
+        assert_eq!(error_code_of(b"<html>busy</html>"), "no error code");
+        assert_eq!(
+            error_code_of(br#"{"error":"has spaces in it"}"#),
+            "no error code"
+        );
+    }
+
+    #[test]
+    fn a_recorded_block_lasts_one_hour_from_when_it_was_seen() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = LoginBlockFile::new(dir.path().join("sub/blocked"));
+        let at = DateTime::parse_from_rfc3339("2026-03-01T08:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(file.blocked_until(at), None);
+        file.record(at).unwrap();
+        let minute = chrono::Duration::minutes(1);
+        assert_eq!(file.blocked_until(at + minute), Some(at + LOGIN_BLOCK));
+        assert_eq!(file.blocked_until(at + LOGIN_BLOCK), None);
+        // A clock set back by a day still waits one hour, not 25.
+        let earlier = at - chrono::Duration::days(1);
+        assert_eq!(file.blocked_until(earlier), Some(earlier + LOGIN_BLOCK));
+        std::fs::write(dir.path().join("sub/blocked"), "garbage").unwrap();
+        assert_eq!(file.blocked_until(at + minute), None);
     }
 
     #[test]

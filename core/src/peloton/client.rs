@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::stream::{self, Stream, TryStreamExt};
+use futures::stream::{self, Stream, StreamExt};
 use reqwest::header::ACCEPT;
 use reqwest::{Client, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
@@ -20,9 +20,9 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use url::Url;
 
-use super::auth::{AuthSettings, Authenticator};
+use super::auth::{AuthSettings, Authenticator, LoginBlockFile};
 use super::error::PelotonError;
-use super::types::{FollowedUser, Instructor, Me, Page, PerformanceGraph, Workout};
+use super::types::{FollowedUser, Instructor, Me, PerformanceGraph, Workout};
 use crate::clock::SharedClock;
 use crate::net::{send_with_retry, Pacer, RateLimit, RetryPolicy};
 use crate::secrets::SecretStore;
@@ -66,6 +66,14 @@ pub struct PelotonConfig {
     pub page_limit: u32,
     /// Where raw answers that could not be decoded are saved; `None` keeps none.
     pub dump_dir: Option<PathBuf>,
+    /// Where Auth0's login block is recorded, so no password is sent for an
+    /// hour after it even across restarts; `None` remembers it for this
+    /// client only.
+    pub login_block_file: Option<PathBuf>,
+    /// The file locked while tokens are renewed, so that two processes
+    /// (the app and the CLI, a sync and "Test connection") never spend the
+    /// same refresh token; `None` locks nothing.
+    pub token_lock_file: Option<PathBuf>,
 }
 
 impl Default for PelotonConfig {
@@ -83,6 +91,8 @@ impl Default for PelotonConfig {
             every_n: 1,
             page_limit: 100,
             dump_dir: None,
+            login_block_file: None,
+            token_lock_file: None,
         }
     }
 }
@@ -98,6 +108,9 @@ pub struct PelotonClient {
     auth: Authenticator,
     requests: AtomicU64,
     dumps: AtomicU32,
+    /// The e-mail the client signs in with, lowercased: what a cached
+    /// `/api/me` belongs to.
+    account: String,
 }
 
 impl std::fmt::Debug for PelotonClient {
@@ -139,12 +152,15 @@ impl PelotonClient {
             .cookie_store(true)
             .build()
             .map_err(|e| PelotonError::Request(e.without_url().to_string()))?;
+        let account = email.trim().to_lowercase();
         let auth = Authenticator::new(
             AuthSettings {
                 auth_url,
                 timeout: config.timeout,
                 retry: config.retry.clone(),
                 pacer: pacer.clone(),
+                block_file: config.login_block_file.clone().map(LoginBlockFile::new),
+                token_lock_file: config.token_lock_file.clone(),
             },
             clock,
             secrets,
@@ -159,7 +175,25 @@ impl PelotonClient {
             auth,
             requests: AtomicU64::new(0),
             dumps: AtomicU32::new(0),
+            account,
         })
+    }
+
+    /// The account the client signs in as (its e-mail, lowercased): a
+    /// cached answer about the member is only valid for this account.
+    pub fn account(&self) -> &str {
+        &self.account
+    }
+
+    /// The retry budget this client draws from (shared with Coda's when
+    /// built by [`crate::setup`]).
+    pub fn retry_budget(&self) -> &crate::net::RetryBudget {
+        &self.config.retry.budget
+    }
+
+    /// The token keeper, for the browser sign-in's code exchange.
+    pub(crate) fn authenticator(&self) -> &Authenticator {
+        &self.auth
     }
 
     /// The API's base URL.
@@ -184,57 +218,25 @@ impl PelotonClient {
         self.decode(EP_ME, &body)
     }
 
-    /// One page (0-based) of a member's workouts, newest first, with the class
-    /// and instructor joined.
-    pub async fn workouts_page(
-        &self,
-        user_id: &str,
-        page: u32,
-    ) -> Result<Page<Workout>, PelotonError> {
-        let limit = self.config.page_limit.clamp(1, MAX_PAGE_LIMIT);
-        self.workouts_request(user_id, page, limit).await
-    }
-
-    async fn workouts_request(
-        &self,
-        user_id: &str,
-        page: u32,
-        limit: u32,
-    ) -> Result<Page<Workout>, PelotonError> {
-        let url = self.url(
-            &["api", "user", user_id, "workouts"],
-            &[
-                ("joins", JOINS.to_string()),
-                ("limit", limit.to_string()),
-                ("page", page.to_string()),
-                ("sort_by", "-created".to_string()),
-            ],
-        );
-        let body = self.get(EP_WORKOUTS, url).await?;
-        self.decode(EP_WORKOUTS, &body)
-    }
-
-    /// All of a member's workouts, newest first, fetched page by page as the
-    /// stream is read: a caller that stops at a known workout fetches no more.
-    pub fn workouts<'a>(
+    /// A member's workouts, newest first, with the class and instructor
+    /// joined, one page at a time as the stream is read: a caller that stops
+    /// at a known workout fetches no more pages.
+    pub fn workout_pages<'a>(
         &'a self,
         user_id: &'a str,
-    ) -> impl Stream<Item = Result<Workout, PelotonError>> + Send + 'a {
-        stream::try_unfold(Some(0u32), move |page| async move {
-            let Some(page) = page else {
-                return Ok::<_, PelotonError>(None);
-            };
-            let p = self.workouts_page(user_id, page).await?;
-            let next = next_page(&p, page);
-            Ok(Some((p.data, next)))
-        })
-        .map_ok(|data| stream::iter(data.into_iter().map(Ok)))
-        .try_flatten()
+    ) -> impl Stream<Item = Result<Listed<Workout>, PelotonError>> + Send + 'a {
+        let limit = self.config.page_limit.clamp(1, MAX_PAGE_LIMIT);
+        self.pages(
+            EP_WORKOUTS,
+            workouts_segments(user_id),
+            workouts_query(limit),
+        )
     }
 
-    /// All of a member's workouts, newest first, in one list.
-    pub async fn all_workouts(&self, user_id: &str) -> Result<Vec<Workout>, PelotonError> {
-        self.workouts(user_id).try_collect().await
+    /// All of a member's workouts, newest first, in one list; entries that
+    /// could not be read are in `skipped`.
+    pub async fn all_workouts(&self, user_id: &str) -> Result<Listed<Workout>, PelotonError> {
+        collect(self.workout_pages(user_id)).await
     }
 
     /// `GET /api/workout/{id}` with the class and instructor joined: the
@@ -274,15 +276,22 @@ impl PelotonClient {
         Ok((graph, trim_graph(&raw), body))
     }
 
-    /// Everyone `user_id` follows (all pages).
-    pub async fn following(&self, user_id: &str) -> Result<Vec<FollowedUser>, PelotonError> {
-        self.all_pages(EP_FOLLOWING, &["api", "user", user_id, "following"])
-            .await
+    /// Everyone `user_id` follows (all pages). An answer without a `data`
+    /// list is an error, never "follows nobody".
+    pub async fn following(&self, user_id: &str) -> Result<Listed<FollowedUser>, PelotonError> {
+        let segments = vec![
+            "api".into(),
+            "user".into(),
+            user_id.into(),
+            "following".into(),
+        ];
+        collect(self.pages(EP_FOLLOWING, segments, list_query())).await
     }
 
-    /// Every instructor (all pages).
-    pub async fn instructors(&self) -> Result<Vec<Instructor>, PelotonError> {
-        self.all_pages(EP_INSTRUCTORS, &["api", "instructor"]).await
+    /// Every instructor (all pages); entries without an id are left out.
+    pub async fn instructors(&self) -> Result<Listed<Instructor>, PelotonError> {
+        let segments = vec!["api".into(), "instructor".into()];
+        collect(self.pages(EP_INSTRUCTORS, segments, list_query())).await
     }
 
     /// A followed member's latest `limit` workouts (first page only), with the
@@ -292,46 +301,112 @@ impl PelotonClient {
         &self,
         user_id: &str,
         limit: u32,
-    ) -> Result<Vec<Workout>, PelotonError> {
+    ) -> Result<Listed<Workout>, PelotonError> {
         let page_limit = limit.clamp(1, MAX_PAGE_LIMIT);
-        match self.workouts_request(user_id, 0, page_limit).await {
-            Ok(page) => {
-                let mut data = page.data;
-                data.truncate(limit as usize);
-                Ok(data)
+        let pages = self.pages::<Workout>(
+            EP_WORKOUTS,
+            workouts_segments(user_id),
+            workouts_query(page_limit),
+        );
+        futures::pin_mut!(pages);
+        let first = pages.next().await;
+        match first {
+            Some(Ok(mut page)) => {
+                page.items.truncate(limit as usize);
+                Ok(page)
             }
-            Err(PelotonError::NotFound { .. })
-            | Err(PelotonError::Rejected { status: 403, .. }) => Err(PelotonError::Private {
+            None => Ok(Listed::default()),
+            Some(Err(PelotonError::NotFound { .. }))
+            | Some(Err(PelotonError::Rejected { status: 403, .. })) => Err(PelotonError::Private {
                 user_id: user_id.to_string(),
             }),
-            Err(e) => Err(e),
+            Some(Err(e)) => Err(e),
         }
     }
 
-    async fn all_pages<T: DeserializeOwned>(
+    /// The one paging primitive: the pages of a Peloton list, each decoded
+    /// entry by entry ([`Listed`]), fetched as the stream is read. It ends
+    /// after the last page, an empty page, or [`MAX_PAGES`].
+    fn pages<'a, T: DeserializeOwned + Send + 'a>(
+        &'a self,
+        endpoint: &'static str,
+        segments: Vec<String>,
+        query: Vec<(&'static str, String)>,
+    ) -> impl Stream<Item = Result<Listed<T>, PelotonError>> + Send + 'a {
+        stream::try_unfold(Some(0u32), move |page| {
+            let segments = segments.clone();
+            let mut query = query.clone();
+            async move {
+                let Some(page) = page else {
+                    return Ok::<_, PelotonError>(None);
+                };
+                query.push(("page", page.to_string()));
+                let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+                let url = self.url(&segments, &query);
+                let body = self.get(endpoint, url).await?;
+                let (listed, has_next) = self.decode_page::<T>(endpoint, &body)?;
+                let next = (has_next && !listed.is_empty_page() && page + 1 < MAX_PAGES)
+                    .then_some(page + 1);
+                Ok(Some((listed, next)))
+            }
+        })
+    }
+
+    /// Decodes a page entry by entry. An answer without a `data` list is an
+    /// error; an entry without an id, or one that does not decode, is left
+    /// out and named in [`Listed::skipped`] (the raw answer is saved once).
+    fn decode_page<T: DeserializeOwned>(
         &self,
         endpoint: &str,
-        segments: &[&str],
-    ) -> Result<Vec<T>, PelotonError> {
-        let mut out = Vec::new();
-        let mut page = 0u32;
-        loop {
-            let url = self.url(
-                segments,
-                &[
-                    ("limit", MAX_PAGE_LIMIT.to_string()),
-                    ("page", page.to_string()),
-                ],
-            );
-            let body = self.get(endpoint, url).await?;
-            let p: Page<T> = self.decode(endpoint, &body)?;
-            let next = next_page(&p, page);
-            out.extend(p.data);
-            match next {
-                Some(n) => page = n,
-                None => return Ok(out),
+        body: &[u8],
+    ) -> Result<(Listed<T>, bool), PelotonError> {
+        let raw: Value = self.decode(endpoint, body)?;
+        let Some(entries) = raw.get("data").and_then(Value::as_array) else {
+            return Err(self.decode_error(endpoint, body, "data".into(), "expected a list"));
+        };
+        let mut listed = Listed {
+            items: Vec::with_capacity(entries.len()),
+            skipped: Vec::new(),
+            entries: entries.len(),
+        };
+        for (i, entry) in entries.iter().enumerate() {
+            let id = entry
+                .get("id")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty());
+            let Some(id) = id else {
+                listed.skipped.push(Skipped {
+                    endpoint: endpoint.to_string(),
+                    id: None,
+                    path: format!("data[{i}].id"),
+                    message: "no id".into(),
+                });
+                continue;
+            };
+            match serde_path_to_error::deserialize::<_, T>(entry) {
+                Ok(item) => listed.items.push(item),
+                Err(e) => listed.skipped.push(Skipped {
+                    endpoint: endpoint.to_string(),
+                    id: Some(id.to_string()),
+                    path: format!("data[{i}].{}", e.path()),
+                    message: without_quoted(&e.into_inner().to_string()),
+                }),
             }
         }
+        if !listed.skipped.is_empty() {
+            let saved = self.dump(endpoint, body);
+            tracing::warn!(endpoint, skipped = ?listed.skipped, saved = ?saved, "left out list entries that could not be read");
+        }
+        let has_next = match (
+            raw.get("show_next").and_then(Value::as_bool),
+            raw.get("page").and_then(Value::as_u64),
+            raw.get("page_count").and_then(Value::as_u64),
+        ) {
+            (Some(next), _, _) => next,
+            (None, Some(p), Some(c)) => p + 1 < c,
+            _ => false,
+        };
+        Ok((listed, has_next))
     }
 
     fn url(&self, segments: &[&str], query: &[(&str, String)]) -> Url {
@@ -466,9 +541,98 @@ impl PelotonClient {
     }
 }
 
-fn next_page<T>(page: &Page<T>, current: u32) -> Option<u32> {
-    // An empty page that claims more would loop forever: stop there.
-    (page.has_next() && !page.data.is_empty() && current + 1 < MAX_PAGES).then_some(current + 1)
+fn workouts_segments(user_id: &str) -> Vec<String> {
+    vec![
+        "api".into(),
+        "user".into(),
+        user_id.into(),
+        "workouts".into(),
+    ]
+}
+
+fn workouts_query(limit: u32) -> Vec<(&'static str, String)> {
+    vec![
+        ("joins", JOINS.to_string()),
+        ("limit", limit.to_string()),
+        ("sort_by", "-created".to_string()),
+    ]
+}
+
+fn list_query() -> Vec<(&'static str, String)> {
+    vec![("limit", MAX_PAGE_LIMIT.to_string())]
+}
+
+/// Every page of a list in one [`Listed`].
+async fn collect<T>(
+    pages: impl Stream<Item = Result<Listed<T>, PelotonError>>,
+) -> Result<Listed<T>, PelotonError> {
+    futures::pin_mut!(pages);
+    let mut all = Listed::default();
+    while let Some(page) = pages.next().await {
+        let page = page?;
+        all.items.extend(page.items);
+        all.skipped.extend(page.skipped);
+        all.entries += page.entries;
+    }
+    Ok(all)
+}
+
+/// What one list (or one page of it) held: the entries that decoded, and
+/// the ones left out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listed<T> {
+    /// The entries that decoded, in Peloton's order.
+    pub items: Vec<T>,
+    /// The entries left out, each named.
+    pub skipped: Vec<Skipped>,
+    /// How many entries the answer held, left-out ones included.
+    pub entries: usize,
+}
+
+impl<T> Default for Listed<T> {
+    fn default() -> Self {
+        Self {
+            items: Vec::new(),
+            skipped: Vec::new(),
+            entries: 0,
+        }
+    }
+}
+
+impl<T> Listed<T> {
+    /// An empty page that claims more would loop forever: paging stops there.
+    fn is_empty_page(&self) -> bool {
+        self.entries == 0
+    }
+}
+
+/// A list entry left out: it had no id, or a field of another type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// The list, as a template (`/api/user/{id}/workouts`).
+    pub endpoint: String,
+    /// The entry's id, when it had one.
+    pub id: Option<String>,
+    /// Where in the answer (`data[3].start_time`).
+    pub path: String,
+    /// What was wrong (quoted values removed).
+    pub message: String,
+}
+
+impl Skipped {
+    /// The note a user reads: which entry was left out, and why.
+    pub fn user_message(&self) -> String {
+        match &self.id {
+            Some(id) => format!(
+                "Peloton sent {id} in {} in a form this app cannot read (field {}), so it was left out; the raw answer is saved in the log folder, please report it.",
+                self.endpoint, self.path
+            ),
+            None => format!(
+                "Peloton sent an entry of {} without an id ({}), so it was left out.",
+                self.endpoint, self.path
+            ),
+        }
+    }
 }
 
 fn write_dump(
@@ -652,19 +816,58 @@ mod tests {
         assert_eq!(without_quoted("missing field `id`"), "missing field `id`");
     }
 
+    fn offline_client() -> PelotonClient {
+        PelotonClient::new(
+            PelotonConfig::default(),
+            Arc::new(crate::clock::SystemClock),
+            Arc::new(crate::secrets::MemoryStore::new()),
+            "rider@example.com".into(),
+            None,
+        )
+        .unwrap()
+    }
+
     #[test]
-    fn paging_stops_on_last_or_empty_pages() {
-        let page = |data: Vec<u8>, show_next: Option<bool>, page_count: Option<u32>| Page {
-            data,
-            page: Some(0),
-            page_count,
-            show_next,
-            total: None,
-        };
-        assert_eq!(next_page(&page(vec![1], Some(true), None), 0), Some(1));
-        assert_eq!(next_page(&page(vec![1], Some(false), Some(5)), 0), None);
-        assert_eq!(next_page(&page(vec![1], None, Some(2)), 0), Some(1));
-        assert_eq!(next_page(&page(vec![], Some(true), None), 0), None);
+    fn an_answer_without_a_data_list_is_an_error_never_an_empty_list() {
+        let c = offline_client();
+        for body in [r#"{}"#, r#"{"data": null}"#, r#"{"data": {}}"#] {
+            let err = c
+                .decode_page::<FollowedUser>(EP_FOLLOWING, body.as_bytes())
+                .unwrap_err();
+            assert!(
+                matches!(&err, PelotonError::Decode { path, .. } if path == "data"),
+                "{body}: {err:?}"
+            );
+        }
+        let (empty, more) = c
+            .decode_page::<FollowedUser>(EP_FOLLOWING, br#"{"data": [], "show_next": false}"#)
+            .unwrap();
+        assert!(empty.items.is_empty() && !more);
+    }
+
+    #[test]
+    fn each_entry_is_decoded_alone() {
+        let c = offline_client();
+        let body = json!({"data": [
+            {"id": "a", "username": "ann"},
+            {"id": "b", "username": 7},
+            {"username": "no id"},
+            {"id": null},
+            {"id": "c"}
+        ], "page": 0, "page_count": 2});
+        let (page, more) = c
+            .decode_page::<FollowedUser>(EP_FOLLOWING, body.to_string().as_bytes())
+            .unwrap();
+        let ids: Vec<&str> = page.items.iter().map(|f| f.id.as_str()).collect();
+        assert_eq!(ids, ["a", "c"]);
+        assert!(more);
+        assert_eq!(page.entries, 5);
+        assert_eq!(page.skipped.len(), 3);
+        assert_eq!(page.skipped[0].id.as_deref(), Some("b"));
+        assert_eq!(page.skipped[0].path, "data[1].username");
+        assert!(page.skipped[0].user_message().contains('b'));
+        assert!(page.skipped[1].id.is_none());
+        assert!(page.skipped[1].user_message().contains("without an id"));
     }
 
     #[test]

@@ -9,6 +9,13 @@
 use crate::net::NetError;
 use crate::secrets::SecretsError;
 
+/// What a user reads after Auth0's brute-force block.
+pub const LOGIN_BLOCKED_SENTENCE: &str =
+    "Peloton is refusing logins for now (too many attempts); wait an hour, then sync again.";
+/// What a person reads when Peloton ended a browser sign-in; the app
+/// recognises this state by its problem area, not by this text.
+pub const SIGNED_OUT: &str = "Signed out of Peloton: sign in again.";
+
 /// A Peloton login or API call that failed for good (after `net`'s retry
 /// rules ran out).
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +24,10 @@ pub enum PelotonError {
     /// or `invalid_grant` from the password grant).
     #[error("Peloton refused the e-mail or password")]
     LoginRefused,
+    /// Auth0's brute-force protection blocks logins (`too_many_attempts`,
+    /// `blocked_user`), now or within the last hour: no password is sent.
+    #[error("Peloton is blocking logins (too many attempts)")]
+    LoginBlocked,
     /// The login did not go the way the client expects (no form, no code,
     /// no `_csrf` cookie, an unexpected status): Peloton changed its sign-in.
     #[error("the Peloton sign-in did not go as expected: {0}")]
@@ -87,6 +98,11 @@ pub enum PelotonError {
     /// A request could not be built (a bug, not a server problem).
     #[error("a request to Peloton could not be built: {0}")]
     Request(String),
+    /// Peloton refused the refresh token (revoked, expired, password
+    /// changed) and no password is kept to log in with: the person must
+    /// sign in again in a browser (issue 18).
+    #[error("Peloton refused the refresh token and no password is stored")]
+    SignedOut,
 }
 
 impl PelotonError {
@@ -96,6 +112,7 @@ impl PelotonError {
             PelotonError::LoginRefused => {
                 "Peloton refused the email or password; check them in Settings.".to_string()
             }
+            PelotonError::LoginBlocked => LOGIN_BLOCKED_SENTENCE.to_string(),
             PelotonError::LoginFlowChanged(_) => "Peloton's sign-in did not go as expected; \
                  the sync will try again later, please report this if it keeps happening."
                 .to_string(),
@@ -139,6 +156,7 @@ impl PelotonError {
             PelotonError::Request(_) => {
                 "A request to Peloton could not be built: please report this.".to_string()
             }
+            PelotonError::SignedOut => SIGNED_OUT.to_string(),
         }
     }
 
@@ -209,6 +227,25 @@ mod tests {
             PelotonError::LoginRefused.user_message(),
             "Peloton refused the email or password; check them in Settings."
         );
+    }
+
+    #[test]
+    fn a_login_block_says_to_wait_an_hour() {
+        let e = PelotonError::LoginBlocked;
+        assert_eq!(
+            e.user_message(),
+            "Peloton is refusing logins for now (too many attempts); wait an hour, then sync again."
+        );
+        assert!(!e.is_transient());
+    }
+
+    #[test]
+    fn signed_out_asks_to_sign_in_again() {
+        assert_eq!(
+            PelotonError::SignedOut.user_message(),
+            "Signed out of Peloton: sign in again."
+        );
+        assert!(!PelotonError::SignedOut.is_transient());
     }
 
     #[test]

@@ -90,6 +90,28 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         archived_at INTEGER NOT NULL
     );
     "#,
+    // 3: where the rows went, whose workouts these are, and what was listed
+    // but not fetched yet (issue 15).
+    r#"
+    -- the Coda doc and table the written rows of each table went to; another
+    -- doc or table means none of them counts as written there
+    CREATE TABLE table_bindings (
+        table_key TEXT PRIMARY KEY NOT NULL,
+        doc_id    TEXT NOT NULL,
+        table_id  TEXT NOT NULL
+    );
+
+    -- workouts seen in a listing and not stored yet: they stay here, whatever
+    -- stops a run, until their detail is stored
+    CREATE TABLE listing_queue (
+        id         TEXT PRIMARY KEY NOT NULL,
+        user_id    TEXT NOT NULL,
+        -- the list entry as received, for its fingerprint and start time
+        entry_json TEXT NOT NULL,
+        is_new     INTEGER NOT NULL,
+        queued_at  INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

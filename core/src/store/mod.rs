@@ -4,8 +4,9 @@
 //! when the mapping improves, without asking Peloton), for each table and
 //! key the hash of the row Coda last accepted, the friends and their latest
 //! workouts (the window reads these), the history of runs, the
-//! full-resolution archive of performance graphs (`archive`), and a few
-//! key/value facts (`meta`).
+//! full-resolution archive of performance graphs (`archive`), the doc and
+//! table each table's rows went to, the workouts listed but not fetched yet,
+//! and a few key/value facts (`meta`).
 //!
 //! Invariants:
 //! - Only this module runs SQL.
@@ -18,9 +19,11 @@
 //!   so); the keyed upserts make a rebuild safe, it only costs a full resend.
 
 mod archive;
+mod bindings;
 mod error;
 mod friends;
 mod migrations;
+mod queue;
 mod runs;
 mod workouts;
 mod written;
@@ -34,6 +37,7 @@ use rusqlite::{Connection, OptionalExtension};
 pub use archive::ArchiveSize;
 pub use error::StoreError;
 pub use friends::{FriendRecord, FriendWorkoutRecord, RemovedFriends};
+pub use queue::QueuedWorkout;
 pub use runs::{RunId, RunOutcome, RunRecord, INTERRUPTED_MESSAGE};
 pub use workouts::StoredWorkout;
 pub use written::WrittenRow;
@@ -180,6 +184,14 @@ impl Store {
             )
             .map(drop)
             .map_err(sql("saving a stored value"))
+    }
+
+    /// Removes the value stored under `key`, if any.
+    pub fn delete_meta(&mut self, key: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute("DELETE FROM meta WHERE key = ?1", [key])
+            .map(drop)
+            .map_err(sql("removing a stored value"))
     }
 
     #[cfg(test)]

@@ -51,8 +51,12 @@ impl Store {
     }
 
     /// Records a fetched workout (inserting or replacing it), fetched at `at`.
+    /// It leaves the listing queue in the same transaction.
     pub fn save_workout(&mut self, w: &StoredWorkout, at: DateTime<Utc>) -> Result<(), StoreError> {
-        self.conn
+        let tx = self.conn.transaction().map_err(sql("saving a workout"))?;
+        tx.execute("DELETE FROM listing_queue WHERE id = ?1", [&w.id])
+            .map_err(sql("saving a workout"))?;
+        tx
             .execute(
                 "INSERT INTO workouts(id, user_id, start_time, fingerprint, detail_json, graph_json, fetched_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
@@ -70,8 +74,8 @@ impl Store {
                     to_ms(at)
                 ],
             )
-            .map(drop)
-            .map_err(sql("saving a workout"))
+            .map_err(sql("saving a workout"))?;
+        tx.commit().map_err(sql("saving a workout"))
     }
 
     /// One stored workout.

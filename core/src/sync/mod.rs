@@ -18,9 +18,19 @@
 //! - Only rows the app itself wrote are ever deleted; a table is never wiped.
 
 mod archive;
+mod context;
+mod doc;
 mod engine;
+mod friends;
+mod instructors;
+mod problems;
 pub mod report;
+mod workouts;
+mod writer;
 
-pub(crate) use engine::META_ME;
-pub use engine::{CheckReport, Engine, EngineConfig, RunOptions, RunRefused, TableTarget};
+pub use engine::{
+    CheckReport, Engine, EngineConfig, RunOptions, RunRefused, TableTarget, FULL_RESEND_SENTENCE,
+    INTERRUPTED_SENTENCE,
+};
 pub use report::{NewWorkout, Problem, ProblemArea, Progress, RunReport};
+pub(crate) use workouts::META_ME;

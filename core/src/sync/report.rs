@@ -7,8 +7,6 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::coda::CodaError;
-use crate::peloton::PelotonError;
 use crate::tables::Table;
 
 /// A step of a run, for progress bars and the tray tooltip.
@@ -68,6 +66,12 @@ impl Progress {
 pub enum ProblemArea {
     /// Peloton login refused: the user must fix the e-mail or password.
     PelotonLogin,
+    /// Peloton blocks logins for a while (too many attempts): nothing to
+    /// fix, no login is tried until the block is over.
+    PelotonBlocked,
+    /// Peloton ended a browser sign-in and no password is kept: the user
+    /// must sign in again; automatic syncs wait for that.
+    PelotonSignedOut,
     /// Peloton could not be read (network, rate limit, changed API).
     Peloton,
     /// The Coda token was refused or lacks access.
@@ -82,14 +86,20 @@ pub enum ProblemArea {
     Local,
     /// Settings are incomplete.
     Settings,
+    /// The run was stopped (a signal, the app quitting) before it finished;
+    /// the next run resumes.
+    Interrupted,
 }
 
 impl ProblemArea {
-    /// Whether the user must act (open Settings) rather than wait for a retry.
+    /// Whether the user must act (open Settings, or wait out a login block)
+    /// rather than the app retrying soon by itself.
     pub fn needs_user(self) -> bool {
         matches!(
             self,
             ProblemArea::PelotonLogin
+                | ProblemArea::PelotonBlocked
+                | ProblemArea::PelotonSignedOut
                 | ProblemArea::CodaToken
                 | ProblemArea::CodaDoc
                 | ProblemArea::Settings
@@ -105,40 +115,6 @@ pub struct Problem {
     pub area: ProblemArea,
     /// One sentence: what happened and what to do.
     pub message: String,
-}
-
-impl From<&PelotonError> for Problem {
-    /// A refused login is the user's to fix; a keychain failure is this
-    /// computer's; anything else is Peloton's and passes.
-    fn from(e: &PelotonError) -> Self {
-        let area = match e {
-            PelotonError::LoginRefused | PelotonError::MissingPassword => ProblemArea::PelotonLogin,
-            PelotonError::Secrets(_) => ProblemArea::Local,
-            _ => ProblemArea::Peloton,
-        };
-        Problem {
-            area,
-            message: e.user_message(),
-        }
-    }
-}
-
-impl From<&CodaError> for Problem {
-    /// A refused token and a wrong doc are the user's to fix; anything else
-    /// is Coda's and passes.
-    fn from(e: &CodaError) -> Self {
-        let area = match e {
-            CodaError::TokenRefused | CodaError::Forbidden { .. } => ProblemArea::CodaToken,
-            CodaError::DocNotFound { .. }
-            | CodaError::TableNotFound { .. }
-            | CodaError::InvalidDocRef(_) => ProblemArea::CodaDoc,
-            _ => ProblemArea::Coda,
-        };
-        Problem {
-            area,
-            message: e.user_message(),
-        }
-    }
 }
 
 /// A workout that arrived in this run, for the "new workouts" notification.
@@ -191,13 +167,36 @@ pub struct RunReport {
     pub peloton_requests: u64,
     /// Coda write requests made.
     pub coda_writes: u64,
+    /// The run was stopped (a signal, the app quitting) before it finished.
+    pub interrupted: bool,
 }
 
 impl RunReport {
+    /// An empty report of a run starting at `started_at`.
+    pub fn new(started_at: DateTime<Utc>) -> Self {
+        Self {
+            started_at,
+            finished_at: started_at,
+            written: BTreeMap::new(),
+            deleted: BTreeMap::new(),
+            problems: Vec::new(),
+            notes: Vec::new(),
+            new_workouts: Vec::new(),
+            friends: 0,
+            new_friend_workouts: 0,
+            peloton_requests: 0,
+            coda_writes: 0,
+            interrupted: false,
+        }
+    }
+
     /// Why the run failed, or `None` when it succeeded: the one definition
     /// of success, for the CLI's exit status, the app's tray and the stored
     /// run alike. The problem shown is the first the user must act on, else
     /// the first.
+    ///
+    /// An interrupted run fails: the engine records it as a
+    /// [`ProblemArea::Interrupted`] problem beside `interrupted`.
     ///
     /// A run whose only problems are single friends succeeds: their
     /// problems are still reported (stderr, the window), the other friends
@@ -258,6 +257,7 @@ mod tests {
             new_friend_workouts: 0,
             peloton_requests: 0,
             coda_writes: 0,
+            interrupted: false,
         }
     }
 
@@ -313,18 +313,11 @@ mod tests {
     }
 
     #[test]
-    fn errors_map_to_the_area_that_can_fix_them() {
-        let area = |e: PelotonError| Problem::from(&e).area;
-        assert_eq!(area(PelotonError::LoginRefused), ProblemArea::PelotonLogin);
+    fn an_interrupted_run_is_a_failure() {
+        use ProblemArea::*;
         assert_eq!(
-            area(PelotonError::MissingPassword),
-            ProblemArea::PelotonLogin
-        );
-        let area = |e: CodaError| Problem::from(&e).area;
-        assert_eq!(area(CodaError::TokenRefused), ProblemArea::CodaToken);
-        assert_eq!(
-            area(CodaError::InvalidDocRef("x".into())),
-            ProblemArea::CodaDoc
+            failure_of(&[(Friend, "bob failed"), (Interrupted, "stopped")]).as_deref(),
+            Some("stopped")
         );
     }
 

@@ -220,6 +220,12 @@ async fn main() -> anyhow::Result<()> {
         format!("{} Coda reads", quiet.coda.reads),
     ));
     metrics.push(Metric::new(
+        "quiet_coda_reads",
+        quiet.coda.reads as f64,
+        None,
+        "opening the doc (resolve, tables, columns) and one rowCount per table",
+    ));
+    metrics.push(Metric::new(
         "quiet_bound_s",
         quiet_bound,
         None,

@@ -1,8 +1,8 @@
 //! End-to-end tests: the real `peloton-coda-sync` binary against the fake
 //! Peloton and the fake Coda, each test in a fresh `HOME`. One module per
 //! area; each test reads as a user's steps, `support` hides the plumbing.
-//! The CLI's contract is `shared/spec/cli.md`, the tables' is
-//! `shared/spec/coda-tables.md`.
+//! The CLI's contract is `docs/cli.md`, the tables' is
+//! `docs/coda-tables.md`.
 
 mod support;
 
@@ -305,6 +305,38 @@ mod kills {
     }
 }
 
+mod interrupt {
+    use super::*;
+    use std::os::unix::process::ExitStatusExt;
+    use std::time::Duration;
+
+    /// Issue 15: Ctrl-C or SIGTERM stops a sync within seconds, records it
+    /// as interrupted (not ok), exits 130 or 143, and the next run resumes.
+    #[test]
+    fn a_signal_stops_the_sync_as_interrupted_and_the_next_resumes() {
+        let w = World::builder().workouts(300).start();
+        for (signal, code) in [("INT", 130), ("TERM", 143)] {
+            let run = w
+                .spawn(["sync"])
+                .signal_at(signal, Duration::from_millis(1500));
+            assert_eq!(run.status.code(), Some(code), "{signal}: {run}");
+            assert!(run.status.signal().is_none(), "{run}");
+            assert!(
+                run.seconds < 12.0,
+                "{signal} took {:.1} s: {run}",
+                run.seconds
+            );
+            assert!(run.last_stderr_line().contains("interrupted"), "{run}");
+            let status = w.status_json();
+            assert_eq!(status["ok"], false, "{status}");
+            w.assert_no_duplicates();
+        }
+        w.cli(["sync"]).succeeds().no_panic();
+        w.assert_tables_exact();
+        assert_eq!(w.status_json()["ok"], true);
+    }
+}
+
 mod refusals {
     use super::*;
 
@@ -381,6 +413,71 @@ mod refusals {
         assert_eq!(w.peloton.login_count(), 1, "{:?}", w.peloton.requests());
         assert_eq!(w.coda.write_request_count(), 0);
         assert_eq!(w.rows("Workouts").len(), 0);
+        w.assert_no_secrets();
+    }
+
+    /// Issue 16: after Auth0's brute-force block the password is not sent
+    /// again, the run ends at once, and the next run within the hour sends
+    /// nothing either.
+    #[test]
+    fn a_login_lockout_sends_the_password_once_and_ends_quickly() {
+        let w = World::builder().workouts(3).start();
+        w.peloton.faults().set_lockout_logins(true);
+
+        let run = w.cli(["sync"]).fails().no_panic();
+
+        assert_eq!(
+            run.last_stderr_line(),
+            "Peloton is refusing logins for now (too many attempts); wait an hour, then sync again.",
+            "{run}"
+        );
+        assert_eq!(w.peloton.login_count(), 1, "{:?}", w.peloton.requests());
+        // Retrying a 429 the usual way would take a minute or more.
+        assert!(run.seconds < 20.0, "{run}");
+        assert_eq!(w.coda.write_request_count(), 0);
+
+        w.peloton.faults().set_lockout_logins(false);
+        w.peloton.reset_log();
+        let again = w.cli(["sync"]).fails().no_panic();
+        assert!(
+            again
+                .last_stderr_line()
+                .starts_with("Peloton is refusing logins"),
+            "{again}"
+        );
+        assert_eq!(w.peloton.login_count(), 0, "{:?}", w.peloton.requests());
+        w.assert_no_secrets();
+    }
+
+    /// Issue 16: a sync logged at `trace` (stderr and the log file) holds
+    /// no token, code, cookie value or `_csrf` of the fake's.
+    #[test]
+    fn a_trace_log_holds_no_secret() {
+        let w = World::builder().workouts(3).start();
+        w.set_env("RUST_LOG", "trace");
+
+        let run = w.cli(["sync"]).succeeds();
+
+        // The log really was at trace, and the fake really handed out cookies.
+        assert!(run.stderr.contains("TRACE"), "{run}");
+        assert!(w.peloton.issued_secrets().len() > w.peloton.issued_tokens().len());
+        w.assert_no_secrets();
+    }
+
+    /// With the wire log opted in, the HTTP stack logs below info, and
+    /// every line is still scrubbed.
+    #[test]
+    fn an_opted_in_wire_log_is_scrubbed() {
+        let w = World::builder().workouts(3).start();
+        w.set_env("RUST_LOG", "trace");
+        w.set_env("PCS_WIRE_LOG", "1");
+
+        let run = w.cli(["sync"]).succeeds();
+
+        assert!(
+            run.stderr.contains("cookie_store") || run.stderr.contains("hyper"),
+            "{run}"
+        );
         w.assert_no_secrets();
     }
 
@@ -678,5 +775,89 @@ mod record {
             .cli(["export", "--format", "tcx", "--out", out.to_str().unwrap()])
             .succeeds();
         assert!(run.stdout.contains("230 files"), "{run}");
+    }
+}
+
+mod browser_sign_in {
+    use super::*;
+
+    /// A person who keeps no password with the app: signed in through
+    /// the environment only for Coda, Peloton through its own page.
+    fn world_without_a_peloton_password() -> World {
+        let w = World::builder().workouts(3).start();
+        w.remove_env("PELOTON_USERNAME");
+        w.remove_env("PELOTON_PASSWORD");
+        w
+    }
+
+    /// Issue 18: `login --browser` prints the sign-in address, takes the
+    /// pasted callback address, and keeps only the refresh token; syncs
+    /// then need no password, and a revoked token says to sign in again.
+    #[test]
+    fn login_browser_keeps_only_a_refresh_token_that_syncs_until_revoked() {
+        let w = world_without_a_peloton_password();
+        w.peloton.set_mfa_code(Some("246810"));
+        let cache = w.outside_home("peloton.token");
+        let cache_arg = cache.to_str().expect("a UTF-8 path");
+
+        let mut login = w.spawn_with_stdin(["login", "--browser", "--token-cache", cache_arg]);
+        let address = login.stdout_line("/authorize?");
+        let callback = w.sign_in_in_browser(&address, Some("246810"));
+        login.type_line(&callback);
+        let run = login.wait().succeeds().no_panic();
+        assert!(
+            run.stdout.contains("Signed in to Peloton as fake_rider"),
+            "{run}"
+        );
+        let held = std::fs::read_to_string(&cache).expect("the token cache");
+        assert!(
+            w.peloton.issued_tokens().contains(&held.trim().to_string()),
+            "the cache holds one issued token: {held:?}"
+        );
+        let settings =
+            std::fs::read_to_string(w.outside_home("home/.config/peloton-coda-sync/settings.toml"))
+                .expect("the settings file");
+        assert!(
+            settings.contains("peloton_sign_in = \"browser\""),
+            "{settings}"
+        );
+
+        w.peloton.reset_log();
+        w.cli(["sync", "--token-cache", cache_arg])
+            .succeeds()
+            .no_panic();
+        assert_eq!(w.peloton.login_count(), 0, "{:?}", w.peloton.requests());
+        w.assert_tables_exact();
+
+        w.peloton.revoke_tokens();
+        w.peloton.reset_log();
+        let signed_out = w
+            .cli(["sync", "--token-cache", cache_arg])
+            .fails()
+            .no_panic();
+        assert_eq!(
+            signed_out.last_stderr_line(),
+            "Signed out of Peloton: sign in again.",
+            "{signed_out}"
+        );
+        assert_eq!(w.peloton.login_count(), 0, "no password login was tried");
+        w.assert_no_secrets();
+    }
+
+    #[test]
+    fn a_pasted_address_of_another_sign_in_is_one_sentence_and_saves_nothing() {
+        let w = world_without_a_peloton_password();
+        let cache = w.outside_home("peloton.token");
+        let cache_arg = cache.to_str().expect("a UTF-8 path");
+        let mut login = w.spawn_with_stdin(["login", "--browser", "--token-cache", cache_arg]);
+        login.stdout_line("/authorize?");
+        login.type_line("https://members.onepeloton.com/callback?code=abc&state=old");
+        let run = login.wait().fails().no_panic();
+        assert_eq!(
+            run.last_stderr_line(),
+            "That address belongs to another sign-in; sign in again with the link shown this time.",
+            "{run}"
+        );
+        assert!(!cache.exists());
     }
 }

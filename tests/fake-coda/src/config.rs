@@ -1,5 +1,5 @@
 //! What one fake Coda server looks like before it starts: the doc, its tables and columns
-//! (duplicated from `shared/spec/coda-tables.md`, never imported from core), and the server's
+//! (duplicated from `docs/coda-tables.md`, never imported from core), and the server's
 //! limits and timings.
 
 use std::time::Duration;

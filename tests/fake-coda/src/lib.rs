@@ -1,7 +1,7 @@
 //! A faithful, stateful fake of the Coda API v1 for tests, demos and benchmarks.
 //!
 //! It serves one doc under `http://127.0.0.1:PORT/apis/v1` with Coda's paths, bodies and
-//! quirks as `shared/spec/coda-api.md` §11 lists them: writes answered 202 and applied after
+//! quirks as `docs/coda-api.md` §11 lists them: writes answered 202 and applied after
 //! a delay, reads from a lagging snapshot, `X-Coda-Doc-Version`, per-token rate limits, the
 //! 2 MB / 85 KB size limits, and faults switched on at runtime. It never imports core: its
 //! own reading of the API is what checks core's.

@@ -1,5 +1,5 @@
 //! The JSON shapes the API answers with (Doc, TableReference, Table, Column, Row, User,
-//! ApiLink), following the fixtures in `shared/fixtures/coda/`. Links point at the fake's
+//! ApiLink), following the fixtures in `tests/fixtures/coda/`. Links point at the fake's
 //! own host, as Coda builds them from the host that was called.
 
 use serde_json::{json, Map, Value};

@@ -2,6 +2,12 @@
 //! with the authorization-code, refresh-token (rotating) and password (method B, spec §4)
 //! grants, and the retired legacy `POST /auth/login`.
 //!
+//! `/login` is also a page a person (or WebDriver) can use, for the app's sign-in window
+//! (issue 18): a plain HTML form that posts, as Auth0's Universal Login page does without
+//! script, `state`, `username` and `password` to `/u/login?state=...`; when a one-time code
+//! is switched on ([`crate::FakePeloton::set_mfa_code`]) a second page asks for it
+//! (`/u/mfa-otp-challenge`); then `/authorize/resume` redirects to the callback.
+//!
 //! Every step checks what the real client must send, so a client bug shows up as a refused
 //! step rather than a silent success. Bodies of refusals follow Auth0's JSON shapes.
 
@@ -55,6 +61,8 @@ struct Transaction {
     csrf: Option<String>,
     authenticated: bool,
     session: Option<String>,
+    /// The password was accepted on the sign-in page; the one-time code is still due.
+    password_ok: bool,
 }
 
 struct CodeGrant {
@@ -85,6 +93,9 @@ pub struct AuthStore {
     refresh: HashMap<String, RefreshGrant>,
     /// Every token ever issued, revoked or not, for secrets audits.
     issued: Vec<String>,
+    /// Every other secret handed out (authorization codes, `_csrf` values,
+    /// `auth0` session cookies, signed `wresult`s), for secrets audits.
+    handed_out: Vec<String>,
 }
 
 impl AuthStore {
@@ -98,7 +109,14 @@ impl AuthStore {
             access: HashMap::new(),
             refresh: HashMap::new(),
             issued: Vec::new(),
+            handed_out: Vec::new(),
         }
+    }
+
+    /// Every authorization code, `_csrf` value, session cookie value and
+    /// `wresult` handed out so far, oldest first.
+    pub fn handed_out(&self) -> Vec<String> {
+        self.handed_out.clone()
     }
 
     /// Every access, id and refresh token issued so far, oldest first.
@@ -230,6 +248,48 @@ fn ulp_error(status: StatusCode, name: &str, code: &str, description: &str) -> R
     )
 }
 
+/// Which endpoint's error shape a password refusal takes.
+#[derive(Clone, Copy)]
+enum LoginShape {
+    /// `/usernamepassword/login`: `{"name", "code", "description", "statusCode"}`.
+    UniversalLogin,
+    /// `/oauth/token`: `{"error", "error_description"}`.
+    OAuth,
+}
+
+/// The lockout and throttle switches for a password submission, in Auth0's shapes.
+fn login_fault(s: &Shared, shape: LoginShape) -> Option<Response> {
+    let (code, description, retry_after) = if s.faults.lockout_logins() {
+        (
+            "too_many_attempts",
+            "Your account has been blocked after multiple consecutive login attempts.",
+            None,
+        )
+    } else if s.faults.take_throttled_login() {
+        (
+            "too_many_requests",
+            "Global limit has been reached",
+            Some("0"),
+        )
+    } else {
+        return None;
+    };
+    let mut resp = match shape {
+        LoginShape::UniversalLogin => ulp_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "AnomalyDetected",
+            code,
+            description,
+        ),
+        LoginShape::OAuth => oauth_error(StatusCode::TOO_MANY_REQUESTS, code, description),
+    };
+    if let Some(secs) = retry_after {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static(secs));
+    }
+    Some(resp)
+}
+
 fn redirect(location: &str) -> Response {
     (StatusCode::FOUND, [(header::LOCATION, location.to_owned())]).into_response()
 }
@@ -316,6 +376,7 @@ pub async fn authorize(
             csrf: None,
             authenticated: false,
             session: None,
+            password_ok: false,
         },
     );
     drop(auth);
@@ -344,19 +405,13 @@ pub async fn login_page(
     let omit_cookie = s.faults.take_no_csrf();
     let mut auth = lock(&s.auth);
     let csrf = auth.random(24);
+    auth.handed_out.push(csrf.clone());
     let Some(txn) = auth.transactions.get_mut(state) else {
         return (StatusCode::BAD_REQUEST, "Unknown or expired transaction").into_response();
     };
     txn.csrf = Some(csrf.clone());
     drop(auth);
-    let page = "<!DOCTYPE html><html><head><title>Log in | Peloton</title></head>\
-        <body><div id=\"auth0-lock-container\"></div></body></html>";
-    let mut resp = (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        page,
-    )
-        .into_response();
+    let mut resp = html_page(StatusCode::OK, &login_form(state, None));
     if !omit_cookie {
         let c = format!("_csrf={csrf}; Path=/usernamepassword/login; HttpOnly");
         if let Ok(v) = HeaderValue::from_str(&c) {
@@ -364,6 +419,170 @@ pub async fn login_page(
         }
     }
     resp
+}
+
+const PAGE_STYLE: &str = "body{font-family:sans-serif;background:#f5f5f5;margin:0}\
+    main{max-width:22rem;margin:3rem auto;background:#fff;padding:2rem;border-radius:8px}\
+    h1{font-size:1.4rem;margin-top:0}label{display:block;margin:1rem 0 .3rem}\
+    input{width:100%;box-sizing:border-box;padding:.6rem;font-size:1rem}\
+    button{margin-top:1.5rem;width:100%;padding:.7rem;font-size:1rem;background:#222;\
+    color:#fff;border:0;border-radius:4px}.error{color:#b00020}";
+
+fn html_page(status: StatusCode, body: &str) -> Response {
+    let page = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <title>Log in | Peloton</title><style>{PAGE_STYLE}</style></head>\
+         <body><main>{body}</main></body></html>"
+    );
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        page,
+    )
+        .into_response()
+}
+
+fn error_line(error: Option<&str>) -> String {
+    error.map_or_else(String::new, |e| {
+        format!("<p class=\"error\" id=\"error\">{}</p>", html_escape(e))
+    })
+}
+
+/// The sign-in form: what Auth0's page posts when script is off.
+fn login_form(state: &str, error: Option<&str>) -> String {
+    let state = html_escape(state);
+    format!(
+        "<h1>Log in to Peloton</h1>{error}\
+         <form method=\"post\" action=\"/u/login?state={state}\" id=\"login\">\
+         <input type=\"hidden\" name=\"state\" value=\"{state}\">\
+         <label for=\"username\">Email or username</label>\
+         <input type=\"text\" id=\"username\" name=\"username\" autocomplete=\"username\" required>\
+         <label for=\"password\">Password</label>\
+         <input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required>\
+         <button type=\"submit\" id=\"submit\" name=\"action\" value=\"default\">Log in</button>\
+         </form>",
+        error = error_line(error),
+    )
+}
+
+/// The second step: a one-time code, as an authenticator app gives.
+fn mfa_form(state: &str, error: Option<&str>) -> String {
+    let state = html_escape(state);
+    format!(
+        "<h1>Verify your identity</h1><p>Enter the one-time code from your authenticator app.</p>{error}\
+         <form method=\"post\" action=\"/u/mfa-otp-challenge?state={state}\" id=\"mfa\">\
+         <input type=\"hidden\" name=\"state\" value=\"{state}\">\
+         <label for=\"code\">One-time code</label>\
+         <input type=\"text\" id=\"code\" name=\"code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" required>\
+         <button type=\"submit\" id=\"submit\" name=\"action\" value=\"default\">Continue</button>\
+         </form>",
+        error = error_line(error),
+    )
+}
+
+/// Opens the Auth0 session of a transaction whose person is known, and sends the browser
+/// on to `/authorize/resume` with the session cookie.
+fn authenticated(s: &Shared, auth: &mut AuthStore, state: &str) -> Response {
+    let sid = auth.random(24);
+    let Some(txn) = auth.transactions.get_mut(state) else {
+        return (StatusCode::BAD_REQUEST, "Unknown or expired transaction").into_response();
+    };
+    txn.authenticated = true;
+    txn.session = Some(sid.clone());
+    let mut resp = redirect(&format!(
+        "{}/authorize/resume?{}",
+        s.base_url,
+        query_string(&[("state", state)])
+    ));
+    if let Ok(v) = HeaderValue::from_str(&format!("auth0={sid}; Path=/; HttpOnly")) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    resp
+}
+
+/// `POST /u/login?state=...`: the sign-in form. A wrong password shows the form again with
+/// one line; a right one goes on to the one-time code when it is switched on, else to
+/// `/authorize/resume`.
+pub async fn form_login(
+    State(s): State<Arc<Shared>>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    s.log.note_login();
+    let Some(form) = parse_form(&headers, &body) else {
+        return (StatusCode::BAD_REQUEST, "Expected a form body").into_response();
+    };
+    let get = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
+    let state = q.get("state").map(String::as_str).unwrap_or("");
+    if state != get("state") {
+        return (StatusCode::BAD_REQUEST, "State mismatch").into_response();
+    }
+    let mfa = lock(&s.credentials).mfa_code.is_some();
+    let mut auth = lock(&s.auth);
+    if !auth.transactions.contains_key(state) {
+        return (StatusCode::BAD_REQUEST, "Unknown or expired transaction").into_response();
+    }
+    if !credentials_match(&s, get("username"), get("password")) {
+        return html_page(
+            StatusCode::BAD_REQUEST,
+            &login_form(state, Some("Wrong email or password.")),
+        );
+    }
+    if mfa {
+        if let Some(txn) = auth.transactions.get_mut(state) {
+            txn.password_ok = true;
+        }
+        return redirect(&format!(
+            "{}/u/mfa-otp-challenge?{}",
+            s.base_url,
+            query_string(&[("state", state)])
+        ));
+    }
+    authenticated(&s, &mut auth, state)
+}
+
+/// `GET /u/mfa-otp-challenge?state=...`: the one-time code page, once the password passed.
+pub async fn mfa_page(
+    State(s): State<Arc<Shared>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let state = q.get("state").map(String::as_str).unwrap_or("");
+    let ok = lock(&s.auth)
+        .transactions
+        .get(state)
+        .is_some_and(|t| t.password_ok);
+    if !ok {
+        return (StatusCode::BAD_REQUEST, "Unknown or expired transaction").into_response();
+    }
+    html_page(StatusCode::OK, &mfa_form(state, None))
+}
+
+/// `POST /u/mfa-otp-challenge?state=...`: checks the one-time code.
+pub async fn mfa_submit(
+    State(s): State<Arc<Shared>>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(form) = parse_form(&headers, &body) else {
+        return (StatusCode::BAD_REQUEST, "Expected a form body").into_response();
+    };
+    let state = q.get("state").map(String::as_str).unwrap_or("");
+    let expected = lock(&s.credentials).mfa_code.clone();
+    let mut auth = lock(&s.auth);
+    let password_ok = auth.transactions.get(state).is_some_and(|t| t.password_ok);
+    if !password_ok || form.get("state").map(String::as_str) != Some(state) {
+        return (StatusCode::BAD_REQUEST, "Unknown or expired transaction").into_response();
+    }
+    let given = form.get("code").map(|c| c.trim());
+    if expected.is_none() || given != expected.as_deref() {
+        return html_page(
+            StatusCode::BAD_REQUEST,
+            &mfa_form(state, Some("The code you entered is invalid.")),
+        );
+    }
+    authenticated(&s, &mut auth, state)
 }
 
 /// The 15 fields of the `/usernamepassword/login` body (spec §3.4).
@@ -393,6 +612,9 @@ pub async fn usernamepassword_login(
     body: Bytes,
 ) -> Response {
     s.log.note_login();
+    if let Some(refusal) = login_fault(&s, LoginShape::UniversalLogin) {
+        return refusal;
+    }
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -478,6 +700,7 @@ pub async fn usernamepassword_login(
         );
     }
     let wresult = auth.jwt_like(json!({"state": state, "sub": "fake"}));
+    auth.handed_out.push(wresult.clone());
     auth.wresults.insert(wresult.clone(), state.clone());
     drop(auth);
     let wctx = json!({
@@ -543,6 +766,7 @@ pub async fn login_callback(
         return (StatusCode::BAD_REQUEST, "Invalid wctx").into_response();
     }
     let sid = auth.random(24);
+    auth.handed_out.push(sid.clone());
     let Some(txn) = auth.transactions.get_mut(&state) else {
         return (StatusCode::BAD_REQUEST, "Unknown transaction").into_response();
     };
@@ -585,6 +809,7 @@ pub async fn authorize_resume(
         return oauth_error(StatusCode::FORBIDDEN, "access_denied", "Invalid state.");
     };
     let code = auth.random(24);
+    auth.handed_out.push(code.clone());
     auth.codes.insert(
         code.clone(),
         CodeGrant {
@@ -724,6 +949,9 @@ fn refresh_grant(s: &Shared, client_id: &str, token: &str) -> Response {
 
 fn password_grant(s: &Shared, p: &HashMap<String, String>) -> Response {
     s.log.note_login();
+    if let Some(refusal) = login_fault(s, LoginShape::OAuth) {
+        return refusal;
+    }
     let get = |k: &str| p.get(k).map(String::as_str).unwrap_or("");
     match get("client_id") {
         MOBILE_CLIENT_ID => {}

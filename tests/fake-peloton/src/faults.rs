@@ -30,6 +30,8 @@ pub struct Faults {
     token_ttl_secs: AtomicU64,
     refuse_refresh: AtomicBool,
     no_csrf_logins: AtomicU32,
+    lockout_logins: AtomicBool,
+    throttle_logins: AtomicU32,
     fields: Mutex<FieldFaults>,
     lists: Mutex<ListFaults>,
     rng: Mutex<StdRng>,
@@ -160,6 +162,12 @@ pub struct FaultSettings {
     pub refuse_refresh: Option<bool>,
     /// Serve the next N login pages without the `_csrf` cookie.
     pub no_csrf_logins: Option<u32>,
+    /// Answer every password submission (`/usernamepassword/login` and the password grant)
+    /// with Auth0's brute-force block: `429` `too_many_attempts`.
+    pub lockout_logins: Option<bool>,
+    /// Answer the next N password submissions with a plain `429` `too_many_requests`
+    /// (with `Retry-After: 0`).
+    pub throttle_logins: Option<u32>,
     /// Remove this top-level field from every workout JSON (empty string clears).
     pub remove_field: Option<String>,
     /// Change the JSON type of this top-level workout field (empty string clears).
@@ -186,6 +194,8 @@ impl Faults {
             token_ttl_secs: AtomicU64::new(token_ttl_secs),
             refuse_refresh: AtomicBool::new(false),
             no_csrf_logins: AtomicU32::new(0),
+            lockout_logins: AtomicBool::new(false),
+            throttle_logins: AtomicU32::new(0),
             fields: Mutex::new(FieldFaults::default()),
             lists: Mutex::new(ListFaults::default()),
             rng: Mutex::new(StdRng::seed_from_u64(seed ^ 0x5eed_fa17)),
@@ -246,6 +256,30 @@ impl Faults {
     /// Consumes one "no _csrf" login if any are pending; true means omit the cookie.
     pub(crate) fn take_no_csrf(&self) -> bool {
         self.no_csrf_logins
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+    }
+
+    /// While true, every password submission answers Auth0's brute-force block
+    /// (`429` `too_many_attempts`), as Peloton does after repeated failures.
+    pub fn set_lockout_logins(&self, on: bool) {
+        self.lockout_logins.store(on, Ordering::SeqCst);
+    }
+
+    /// Whether password submissions are answered with the block.
+    pub fn lockout_logins(&self) -> bool {
+        self.lockout_logins.load(Ordering::SeqCst)
+    }
+
+    /// Answer the next `n` password submissions with a plain rate limit (`429`
+    /// `too_many_requests`, `Retry-After: 0`).
+    pub fn throttle_next_logins(&self, n: u32) {
+        self.throttle_logins.store(n, Ordering::SeqCst);
+    }
+
+    /// Consumes one pending throttled login; true means answer the rate limit.
+    pub(crate) fn take_throttled_login(&self) -> bool {
+        self.throttle_logins
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok()
     }
@@ -316,6 +350,8 @@ impl Faults {
         self.set_drop_rate(0.0);
         self.set_refuse_refresh(false);
         self.skip_csrf_for_next_logins(0);
+        self.set_lockout_logins(false);
+        self.throttle_next_logins(0);
         *lock(&self.fields) = FieldFaults::default();
         *lock(&self.lists) = ListFaults::default();
     }
@@ -358,6 +394,12 @@ impl Faults {
         if let Some(lists) = &s.lists_without_data {
             lock(&self.lists).without_data = lists.clone();
         }
+        if let Some(on) = s.lockout_logins {
+            self.set_lockout_logins(on);
+        }
+        if let Some(n) = s.throttle_logins {
+            self.throttle_next_logins(n);
+        }
         let non_empty = |v: &String| (!v.is_empty()).then(|| v.clone());
         let mut fields = lock(&self.fields);
         if let Some(v) = &s.remove_field {
@@ -386,6 +428,8 @@ impl Faults {
             token_ttl_secs: Some(self.token_ttl_secs()),
             refuse_refresh: Some(self.refuse_refresh()),
             no_csrf_logins: Some(self.no_csrf_logins.load(Ordering::SeqCst)),
+            lockout_logins: Some(self.lockout_logins()),
+            throttle_logins: Some(self.throttle_logins.load(Ordering::SeqCst)),
             remove_field: fields.remove,
             retype_field: fields.retype,
             extra_field: fields.extra,

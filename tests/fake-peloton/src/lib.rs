@@ -1,6 +1,6 @@
 //! A faithful, stateful fake of Peloton's auth host and API host on one local port, for
 //! tests, demos and benchmarks. It never imports the core crate: it is built from the spec
-//! (`shared/spec/peloton-api.md`) and serves the real fixtures, so a misreading of the API in
+//! (`docs/peloton-api.md`) and serves the real fixtures, so a misreading of the API in
 //! core cannot hide behind shared types.
 //!
 //! Start one with [`FakePeloton::start`], point both `PELOTON_AUTH_URL` and
@@ -117,6 +117,8 @@ pub(crate) struct Credentials {
     pub password: String,
     pub username: String,
     pub user_id: String,
+    /// The one-time code the sign-in page asks for after the password; `None`: no MFA.
+    pub mfa_code: Option<String>,
 }
 
 /// State shared by every handler.
@@ -188,6 +190,7 @@ impl FakePeloton {
                 password: config.password,
                 username: config.username,
                 user_id: config.user_id,
+                mfa_code: None,
             }),
             world: Mutex::new(world),
             auth: Mutex::new(AuthStore::new(config.seed)),
@@ -246,6 +249,13 @@ impl FakePeloton {
     /// Changes the accepted password (e.g. Peloton reset it); issued tokens stay valid.
     pub fn set_password(&self, password: &str) {
         lock(&self.shared.credentials).password = password.to_owned();
+    }
+
+    /// Makes the sign-in page ask for this one-time code after the password (MFA);
+    /// `None` switches the second step off. The password grant and method A's JSON
+    /// login are not affected.
+    pub fn set_mfa_code(&self, code: Option<&str>) {
+        lock(&self.shared.credentials).mfa_code = code.map(str::to_owned);
     }
 
     /// Adds `n` workouts to the user, all newer than every existing one; ids newest first.
@@ -378,6 +388,16 @@ impl FakePeloton {
         lock(&self.shared.auth).issued()
     }
 
+    /// Every secret this fake ever handed out: the tokens of
+    /// [`FakePeloton::issued_tokens`], plus each authorization code, `_csrf`
+    /// value, `auth0` session cookie value and signed `wresult`.
+    pub fn issued_secrets(&self) -> Vec<String> {
+        let auth = lock(&self.shared.auth);
+        let mut all = auth.issued();
+        all.extend(auth.handed_out());
+        all
+    }
+
     /// Every logged request, oldest first.
     pub fn requests(&self) -> Vec<Logged> {
         self.shared.log.entries()
@@ -445,6 +465,11 @@ fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/authorize", get(auth::authorize))
         .route("/login", get(auth::login_page))
+        .route("/u/login", post(auth::form_login))
+        .route(
+            "/u/mfa-otp-challenge",
+            get(auth::mfa_page).post(auth::mfa_submit),
+        )
         .route(
             "/usernamepassword/login",
             post(auth::usernamepassword_login),
@@ -462,6 +487,8 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/__control/reset_log", post(control_reset_log))
         .route("/__control/workouts", post(control_add_workouts))
         .route("/__control/expire_tokens", post(control_expire_tokens))
+        .route("/__control/revoke_tokens", post(control_revoke_tokens))
+        .route("/__control/mfa", post(control_mfa))
         .merge(api_routes)
         .fallback(unexpected)
         .method_not_allowed_fallback(unexpected)
@@ -615,5 +642,21 @@ async fn control_add_workouts(
 
 async fn control_expire_tokens(State(s): State<Arc<Shared>>) -> StatusCode {
     lock(&s.auth).expire_access_tokens();
+    StatusCode::NO_CONTENT
+}
+
+async fn control_revoke_tokens(State(s): State<Arc<Shared>>) -> StatusCode {
+    lock(&s.auth).revoke_all();
+    StatusCode::NO_CONTENT
+}
+
+/// Body of `POST /__control/mfa`: the one-time code the sign-in page asks for, or null.
+#[derive(serde::Deserialize)]
+struct MfaSwitch {
+    code: Option<String>,
+}
+
+async fn control_mfa(State(s): State<Arc<Shared>>, Json(body): Json<MfaSwitch>) -> StatusCode {
+    lock(&s.credentials).mfa_code = body.code;
     StatusCode::NO_CONTENT
 }

@@ -967,3 +967,212 @@ async fn a_list_can_answer_200_without_a_data_array() {
     let following = api_json(&fake, &t, &format!("/api/user/{me}/following")).await;
     assert!(following["data"][0]["id"].is_null(), "{following}");
 }
+
+/// `/authorize` with `p`, as a browser opens it; returns the sign-in page's URL and HTML.
+async fn open_sign_in_page(fake: &FakePeloton, b: &Browser, p: &Pkce) -> (String, String) {
+    let resp = b
+        .http
+        .get(format!("{}/authorize", fake.url()))
+        .query(&[
+            ("client_id", WEB_CLIENT_ID),
+            ("audience", AUDIENCE),
+            ("scope", SCOPE),
+            ("response_type", "code"),
+            ("redirect_uri", REDIRECT_URI),
+            ("state", &p.state),
+            ("nonce", &p.nonce),
+            ("code_challenge", &p.challenge),
+            ("code_challenge_method", "S256"),
+        ])
+        .send()
+        .await
+        .expect("authorize");
+    let page_url = location(&resp);
+    let page = b.http.get(&page_url).send().await.expect("login page");
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page
+        .headers()
+        .get("content-type")
+        .is_some_and(|v| v.to_str().unwrap_or("").starts_with("text/html")));
+    (page_url, page.text().await.expect("page"))
+}
+
+/// Fills the page's first form as a person would (hidden fields kept, `typed` added, the
+/// button's name and value sent) and posts it; returns the answer.
+async fn submit(
+    fake: &FakePeloton,
+    b: &Browser,
+    html: &str,
+    typed: &[(&str, &str)],
+) -> reqwest::Response {
+    let (action, mut fields) = parse_form(html);
+    for (name, _) in typed {
+        assert!(
+            html.contains(&format!("name=\"{name}\"")),
+            "the page has no field {name}: {html}"
+        );
+    }
+    fields.extend(typed.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    fields.push(("action".into(), "default".into()));
+    let action = url::Url::parse(&fake.url())
+        .and_then(|u| u.join(&action))
+        .expect("action");
+    b.http
+        .post(action)
+        .form(&fields)
+        .send()
+        .await
+        .expect("form post")
+}
+
+/// Follows `Location`s until the redirect URI, which is never fetched.
+async fn follow_to_callback(b: &Browser, mut resp: reqwest::Response) -> String {
+    for _ in 0..5 {
+        assert_eq!(resp.status(), StatusCode::FOUND, "expected a redirect");
+        let next = location(&resp);
+        if next.starts_with(REDIRECT_URI) {
+            return next;
+        }
+        resp = b.http.get(&next).send().await.expect("redirect");
+    }
+    panic!("no callback after 5 redirects");
+}
+
+#[tokio::test]
+async fn the_sign_in_page_is_a_form_that_ends_on_the_callback_with_a_working_code() {
+    let fake = FakePeloton::start(Config::default()).await;
+    let b = browser();
+    let p = pkce();
+    let (_, html) = open_sign_in_page(&fake, &b, &p).await;
+    assert!(html.contains("type=\"password\""), "{html}");
+
+    let resp = submit(
+        &fake,
+        &b,
+        &html,
+        &[("username", &fake.email()), ("password", &fake.password())],
+    )
+    .await;
+    let callback = follow_to_callback(&b, resp).await;
+    assert_eq!(
+        query_param(&callback, "state").as_deref(),
+        Some(p.state.as_str())
+    );
+    let code = query_param(&callback, "code").expect("code");
+
+    let tokens: Value = b
+        .http
+        .post(format!("{}/oauth/token", fake.url()))
+        .json(&json!({
+            "grant_type": "authorization_code",
+            "client_id": WEB_CLIENT_ID,
+            "code_verifier": p.verifier,
+            "code": code,
+            "redirect_uri": REDIRECT_URI,
+        }))
+        .send()
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("json");
+    assert!(tokens["refresh_token"].as_str().is_some(), "{tokens}");
+    let me = api_json(
+        &fake,
+        tokens["access_token"].as_str().expect("access"),
+        "/api/me",
+    )
+    .await;
+    assert_eq!(me["id"], fake.user_id());
+}
+
+#[tokio::test]
+async fn a_wrong_password_shows_the_form_again_with_one_line() {
+    let fake = FakePeloton::start(Config::default()).await;
+    let b = browser();
+    let (_, html) = open_sign_in_page(&fake, &b, &pkce()).await;
+    let resp = submit(
+        &fake,
+        &b,
+        &html,
+        &[("username", &fake.email()), ("password", "wrong")],
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert!(resp.headers().get("location").is_none());
+    let again = resp.text().await.expect("page");
+    assert!(again.contains("Wrong email or password."), "{again}");
+    assert!(again.contains("name=\"password\""));
+}
+
+#[tokio::test]
+async fn with_mfa_on_the_password_leads_to_a_one_time_code_step() {
+    let fake = FakePeloton::start(Config::default()).await;
+    fake.set_mfa_code(Some("123456"));
+    let b = browser();
+    let p = pkce();
+    let (_, html) = open_sign_in_page(&fake, &b, &p).await;
+    let resp = submit(
+        &fake,
+        &b,
+        &html,
+        &[("username", &fake.email()), ("password", &fake.password())],
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::FOUND);
+    let mfa_url = location(&resp);
+    assert!(mfa_url.contains("/u/mfa-otp-challenge"), "{mfa_url}");
+    let mfa_page = b.http.get(&mfa_url).send().await.expect("mfa page");
+    let mfa_html = mfa_page.text().await.expect("html");
+    assert!(mfa_html.contains("name=\"code\""), "{mfa_html}");
+
+    let wrong = submit(&fake, &b, &mfa_html, &[("code", "000000")]).await;
+    assert_eq!(wrong.status(), StatusCode::BAD_REQUEST);
+    assert!(wrong.text().await.expect("page").contains("invalid"));
+
+    let right = submit(&fake, &b, &mfa_html, &[("code", "123456")]).await;
+    let callback = follow_to_callback(&b, right).await;
+    assert_eq!(
+        query_param(&callback, "state").as_deref(),
+        Some(p.state.as_str())
+    );
+    assert!(query_param(&callback, "code").is_some());
+
+    // Over HTTP too, for tests that run the fake as a process.
+    let off = b
+        .http
+        .post(format!("{}/__control/mfa", fake.url()))
+        .json(&json!({"code": null}))
+        .send()
+        .await
+        .expect("control");
+    assert_eq!(off.status(), StatusCode::NO_CONTENT);
+    let (_, html) = open_sign_in_page(&fake, &b, &pkce()).await;
+    let resp = submit(
+        &fake,
+        &b,
+        &html,
+        &[("username", &fake.email()), ("password", &fake.password())],
+    )
+    .await;
+    assert!(location(&resp).contains("/authorize/resume"));
+}
+
+#[tokio::test]
+async fn revoking_over_http_refuses_the_refresh_token() {
+    let fake = FakePeloton::start(Config::default()).await;
+    let tokens = login(&fake).await;
+    let refresh_token = tokens["refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_owned();
+    let resp = browser()
+        .http
+        .post(format!("{}/__control/revoke_tokens", fake.url()))
+        .send()
+        .await
+        .expect("control");
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let refused = refresh(&fake, &refresh_token, true).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+}

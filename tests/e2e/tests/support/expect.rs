@@ -1,5 +1,5 @@
 //! What each Coda table must hold, derived here from the fake's source JSON
-//! by `shared/spec/coda-tables.md`, independently of core's `rows` module (a
+//! by `docs/coda-tables.md`, independently of core's `rows` module (a
 //! shared misreading would hide otherwise), plus hand-written values of the
 //! fixture templates read off the fixture files.
 
@@ -175,7 +175,7 @@ fn common_cells(detail: &Value) -> Vec<(&'static str, Cell)> {
 }
 
 /// The performance-graph values of each fixture template, read by hand off
-/// `shared/fixtures/peloton/performance_graph_*.json`, by class title:
+/// `tests/fixtures/peloton/performance_graph_*.json`, by class title:
 /// Avg Output, Avg Cadence, Avg Resistance, Avg Speed, Distance, Distance
 /// Unit, Elevation, Calories, Avg Heart Rate, Leaderboard Rank, Leaderboard
 /// Users.

@@ -45,10 +45,16 @@ fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The `peloton-coda-sync` binary, built once per test process.
+/// The `peloton-coda-sync` binary, built once per test process; or the one
+/// `E2E_CLI_BIN` names (a copy taken right after building, where a target
+/// folder shared by several worktrees may be rebuilt from another).
 pub fn cli_binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(build_cli)
+    BIN.get_or_init(|| {
+        std::env::var_os("E2E_CLI_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(build_cli)
+    })
 }
 
 fn build_cli() -> PathBuf {
@@ -193,6 +199,76 @@ impl World {
         let mut env = lock(&self.env);
         env.retain(|(k, _)| k != name);
         env.push((name.to_string(), value.to_string()));
+    }
+
+    /// Removes an environment variable for the following runs.
+    pub fn remove_env(&self, name: &str) {
+        lock(&self.env).retain(|(k, _)| k != name);
+    }
+
+    /// Starts `peloton-coda-sync ARGS` with its stdin a pipe, for answers
+    /// given once it has asked ([`Running::type_line`]).
+    pub fn spawn_with_stdin<I, S>(&self, args: I) -> Running<'_>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let (mut cmd, args, stdout, stderr) = self.command(args);
+        cmd.stdin(Stdio::piped());
+        let child = cmd.spawn().expect("start peloton-coda-sync");
+        Running {
+            world: self,
+            child,
+            args,
+            stdout,
+            stderr,
+            started: Instant::now(),
+        }
+    }
+
+    /// What a person does in a browser with a sign-in address: opens it,
+    /// fills in the fake's sign-in page (and the one-time code when asked),
+    /// and ends on the callback address, which is never loaded. Returns it.
+    pub fn sign_in_in_browser(&self, authorize_url: &str, otp: Option<&str>) -> String {
+        self.rt.block_on(async {
+            let http = reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("a browser-like client");
+            let mut url = url::Url::parse(authorize_url).expect("the sign-in address is a URL");
+            let mut form: Option<(url::Url, Vec<(String, String)>)> = None;
+            for _ in 0..10 {
+                let resp = match form.take() {
+                    Some((action, fields)) => http.post(action).form(&fields).send().await,
+                    None => http.get(url.clone()).send().await,
+                }
+                .expect("the fake answers");
+                if let Some(loc) = resp.headers().get("location") {
+                    url = url
+                        .join(loc.to_str().expect("an ASCII Location"))
+                        .expect("a Location URL");
+                    if url.as_str().starts_with(fake_peloton::REDIRECT_URI) {
+                        return url.to_string();
+                    }
+                    continue;
+                }
+                assert_eq!(resp.status(), 200, "the sign-in stopped at {url}");
+                let html = resp.text().await.expect("the page");
+                let action = between(&html, "action=\"", "\"").replace("&amp;", "&");
+                let state = between(&html, "name=\"state\" value=\"", "\"");
+                let mut fields = vec![("state".to_string(), state)];
+                if html.contains("name=\"password\"") {
+                    fields.push(("username".into(), EMAIL.into()));
+                    fields.push(("password".into(), PASSWORD.into()));
+                } else {
+                    let code = otp.expect("the page asked for a one-time code");
+                    fields.push(("code".into(), code.into()));
+                }
+                form = Some((url.join(&action).expect("the form's action"), fields));
+            }
+            panic!("the sign-in never reached the callback");
+        })
     }
 
     fn command<I, S>(&self, args: I) -> (Command, String, PathBuf, PathBuf)
@@ -349,8 +425,9 @@ impl World {
     /// (settings, the SQLite state, logs) nor in any run's output.
     pub fn assert_no_secrets(&self) {
         let mut needles: Vec<String> = lock(&self.secrets).clone();
-        // Every token the fake issued, and any JWT with the fake's header.
-        needles.extend(self.peloton.issued_tokens());
+        // Every token, code, cookie value and `_csrf` the fake handed out,
+        // and any JWT with the fake's header.
+        needles.extend(self.peloton.issued_secrets());
         needles.push(expect::FAKE_JWT_HEADER.to_string());
         let mut files = Vec::new();
         collect_files(&self.home.home(), &mut files);
@@ -410,6 +487,15 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+fn between(s: &str, start: &str, end: &str) -> String {
+    let i = s
+        .find(start)
+        .unwrap_or_else(|| panic!("no {start} in the page: {s}"))
+        + start.len();
+    let j = i + s[i..].find(end).expect("the value ends");
+    s[i..j].to_string()
+}
+
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
 }
@@ -440,6 +526,35 @@ impl Running<'_> {
         }
     }
 
+    /// The first line of stdout holding `needle`, once the process printed
+    /// it (fails after 30 s, or if the process ends first).
+    pub fn stdout_line(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let out = std::fs::read_to_string(&self.stdout).unwrap_or_default();
+            if let Some(line) = out.lines().find(|l| l.contains(needle)) {
+                return line.trim().to_string();
+            }
+            if let Some(status) = self.child.try_wait().expect("wait for peloton-coda-sync") {
+                let run = self.finish(status);
+                panic!("`{}` ended before printing {needle:?}:\n{run}", run.args);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "`{}` printed no line with {needle:?} in 30 s:\n{out}",
+                self.args
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Types `line` and Enter on stdin, then closes it.
+    pub fn type_line(&mut self, line: &str) {
+        use std::io::Write as _;
+        let mut stdin = self.child.stdin.take().expect("started with a stdin pipe");
+        writeln!(stdin, "{line}").expect("write to stdin");
+    }
+
     /// Lets the process run for `after` (or less, if it ends by itself),
     /// then kills it with SIGKILL. The deliberate kill instant is the one
     /// sleep these tests use.
@@ -451,6 +566,23 @@ impl Running<'_> {
             std::thread::sleep(Duration::from_millis(5).min(after));
         }
         self.kill9()
+    }
+
+    /// Lets the process run for `after`, sends it `signal` (`INT`, `TERM`)
+    /// as Ctrl-C or a service manager would, and waits for its end.
+    pub fn signal_at(mut self, signal: &str, after: Duration) -> Run {
+        while self.started.elapsed() < after {
+            if let Some(status) = self.child.try_wait().expect("wait for peloton-coda-sync") {
+                return self.finish(status);
+            }
+            std::thread::sleep(Duration::from_millis(5).min(after));
+        }
+        let sent = std::process::Command::new("kill")
+            .args(["-s", signal, &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -s {signal} failed");
+        self.wait()
     }
 
     /// Kills the process with SIGKILL (`kill -9`), as a power cut would.

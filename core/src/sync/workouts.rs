@@ -1,0 +1,447 @@
+//! The user's own workouts: who the member is, the listing (into the
+//! persistent listing queue), the fetching of detail and graph, and the
+//! Workouts rows derived from the state.
+//!
+//! Invariant (the listing queue): a workout seen in a listing and not stored
+//! yet is in the queue, and leaves it only when stored. The listing stops at
+//! a page holding only stored workouts once a listing reached the end; a
+//! workout listed before a stop (a kill, a cancel, a failure) is fetched
+//! from the queue by the next run, whatever page it was on.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+
+use super::context::{Abort, Run};
+use super::report::{NewWorkout, Problem, ProblemArea, Progress};
+use super::writer::EarlyWriter;
+use crate::peloton::types::{Me, PerformanceGraph, Workout};
+use crate::peloton::{PelotonError, Skipped};
+use crate::rows::{self, CellValue, Row};
+use crate::store::{QueuedWorkout, StoredWorkout};
+use crate::tables::Table;
+
+/// How often `/api/me` is read again.
+const DAILY: chrono::Duration = chrono::Duration::hours(24);
+/// Concurrent detail + graph fetches; the client's pacer still applies.
+const FETCH_CONCURRENCY: usize = 4;
+
+pub(crate) const META_ME: &str = "peloton.me";
+const META_ME_AT: &str = "peloton.me_fetched_at";
+/// Whose `/api/me` is cached: a hash of the account's e-mail.
+const META_ME_FOR: &str = "peloton.me_account";
+/// Set once a listing reached the last page: from then on a listing may
+/// stop at a page holding only stored workouts.
+const META_BACKFILL_DONE: &str = "peloton.backfill_complete";
+
+impl Run<'_> {
+    /// `/api/me`, read at most once a day (or on `--full`), and again at
+    /// once when the account signing in is another one. The workout state is
+    /// bound to the member's id: another member starts it afresh.
+    pub(super) async fn me(&mut self) -> Result<Me, Abort> {
+        let me = self.read_me().await?;
+        let rebound = self.with_store(|s| s.bind_user(&me.id, &[META_BACKFILL_DONE]))?;
+        if rebound {
+            self.note(
+                "Another Peloton account signed in: its workouts start afresh, and the rows written for the previous account are left in the doc.".into(),
+            );
+        }
+        Ok(me)
+    }
+
+    async fn read_me(&mut self) -> Result<Me, Abort> {
+        let now = self.now();
+        let account = account_tag(self.svc.peloton.account());
+        let (json, at, owner) = self.with_store(|s| {
+            Ok((
+                s.get_meta(META_ME)?,
+                s.get_meta(META_ME_AT)?,
+                s.get_meta(META_ME_FOR)?,
+            ))
+        })?;
+        let fresh = at
+            .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+            .map(|t| t.with_timezone(&Utc))
+            .is_some_and(|t| now >= t && now - t < DAILY);
+        if fresh && !self.opts.full && owner.as_deref() == Some(account.as_str()) {
+            if let Some(me) = json.and_then(|j| serde_json::from_str::<Me>(&j).ok()) {
+                return Ok(me);
+            }
+        }
+        match self.svc.peloton.me().await {
+            Ok(me) => {
+                let json = serde_json::to_string(&me).unwrap_or_default();
+                self.with_store(|s| {
+                    s.set_meta(META_ME, &json)?;
+                    s.set_meta(META_ME_AT, &now.to_rfc3339())?;
+                    s.set_meta(META_ME_FOR, &account)
+                })?;
+                Ok(me)
+            }
+            Err(e) => {
+                self.report_problem(Problem::from(&e));
+                Err(Abort)
+            }
+        }
+    }
+
+    /// Lists the user's workouts newest first into the listing queue, until
+    /// a page holds only stored ones once a listing reached the end (every
+    /// page with `--full`). A listing that reaches the end sets that marker.
+    pub(super) async fn list_workouts(&mut self, user_id: &str) -> Result<(), Abort> {
+        let peloton = self.svc.peloton;
+        let backfill_done = self
+            .with_store(|s| s.get_meta(META_BACKFILL_DONE))?
+            .is_some();
+        let pages = peloton
+            .workout_pages(user_id)
+            .take_until(self.cancel.cancelled());
+        futures::pin_mut!(pages);
+        let mut seen_ids = HashSet::new();
+        let mut left_out: Vec<Skipped> = Vec::new();
+        let mut seen = 0u64;
+        let mut reached_end = true;
+        while let Some(page) = pages.next().await {
+            let page = match page {
+                Ok(p) => p,
+                Err(e) => {
+                    self.report_problem(Problem::from(&e));
+                    reached_end = false;
+                    break;
+                }
+            };
+            seen += page.entries as u64;
+            left_out.extend(page.skipped);
+            let mut queued = Vec::new();
+            for w in page.items.iter().filter(|w| is_complete(w)) {
+                if !seen_ids.insert(w.id.clone()) {
+                    continue;
+                }
+                let fp = fingerprint(w);
+                let old = self.with_store(|s| s.workout_fingerprint(&w.id))?;
+                if old.as_deref() != Some(fp.as_str()) {
+                    queued.push(QueuedWorkout {
+                        id: w.id.clone(),
+                        user_id: user_id.to_string(),
+                        entry_json: serde_json::to_string(w).unwrap_or_default(),
+                        is_new: old.is_none(),
+                    });
+                }
+            }
+            let all_known = queued.is_empty();
+            let now = self.now();
+            self.with_store(|s| s.queue_workouts(&queued, now))?;
+            (self.progress)(Progress::Listing { seen });
+            // Incremental: once a listing reached the end, a page holding only
+            // stored workouts means everything older is stored or queued.
+            if all_known && backfill_done && !self.opts.full {
+                reached_end = false;
+                break;
+            }
+        }
+        // One of the user's own workouts left out is a workout missing from
+        // the doc: the run says so as a problem (one sentence), not a note.
+        if let Some(message) = left_out_sentence(&left_out) {
+            self.problem(ProblemArea::Peloton, message);
+        }
+        self.check_cancel()?;
+        if reached_end && !backfill_done {
+            self.with_store(|s| s.set_meta(META_BACKFILL_DONE, "1"))?;
+        }
+        Ok(())
+    }
+
+    /// Notes each list entry Peloton sent that could not be read.
+    pub(super) fn note_skipped(&mut self, skipped: &[Skipped]) {
+        for s in skipped {
+            self.note(s.user_message());
+        }
+    }
+
+    /// Fetches detail and graph of every queued workout and stores them
+    /// (which takes them off the queue); meanwhile the early writer sends
+    /// each full batch of their rows. Returns the ids seen for the first
+    /// time.
+    pub(super) async fn fetch_workouts(&mut self, user_id: &str) -> Result<HashSet<String>, Abort> {
+        let queued = self.with_store(|s| s.queued_workouts(user_id))?;
+        let svc = self.svc;
+        let (mut writer, writing) = EarlyWriter::start(svc, self.target(Table::Workouts));
+        let fetching = async {
+            let out = self.fetch_queued(queued, &mut writer).await;
+            writer.close();
+            out
+        };
+        let (fetched, written) = futures::join!(fetching, writing);
+        self.take_early_written(written)?;
+        let new_ids = fetched?;
+        self.check_cancel()?;
+        Ok(new_ids)
+    }
+
+    /// The fetch loop of [`Run::fetch_workouts`]: up to [`FETCH_CONCURRENCY`]
+    /// at once, each stored as it arrives.
+    async fn fetch_queued(
+        &mut self,
+        queued: Vec<QueuedWorkout>,
+        writer: &mut EarlyWriter,
+    ) -> Result<HashSet<String>, Abort> {
+        let peloton = self.svc.peloton;
+        let total = queued.len() as u64;
+        let mut done = 0u64;
+        let mut new_ids = HashSet::new();
+        let mut ready: Vec<Row> = Vec::new();
+        (self.progress)(Progress::Fetching { done, total });
+        let fetches = futures::stream::iter(queued.into_iter().map(|q| async move {
+            let detail = peloton.workout(&q.id).await;
+            let graph = match &detail {
+                Ok(_) => Some(peloton.performance_graph_with_body(&q.id).await),
+                Err(_) => None,
+            };
+            (q, detail, graph)
+        }))
+        .buffer_unordered(FETCH_CONCURRENCY)
+        .take_until(self.cancel.cancelled());
+        futures::pin_mut!(fetches);
+        while let Some((q, detail, graph)) = fetches.next().await {
+            let fetched = match (detail, graph) {
+                (Ok((detail, detail_json)), Some(Ok((graph, graph_json, graph_body)))) => {
+                    Ok((detail, detail_json, graph, graph_json, graph_body))
+                }
+                (Err(e), _) | (_, Some(Err(e))) => Err(e),
+                (Ok(_), None) => continue,
+            };
+            match fetched {
+                Ok((detail, detail_json, graph, graph_json, graph_body)) => {
+                    if writer.wants_rows() {
+                        if let Ok(row) =
+                            rows::workout_row(&detail, &graph, self.fallback_tz.as_deref())
+                        {
+                            ready.push(row);
+                        }
+                        writer.offer(&mut ready);
+                    }
+                    let record = stored(&q, &detail, &detail_json, &graph_json);
+                    let now = self.now();
+                    self.with_store(|s| {
+                        s.save_workout(&record, now)?;
+                        s.save_graph_archive(&record.id, &graph_body, now)
+                    })?;
+                    if q.is_new {
+                        new_ids.insert(q.id);
+                    }
+                }
+                Err(PelotonError::NotFound { .. }) => {
+                    // Deleted on Peloton since it was listed: nothing to keep.
+                    self.with_store(|s| s.unqueue_workout(&q.id))?;
+                }
+                Err(e) => self.report_problem(Problem::from(&e)),
+            }
+            done += 1;
+            (self.progress)(Progress::Fetching { done, total });
+        }
+        Ok(new_ids)
+    }
+
+    /// Derives the Workouts rows from the state and writes those Coda has
+    /// not accepted yet (all of them with `--full`).
+    pub(super) async fn write_workouts(&mut self, new_ids: &HashSet<String>) -> Result<(), Abort> {
+        let stored = self.with_store(|s| s.stored_workouts())?;
+        let rows = self.workout_rows(&stored);
+        // With the table switched off, the notification still names what arrived.
+        let enabled = self.svc.table_enabled(Table::Workouts);
+        let written = if enabled {
+            // Rows Coda accepted during the fetching are not sent again,
+            // not even with `--full`.
+            let early = std::mem::take(&mut self.written_early);
+            let rest: Vec<Row> = rows
+                .iter()
+                .filter(|r| !early.contains(&r.key))
+                .cloned()
+                .collect();
+            let mut written = self.write_changed(Table::Workouts, rest).await?;
+            written.extend(early);
+            written
+        } else {
+            HashSet::new()
+        };
+        self.report.new_workouts = rows
+            .iter()
+            .filter(|r| new_ids.contains(&r.key) && (!enabled || written.contains(&r.key)))
+            .map(new_workout)
+            .collect();
+        self.report
+            .new_workouts
+            .sort_by(|a, b| b.start_time.cmp(&a.start_time));
+        Ok(())
+    }
+
+    fn workout_rows(&mut self, stored: &[StoredWorkout]) -> Vec<Row> {
+        let mut rows = Vec::with_capacity(stored.len());
+        for s in stored {
+            let parsed =
+                serde_json::from_str::<Workout>(&s.detail_json).and_then(|w| match &s.graph_json {
+                    Some(g) => serde_json::from_str::<PerformanceGraph>(g).map(|g| (w, g)),
+                    None => Ok((w, PerformanceGraph::default())),
+                });
+            match parsed {
+                Ok((w, g)) => match rows::workout_row(&w, &g, self.fallback_tz.as_deref()) {
+                    Ok(row) => rows.push(row),
+                    Err(e) => self.problem(ProblemArea::Peloton, e.user_message()),
+                },
+                Err(e) => self.problem(
+                    ProblemArea::Local,
+                    format!(
+                        "A stored workout could not be read back ({e}); run `peloton-coda-sync sync --full` to fetch it again."
+                    ),
+                ),
+            }
+        }
+        rows
+    }
+}
+
+/// One sentence for the user's workouts a listing left out.
+fn left_out_sentence(left_out: &[Skipped]) -> Option<String> {
+    match left_out {
+        [] => None,
+        [one] => Some(one.user_message()),
+        [first, ..] => Some(format!(
+            "Peloton sent {} workouts in a form this app cannot read (the first: {}, field {}), so they were left out; the raw answer is saved in the log folder, please report it.",
+            left_out.len(),
+            first.id.as_deref().unwrap_or("without an id"),
+            first.path
+        )),
+    }
+}
+
+/// What the state keeps of a fetched workout: the raw answers, and the
+/// list entry's start time and fingerprint.
+fn stored(
+    q: &QueuedWorkout,
+    detail: &Workout,
+    detail_json: &serde_json::Value,
+    graph_json: &serde_json::Value,
+) -> StoredWorkout {
+    let entry: Option<Workout> = serde_json::from_str(&q.entry_json).ok();
+    StoredWorkout {
+        id: q.id.clone(),
+        user_id: q.user_id.clone(),
+        start_time: epoch(
+            entry
+                .as_ref()
+                .and_then(|w| w.start_time)
+                .or(detail.start_time),
+        ),
+        fingerprint: entry.as_ref().map(fingerprint).unwrap_or_default(),
+        detail_json: detail_json.to_string(),
+        graph_json: Some(graph_json.to_string()),
+    }
+}
+
+pub(super) fn epoch(secs: Option<i64>) -> DateTime<Utc> {
+    secs.and_then(|s| DateTime::from_timestamp(s, 0))
+        .unwrap_or(DateTime::UNIX_EPOCH)
+}
+
+/// What identifies a list entry's content: when any of it changes, the
+/// workout is fetched and written again (cli.md).
+pub(super) fn fingerprint(w: &Workout) -> String {
+    serde_json::json!([
+        w.start_time,
+        w.end_time,
+        w.total_work,
+        w.is_total_work_personal_record,
+        w.timezone,
+        w.ride.as_ref().and_then(|r| r.title.clone()),
+    ])
+    .to_string()
+}
+
+pub(super) fn is_complete(w: &Workout) -> bool {
+    // In-progress workouts are skipped until they finish; a missing status is
+    // taken as complete (older responses).
+    w.status.as_deref().is_none_or(|s| s == "COMPLETE")
+}
+
+/// The account a cached answer belongs to, without keeping the e-mail itself.
+fn account_tag(account: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(account.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn text(row: &Row, column: &str) -> Option<String> {
+    match row.get(column) {
+        Some(CellValue::Text(s)) if !s.is_empty() => Some(s.clone()),
+        _ => None,
+    }
+}
+
+fn new_workout(row: &Row) -> NewWorkout {
+    let minutes = match row.get("Duration (min)") {
+        Some(CellValue::Number(n)) => n.round().max(0.0) as u32,
+        _ => 0,
+    };
+    NewWorkout {
+        id: row.key.clone(),
+        title: text(row, "Title")
+            .or_else(|| text(row, "Discipline"))
+            .unwrap_or_else(|| "Workout".into()),
+        instructor: text(row, "Instructor"),
+        minutes,
+        start_time: text(row, "Start Time").unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn workout(json: serde_json::Value) -> Workout {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn fingerprint_changes_with_the_fields_cli_md_names() {
+        let base = serde_json::json!({"id": "a", "start_time": 1, "end_time": 2, "total_work": 3.0,
+            "is_total_work_personal_record": false, "timezone": "UTC", "ride": {"title": "T"}});
+        let fp = fingerprint(&workout(base.clone()));
+        for (field, value) in [
+            ("start_time", serde_json::json!(5)),
+            ("end_time", serde_json::json!(5)),
+            ("total_work", serde_json::json!(5.0)),
+            ("is_total_work_personal_record", serde_json::json!(true)),
+            ("timezone", serde_json::json!("Etc/GMT+5")),
+        ] {
+            let mut changed = base.clone();
+            changed[field] = value;
+            assert_ne!(fp, fingerprint(&workout(changed)), "{field}");
+        }
+        let mut title = base.clone();
+        title["ride"]["title"] = serde_json::json!("Other");
+        assert_ne!(fp, fingerprint(&workout(title)));
+        let mut other = base;
+        other["name"] = serde_json::json!("ignored");
+        assert_eq!(fp, fingerprint(&workout(other)));
+    }
+
+    #[test]
+    fn in_progress_workouts_wait() {
+        assert!(!is_complete(&workout(
+            serde_json::json!({"id": "a", "status": "IN_PROGRESS"})
+        )));
+        assert!(is_complete(&workout(
+            serde_json::json!({"id": "a", "status": "COMPLETE"})
+        )));
+        assert!(is_complete(&workout(serde_json::json!({"id": "a"}))));
+    }
+
+    #[test]
+    fn an_account_tag_hides_the_address() {
+        let tag = account_tag("rider@example.com");
+        assert_eq!(tag.len(), 64);
+        assert!(!tag.contains('@'));
+        assert_ne!(tag, account_tag("other@example.com"));
+    }
+}

@@ -1,0 +1,551 @@
+//! The engine in process, against both fakes, with a manual clock: a table
+//! of run scenarios (each a list of steps and what the doc and the last
+//! report must show), and a property test that kills runs at any point.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::TimeZone;
+use fake_coda::FakeCoda;
+use fake_peloton::{FakePeloton, FriendSpec};
+use pcs_core::clock::{ManualClock, SharedClock};
+use pcs_core::coda::{CodaClient, CodaConfig};
+use pcs_core::net::{RateLimit, RetryBudget, RetryPolicy};
+use pcs_core::peloton::{PelotonClient, PelotonConfig};
+use pcs_core::secrets::MemoryStore;
+use pcs_core::store::Store;
+use pcs_core::sync::{Engine, EngineConfig, RunOptions, RunReport, TableTarget};
+use pcs_core::tables::Table;
+use proptest::prelude::*;
+use secrecy::SecretString;
+use tokio_util::sync::CancellationToken;
+
+const WORKOUTS: usize = 12;
+
+/// Both fakes, a home for the state, a manual clock and the settings the
+/// next engine is built with.
+struct World {
+    peloton: Mutex<Arc<FakePeloton>>,
+    coda: Mutex<Arc<FakeCoda>>,
+    home: tempfile::TempDir,
+    clock: ManualClock,
+    per_friend: Mutex<u32>,
+    page_limit: Mutex<u32>,
+}
+
+fn fast() -> RetryPolicy {
+    RetryPolicy {
+        base: Duration::from_millis(5),
+        floor_429: Duration::from_millis(5),
+        max_delay: Duration::from_millis(50),
+        max_attempts: 6,
+        max_consecutive_429: 6,
+        budget: RetryBudget::new(Duration::from_secs(30)),
+    }
+}
+
+fn rate() -> RateLimit {
+    RateLimit {
+        requests: 1000,
+        per: Duration::from_secs(1),
+    }
+}
+
+async fn peloton(email: &str, user_id: &str, seed: u64, workouts: usize) -> FakePeloton {
+    FakePeloton::start(fake_peloton::Config {
+        email: email.into(),
+        user_id: user_id.into(),
+        seed,
+        workouts,
+        friends: vec![
+            FriendSpec::public("PowerZonePal", 6),
+            FriendSpec::public("TreadBuddy", 3),
+        ],
+        ..fake_peloton::Config::default()
+    })
+    .await
+}
+
+async fn coda(doc_id: &str) -> FakeCoda {
+    FakeCoda::start(
+        fake_coda::Config {
+            doc_id: doc_id.into(),
+            ..fake_coda::Config::default()
+        }
+        .without_rate_limits(),
+    )
+    .await
+}
+
+impl World {
+    async fn start(workouts: usize) -> World {
+        World {
+            peloton: Mutex::new(Arc::new(
+                peloton("rider@example.com", &"a".repeat(32), 1, workouts).await,
+            )),
+            coda: Mutex::new(Arc::new(coda("AbCDeFGH").await)),
+            home: tempfile::tempdir().unwrap(),
+            clock: ManualClock::new(chrono::Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap()),
+            per_friend: Mutex::new(3),
+            page_limit: Mutex::new(5),
+        }
+    }
+
+    fn peloton(&self) -> Arc<FakePeloton> {
+        self.peloton.lock().unwrap().clone()
+    }
+
+    fn coda(&self) -> Arc<FakeCoda> {
+        self.coda.lock().unwrap().clone()
+    }
+
+    fn state(&self) -> Store {
+        Store::open(&self.home.path().join("state.db")).unwrap()
+    }
+
+    /// A fresh engine, as a new process builds it.
+    fn engine(&self) -> Engine {
+        let (p, c) = (self.peloton(), self.coda());
+        let clock: SharedClock = Arc::new(self.clock.clone());
+        let peloton = PelotonClient::new(
+            PelotonConfig {
+                api_url: p.url(),
+                auth_url: p.url(),
+                rate: rate(),
+                timeout: Duration::from_secs(5),
+                retry: fast(),
+                page_limit: *self.page_limit.lock().unwrap(),
+                dump_dir: Some(self.home.path().join("logs")),
+                ..PelotonConfig::default()
+            },
+            clock.clone(),
+            Arc::new(MemoryStore::new()),
+            p.email(),
+            Some(SecretString::from(p.password())),
+        )
+        .unwrap();
+        let coda = CodaClient::new(
+            CodaConfig {
+                api_url: c.url(),
+                read_rate: rate(),
+                write_rate: rate(),
+                timeout: Duration::from_secs(5),
+                retry: fast(),
+                batch_rows: 4,
+                mutation_poll: Duration::from_millis(20),
+                ..CodaConfig::default()
+            },
+            SecretString::from(c.token()),
+        )
+        .unwrap();
+        let config = EngineConfig {
+            doc: c.doc_url(),
+            tables: Table::ALL
+                .into_iter()
+                .map(|t| TableTarget {
+                    table: t,
+                    name: t.default_name().into(),
+                    enabled: true,
+                })
+                .collect(),
+            friend_workouts_per_friend: *self.per_friend.lock().unwrap(),
+            lock_file: self.home.path().join("sync.lock"),
+            lock_wait: Duration::ZERO,
+            avatars: None,
+        };
+        Engine::new(peloton, coda, self.state(), clock, config)
+    }
+
+    async fn sync_with(&self, opts: RunOptions, cancel: &CancellationToken) -> RunReport {
+        let report = self.engine().run(opts, &|_| {}, cancel).await.unwrap();
+        self.coda().wait_idle().await;
+        report
+    }
+
+    async fn sync(&self) -> RunReport {
+        self.sync_with(RunOptions::default(), &CancellationToken::new())
+            .await
+    }
+
+    /// The keys of a table in the doc.
+    fn keys(&self, table: Table) -> Vec<String> {
+        self.coda()
+            .rows(table.default_name())
+            .iter()
+            .map(|r| {
+                r[table.key_column()]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect()
+    }
+
+    /// Every complete workout of the signed-in account is in the doc, once.
+    fn assert_workouts_complete(&self) {
+        let p = self.peloton();
+        let want: BTreeSet<String> = p
+            .workout_ids()
+            .into_iter()
+            .filter(|id| {
+                p.workout_json(id)
+                    .and_then(|w| w["status"].as_str().map(|s| s == "COMPLETE"))
+                    .unwrap_or(true)
+            })
+            .collect();
+        let keys = self.keys(Table::Workouts);
+        let have: BTreeSet<String> = keys.iter().cloned().collect();
+        let missing: Vec<_> = want.difference(&have).collect();
+        assert!(missing.is_empty(), "missing from Workouts: {missing:?}");
+        assert_eq!(keys.len(), have.len(), "duplicated keys in Workouts");
+    }
+
+    /// As [`World::assert_workouts_complete`], with `own` rows of the
+    /// user's left in place.
+    fn assert_workouts_complete_with_own_rows(&self, own: usize) {
+        self.assert_workouts_complete();
+        let theirs = self.peloton().workout_ids().len();
+        assert_eq!(self.keys(Table::Workouts).len(), theirs + own);
+    }
+
+    fn assert_no_duplicates(&self) {
+        for t in Table::ALL {
+            let dups = self.coda().duplicate_keys(t.default_name(), t.key_column());
+            assert!(dups.is_empty(), "{t:?} duplicated: {dups:?}");
+        }
+    }
+}
+
+/// One thing that happens in a scenario.
+#[derive(Clone, Debug)]
+enum Step {
+    Sync,
+    /// The clock moves on.
+    Hours(i64),
+    /// The user deletes this many rows of a table in Coda (all with `usize::MAX`).
+    DeleteRows(Table, usize),
+    /// The user deletes a table and makes it again, empty.
+    RecreateTable(Table),
+    /// The settings point at another doc with the same tables.
+    SwitchDoc,
+    /// Another Peloton account signs in.
+    SwitchAccount,
+    /// Peloton adds workouts.
+    AddWorkouts(usize),
+    /// One listed workout's start time turns into a string.
+    DriftStartTime(usize),
+    /// One listed workout loses its id.
+    DriftNullId(usize),
+    /// The friend-workout setting changes.
+    PerFriend(u32),
+    /// Both fakes forget their request logs.
+    ResetLogs,
+    /// The user adds a row of their own to a table.
+    AddUserRow(Table),
+}
+
+async fn play(w: &World, steps: &[Step]) -> Vec<RunReport> {
+    let mut reports = Vec::new();
+    for step in steps {
+        match step {
+            Step::Sync => reports.push(w.sync().await),
+            Step::Hours(h) => w.clock.advance(chrono::Duration::hours(*h)),
+            Step::DeleteRows(table, n) => {
+                let deleted = w.coda().delete_first_rows(table.default_name(), *n);
+                assert!(deleted > 0, "nothing to delete in {table:?}");
+            }
+            Step::RecreateTable(table) => {
+                w.coda().recreate_table(table.default_name(), None);
+            }
+            Step::SwitchDoc => *w.coda.lock().unwrap() = Arc::new(coda("ZyXWvUTS").await),
+            Step::SwitchAccount => {
+                *w.peloton.lock().unwrap() =
+                    Arc::new(peloton("other@example.com", &"b".repeat(32), 7, 5).await);
+            }
+            Step::AddWorkouts(n) => {
+                w.peloton().add_workouts(*n);
+            }
+            Step::DriftStartTime(i) => {
+                let id = w.peloton().workout_ids()[*i].clone();
+                w.peloton()
+                    .update_workout(&id, |v| v["start_time"] = "yesterday".into());
+            }
+            Step::DriftNullId(i) => {
+                let id = w.peloton().workout_ids()[*i].clone();
+                w.peloton()
+                    .update_workout(&id, |v| v["id"] = serde_json::Value::Null);
+            }
+            Step::PerFriend(n) => *w.per_friend.lock().unwrap() = *n,
+            Step::AddUserRow(table) => {
+                let key = serde_json::Value::from("my own row");
+                w.coda()
+                    .insert_user_row(table.default_name(), &[(table.key_column(), key)]);
+            }
+            Step::ResetLogs => {
+                w.coda().reset_log();
+                w.peloton().reset_log();
+            }
+        }
+    }
+    reports
+}
+
+/// A scenario: its steps, then what must hold.
+struct Case {
+    name: &'static str,
+    steps: Vec<Step>,
+    expect: fn(&World, &[RunReport]),
+}
+
+async fn check(case: Case) {
+    let w = World::start(WORKOUTS).await;
+    let reports = play(&w, &case.steps).await;
+    w.assert_no_duplicates();
+    (case.expect)(&w, &reports);
+    eprintln!("scenario ok: {}", case.name);
+}
+
+fn last(reports: &[RunReport]) -> &RunReport {
+    reports.last().expect("a run")
+}
+
+fn cases() -> Vec<Case> {
+    use Step::*;
+    vec![
+        Case {
+            name: "a second doc with the same tables gets every row",
+            steps: vec![Sync, SwitchDoc, Sync],
+            expect: |w, r| {
+                w.assert_workouts_complete();
+                assert_eq!(w.keys(Table::Friends).len(), 2);
+                assert!(!w.keys(Table::Instructors).is_empty());
+                assert!(!w.keys(Table::FriendWorkouts).is_empty());
+                assert!(last(r).ok(), "{:?}", last(r).problems);
+            },
+        },
+        Case {
+            name: "a table made again gets every row",
+            steps: vec![Sync, RecreateTable(Table::Workouts), Sync],
+            expect: |w, r| {
+                w.assert_workouts_complete();
+                assert!(last(r)
+                    .notes
+                    .iter()
+                    .any(|n| n.contains("every row is written")));
+            },
+        },
+        Case {
+            name: "rows deleted by hand come back",
+            steps: vec![
+                Sync,
+                DeleteRows(Table::Workouts, 5),
+                DeleteRows(Table::Instructors, usize::MAX),
+                DeleteRows(Table::Friends, 1),
+                Sync,
+            ],
+            expect: |w, r| {
+                w.assert_workouts_complete();
+                assert_eq!(w.keys(Table::Friends).len(), 2);
+                let want: BTreeSet<String> = w.peloton().instructor_ids().into_iter().collect();
+                let have: BTreeSet<String> = w.keys(Table::Instructors).into_iter().collect();
+                assert!(want.is_subset(&have), "instructors missing");
+                assert_eq!(last(r).written.get("workouts"), Some(&5));
+            },
+        },
+        Case {
+            name: "a quiet run writes nothing, reads each row count and lists no keys",
+            // The second run lists every table's keys once (the daily check).
+            steps: vec![Sync, Sync, ResetLogs, Sync],
+            expect: |w, r| {
+                assert_eq!(last(r).coda_writes, 0);
+                let gets = |suffix: &str| {
+                    w.coda()
+                        .requests()
+                        .iter()
+                        .filter(|l| l.method == "GET" && l.path.ends_with(suffix))
+                        .count()
+                };
+                assert_eq!(gets("/rows"), 0, "key listings in a quiet run");
+                let counts = w
+                    .coda()
+                    .requests()
+                    .iter()
+                    .filter(|l| l.method == "GET" && l.path.contains("/tables/grid-"))
+                    .filter(|l| !l.path.ends_with("/columns") && !l.path.ends_with("/rows"))
+                    .count();
+                assert_eq!(counts, Table::ALL.len(), "one row count per table");
+            },
+        },
+        Case {
+            name: "keys are listed once a day even when counts agree",
+            steps: vec![
+                Sync,
+                Sync,
+                DeleteRows(Table::Workouts, 1),
+                AddUserRow(Table::Workouts),
+                Sync,
+                Hours(25),
+                Sync,
+            ],
+            expect: |w, r| {
+                // Equal counts hide the deleted row until the daily listing.
+                assert_eq!(r[2].written.get("workouts").copied().unwrap_or(0), 0);
+                assert_eq!(last(r).written.get("workouts"), Some(&1));
+                w.assert_workouts_complete_with_own_rows(1);
+            },
+        },
+        Case {
+            name: "another account starts afresh and never mixes",
+            steps: vec![Sync, SwitchAccount, Sync],
+            expect: |w, r| {
+                let state = w.state();
+                let stored = state.stored_workouts().unwrap();
+                let theirs: BTreeSet<String> = w.peloton().workout_ids().into_iter().collect();
+                assert_eq!(stored.len(), theirs.len());
+                assert!(stored.iter().all(|s| theirs.contains(&s.id)));
+                w.assert_workouts_complete();
+                assert!(last(r)
+                    .notes
+                    .iter()
+                    .any(|n| n.contains("Another Peloton account")));
+            },
+        },
+        Case {
+            name: "a drifted entry is left out by name, the rest is written",
+            steps: vec![DriftStartTime(2), DriftNullId(4), Sync],
+            expect: |w, r| {
+                let keys: BTreeSet<String> = w.keys(Table::Workouts).into_iter().collect();
+                assert_eq!(keys.len(), WORKOUTS - 2, "{keys:?}");
+                // A workout of the user's left out is said, and is not ok.
+                let drifted = w.peloton().workout_ids()[2].clone();
+                let said: Vec<&String> = last(r).problems.iter().map(|p| &p.message).collect();
+                assert!(said.iter().any(|n| n.contains("2 workouts")), "{said:?}");
+                let first = |n: &&String| n.contains(&drifted) || n.contains("without an id");
+                assert!(said.iter().any(first), "{said:?}");
+                assert!(!last(r).ok());
+            },
+        },
+        Case {
+            name: "friend workouts kept at 0 removes the rows this app wrote",
+            steps: vec![Sync, PerFriend(0), Sync],
+            expect: |w, r| {
+                assert!(w.keys(Table::FriendWorkouts).is_empty());
+                assert!(last(r).deleted.get("friend_workouts").copied().unwrap_or(0) > 0);
+                assert_eq!(w.keys(Table::Friends).len(), 2);
+            },
+        },
+        Case {
+            name: "new workouts over several pages all arrive",
+            steps: vec![Sync, AddWorkouts(23), Sync],
+            expect: |w, _| w.assert_workouts_complete(),
+        },
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_scenarios() {
+    for case in cases() {
+        check(case).await;
+    }
+}
+
+/// Waits until `cond` holds (polling), or forever: the caller races it.
+async fn until(cond: impl Fn() -> bool) {
+    while !cond() {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// Runs a sync and drops it (a kill at an await point) once Peloton has
+/// answered `after` more requests; returns whether it was cut.
+async fn killed_sync(w: &World, after: usize) -> bool {
+    let p = w.peloton();
+    let base = p.api_request_count();
+    let engine = w.engine();
+    let cancel = CancellationToken::new();
+    let run = engine.run(RunOptions::default(), &|_| {}, &cancel);
+    let cut = tokio::select! {
+        _ = run => false,
+        () = until(|| p.api_request_count() >= base + after) => true,
+    };
+    drop(engine);
+    w.coda().wait_idle().await;
+    cut
+}
+
+fn kill_case(page_limit: u32, new: usize, kill_after: usize, second_kill: usize) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let w = World::start(4).await;
+        *w.page_limit.lock().unwrap() = page_limit;
+        w.sync().await;
+        w.peloton().add_workouts(new);
+        killed_sync(&w, kill_after).await;
+        killed_sync(&w, second_kill).await;
+        let report = w.sync().await;
+        w.assert_workouts_complete();
+        w.assert_no_duplicates();
+        assert!(report.ok(), "{:?}", report.problems);
+        let state = w.state();
+        assert!(state
+            .queued_workouts(&w.peloton().user_id())
+            .unwrap()
+            .is_empty());
+    });
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    /// Killed at any point, with any number of new workouts over any number
+    /// of pages, the next run completes the doc.
+    #[test]
+    fn a_killed_run_never_forgets_a_listed_workout(
+        page_limit in 1u32..8,
+        new in 1usize..30,
+        kill_after in 1usize..40,
+        second_kill in 1usize..20,
+    ) {
+        kill_case(page_limit, new, kill_after, second_kill);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_run_is_not_ok_and_the_next_resumes() {
+    let w = World::start(WORKOUTS).await;
+    let cancel = CancellationToken::new();
+    cancel.cancel();
+    let report = w.sync_with(RunOptions::default(), &cancel).await;
+    assert!(report.interrupted);
+    assert!(!report.ok());
+    assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+    let last = w.state().last_run().unwrap().unwrap();
+    assert_eq!(last.ok, Some(false));
+    assert_eq!(
+        last.errors,
+        vec![pcs_core::sync::INTERRUPTED_SENTENCE.to_string()]
+    );
+
+    let report = w.sync().await;
+    assert!(report.ok(), "{:?}", report.problems);
+    w.assert_workouts_complete();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn write_every_row_again_sends_every_row_without_duplicates() {
+    let w = World::start(WORKOUTS).await;
+    w.sync().await;
+    let report = w
+        .sync_with(RunOptions { full: true }, &CancellationToken::new())
+        .await;
+    assert_eq!(report.written.get("workouts"), Some(&(WORKOUTS as u64)));
+    w.assert_no_duplicates();
+    w.assert_workouts_complete();
+}
