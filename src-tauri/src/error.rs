@@ -117,12 +117,12 @@ mod tests {
     #[test]
     fn a_login_item_error_names_the_folder_to_fix_and_logs_the_cause() {
         let e = AppError::LoginItemWrite {
-            path: PathBuf::from("/home/r/.config/autostart/x.desktop"),
+            path: PathBuf::from("/home/r/.config/autostart/x.desktop"), // outside-ok
             source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
         };
         assert_eq!(
             e.user_message(),
-            "Launch at login could not be changed; check that /home/r/.config/autostart is writable."
+            "Launch at login could not be changed; check that /home/r/.config/autostart is writable." // outside-ok
         );
         assert!(e.to_string().contains("permission denied"), "{e}");
         assert_eq!(CommandError::from(e).fields, []);
