@@ -166,7 +166,10 @@ pub fn missing(
     // then says it is locked, which is what the user must fix.
     let stored = |keys: &[SecretKey]| is_set(secrets, keys).unwrap_or(true);
     let mut out = Vec::new();
-    if peloton_email(settings, overrides).is_none() {
+    // A browser sign-in needs no e-mail: the kept login says who (#18).
+    if settings.peloton_sign_in == SignInWay::Password
+        && peloton_email(settings, overrides).is_none()
+    {
         out.push(Missing::PelotonEmail);
     }
     if overrides.peloton_password.is_none()
@@ -426,6 +429,13 @@ mod tests {
             .then(|| "x".to_owned())
         });
         assert_eq!(missing(&Settings::default(), &env, &MemoryStore::new()), []);
+        // A browser sign-in needs no e-mail, only the login it kept.
+        let browser = Settings {
+            peloton_sign_in: SignInWay::Browser,
+            coda_doc: "AbC123".into(),
+            ..Settings::default()
+        };
+        assert_eq!(missing(&browser, &none, &secrets), []);
     }
 
     /// Issue 16: a locked keychain lacks nothing; the sync then says it is

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::context::{Abort, EngineConfig, Run, RunOptions, Services, TableTarget};
+use super::context::{Abort, EngineConfig, Run, RunOptions, Services};
 use super::doc::OpenedDoc;
 use super::friends::FriendsRead;
 use super::report::{Problem, ProblemArea, Progress, RunReport};

@@ -184,6 +184,14 @@ impl World {
         self.home.data_home().join("peloton-coda-sync/state.db")
     }
 
+    /// The CLI's settings file in this world's `HOME` (under the testkit's
+    /// `XDG_CONFIG_HOME`).
+    pub fn settings_file(&self) -> PathBuf {
+        self.home
+            .config_home()
+            .join("peloton-coda-sync/settings.toml")
+    }
+
     /// A path outside `HOME` in this test's folder (for files the user
     /// names, such as a token cache).
     pub fn outside_home(&self, name: &str) -> PathBuf {
