@@ -49,12 +49,15 @@ lint: deps tools
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	$(CARGO) deny check --hide-inclusion-graph licenses bans
+	$(CARGO) machete --with-metadata
+	@scripts/import-cycles.pl
 
 # Cargo tools, each installed with --locked when missing and built in the
 # target folder's tools/ (scripts/ensure-tools.sh): cargo-deny checks licences
-# and banned crates (deny.toml); tauri-driver 2.x drives the app in `make e2e`.
+# and banned crates (deny.toml); cargo-machete finds dependencies no
+# code uses; tauri-driver 2.x drives the app in `make e2e`.
 tools: deps
-	@scripts/ensure-tools.sh cargo-deny tauri-driver
+	@scripts/ensure-tools.sh cargo-deny cargo-machete tauri-driver
 
 # The engine and the CLI against the fakes under every fault; prints the table
 # (tests/faults). The CLI is built first: the matrix runs the real binary too.

@@ -17,8 +17,7 @@ use pcs_core::coda::{TableChecklist, TableStatus};
 use pcs_core::export::{ExportRequest, Format};
 use pcs_core::paths::Paths;
 use pcs_core::secrets::{
-    apply_changes, credential_changes, probe, store_for_run, KeychainStatus, KeyringStore,
-    SecretStore, TokenCacheFile,
+    apply_changes, probe, store_for_run, KeychainStatus, KeyringStore, SecretStore, TokenCacheFile,
 };
 use pcs_core::settings::{Settings, SettingsError, SignInWay};
 use pcs_core::setup::{self, Overrides, SetupError, SetupInput};
@@ -331,15 +330,17 @@ async fn sync(paths: &Paths, token_cache: Option<&Path>, full: bool) -> ExitCode
         eprintln!("{INTERRUPTED_SENTENCE}");
         return ExitCode::from(code);
     }
-    if report.ok() {
-        ExitCode::SUCCESS
-    } else {
-        for p in &report.problems {
-            if Some(p.message.as_str()) != report.headline() {
-                say_err(&p.message);
-            }
+    // Every problem is said; only core's failure sets the exit status and
+    // comes last (friends' problems alone are no failure).
+    let failure = report.failure();
+    for p in &report.problems {
+        if Some(p) != failure {
+            say_err(&p.message);
         }
-        fail(EXIT_FAILED, report.headline().unwrap_or("The sync failed."))
+    }
+    match failure {
+        None => ExitCode::SUCCESS,
+        Some(p) => fail(EXIT_FAILED, &p.message),
     }
 }
 
@@ -632,10 +633,10 @@ async fn login(paths: &Paths) -> ExitCode {
     if email.is_empty() || password.is_empty() || token.is_empty() || doc.is_empty() {
         return fail(EXIT_SETUP, "Every answer is needed; nothing was saved.");
     }
-    let changes = credential_changes(
+    let changes = setup::credential_changes(
+        settings.peloton_email != email,
         Some(SecretString::from(password)),
         Some(SecretString::from(token)),
-        settings.peloton_email != email,
     );
     let undo = match apply_changes(&secrets, &changes) {
         Ok(undo) => undo,

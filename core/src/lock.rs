@@ -1,18 +1,16 @@
 //! Single flight: at most one sync runs at a time across every process of
 //! this user (the tray app, the CLI, cron).
 //!
-//! The lock is an exclusive advisory lock (`fs2`, `flock` on Unix,
-//! `LockFileEx` on Windows) on a file in the data folder. The OS releases it
+//! The lock is an exclusive advisory lock (std's `File::try_lock`: `flock`
+//! on Unix, `LockFileEx` on Windows) on a file in the data folder. The OS releases it
 //! when the holder drops it or dies, so a killed sync never leaves a stale
 //! lock behind. The file itself is never deleted: deleting it would let a
 //! second process lock a new file while the first still holds the old one.
 
-use std::fs::{File, OpenOptions};
+use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-
-use fs2::FileExt;
 
 /// How often [`SyncLock::acquire_with_wait`] tries again.
 const POLL: Duration = Duration::from_millis(100);
@@ -38,10 +36,10 @@ impl SyncLock {
             .create(true)
             .truncate(false)
             .open(path)?;
-        match FileExt::try_lock_exclusive(&file) {
+        match file.try_lock() {
             Ok(()) => {}
-            Err(e) if is_contended(&e) => return Ok(None),
-            Err(e) => return Err(e),
+            Err(TryLockError::WouldBlock) => return Ok(None),
+            Err(TryLockError::Error(e)) => return Err(e),
         }
         // The holder's pid helps whoever looks at the file; failing to write it is harmless.
         let _ = file
@@ -74,11 +72,6 @@ impl SyncLock {
     pub fn path(&self) -> &Path {
         &self.path
     }
-}
-
-fn is_contended(e: &io::Error) -> bool {
-    e.kind() == io::ErrorKind::WouldBlock
-        || e.raw_os_error() == fs2::lock_contended_error().raw_os_error()
 }
 
 #[cfg(test)]

@@ -195,29 +195,9 @@ pub fn is_set(store: &dyn SecretStore, keys: &[SecretKey]) -> Result<bool, Secre
     Ok(false)
 }
 
-/// A change to the keychain: each key set to a value or deleted.
+/// A change to the keychain: each key set to a value or deleted (what
+/// `setup::credential_changes` returns for newly typed credentials).
 pub type SecretChanges = Vec<(SecretKey, Option<SecretString>)>;
-
-/// The keychain changes new credentials ask for (the one place that knows
-/// that a new password, or another e-mail, makes the kept Peloton login
-/// stale). `None` leaves a secret as it is.
-pub fn credential_changes(
-    peloton_password: Option<SecretString>,
-    coda_token: Option<SecretString>,
-    email_changed: bool,
-) -> SecretChanges {
-    let mut changes = Vec::new();
-    if peloton_password.is_some() || email_changed {
-        changes.push((SecretKey::PelotonRefreshToken, None));
-    }
-    if let Some(p) = peloton_password {
-        changes.push((SecretKey::PelotonPassword, Some(p)));
-    }
-    if let Some(t) = coda_token {
-        changes.push((SecretKey::CodaToken, Some(t)));
-    }
-    changes
-}
 
 /// The one keychain change with undo: applies `changes` in order; on a
 /// failure puts back what was there before and returns the failure. On
@@ -561,35 +541,18 @@ mod tests {
     }
 
     #[test]
-    fn a_new_password_or_email_drops_the_kept_login() {
-        let pw = || Some(SecretString::from("pw"));
-        let keys = |c: &SecretChanges| c.iter().map(|(k, v)| (*k, v.is_some())).collect::<Vec<_>>();
-        assert_eq!(
-            keys(&credential_changes(pw(), None, false)),
-            [
-                (SecretKey::PelotonRefreshToken, false),
-                (SecretKey::PelotonPassword, true)
-            ]
-        );
-        assert_eq!(
-            keys(&credential_changes(None, None, true)),
-            [(SecretKey::PelotonRefreshToken, false)]
-        );
-        assert!(credential_changes(None, None, false).is_empty());
-    }
-
-    #[test]
     fn a_change_is_undone_whole() {
         let s = MemoryStore::new();
         s.set(SecretKey::CodaToken, &SecretString::from("old"))
             .unwrap();
         s.set(SecretKey::PelotonRefreshToken, &SecretString::from("r"))
             .unwrap();
-        let changes = credential_changes(
-            Some(SecretString::from("pw")),
-            Some(SecretString::from("new")),
-            false,
-        );
+        // As `setup::credential_changes` asks for a new password and token.
+        let changes = vec![
+            (SecretKey::PelotonRefreshToken, None),
+            (SecretKey::PelotonPassword, Some(SecretString::from("pw"))),
+            (SecretKey::CodaToken, Some(SecretString::from("new"))),
+        ];
         let undo = apply_changes(&s, &changes).unwrap();
         assert_eq!(value(&s, SecretKey::CodaToken).as_deref(), Some("new"));
         assert_eq!(value(&s, SecretKey::PelotonRefreshToken), None);

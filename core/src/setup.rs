@@ -14,10 +14,10 @@ use crate::net::RetryBudget;
 use crate::paths::Paths;
 use crate::peloton::client::{PelotonClient, PelotonConfig};
 use crate::peloton::{BrowserSignIn, PelotonError, SignInError};
-use crate::secrets::{SecretKey, SecretStore, SecretsError};
+use crate::secrets::{is_set, SecretChanges, SecretKey, SecretStore, SecretsError};
 use crate::settings::{Settings, SignInWay};
 use crate::store::{Store, StoreError};
-use crate::sync::{Engine, EngineConfig, TableTarget};
+use crate::sync::{Engine, EngineConfig, Problem, ProblemArea, TableTarget};
 use crate::tables::Table;
 
 /// Values given in the environment; each overrides the stored setting
@@ -116,19 +116,18 @@ pub fn missing(
     overrides: &Overrides,
     secrets: &dyn SecretStore,
 ) -> Vec<Missing> {
-    let stored = |keys: &[SecretKey]| match crate::secrets::is_set(secrets, keys) {
+    let stored = |keys: &[SecretKey]| match is_set(secrets, keys) {
         Ok(set) => set,
         // No keychain at all: nothing can be kept there.
         Err(SecretsError::Unavailable(_)) => false,
         Err(_) => true,
     };
-    let email = overrides.peloton_email.is_some()
-        || !settings.peloton_email.trim().is_empty()
+    let email = peloton_email(settings, overrides).is_some()
         || settings.peloton_sign_in == SignInWay::Browser;
     let password = overrides.peloton_password.is_some()
         || stored(&[SecretKey::PelotonPassword, SecretKey::PelotonRefreshToken]);
     let token = overrides.coda_token.is_some() || stored(&[SecretKey::CodaToken]);
-    let doc = overrides.coda_doc.is_some() || !settings.coda_doc.trim().is_empty();
+    let doc = doc(settings, overrides).is_some();
     [
         (email, Missing::PelotonEmail),
         (password, Missing::PelotonPassword),
@@ -180,6 +179,69 @@ impl SetupError {
             SetupError::Coda(e) => e.user_message(),
         }
     }
+
+    /// Where the problem is, as the engine says it for the same errors:
+    /// what is missing is in Settings, a keychain or state failure is this
+    /// computer's.
+    pub fn area(&self) -> ProblemArea {
+        match self {
+            SetupError::MissingPelotonEmail
+            | SetupError::MissingCodaToken
+            | SetupError::MissingCodaDoc => ProblemArea::Settings,
+            SetupError::Secrets(_) | SetupError::Store(_) => ProblemArea::Local,
+            SetupError::Peloton(e) => Problem::from(e).area,
+            SetupError::Coda(e) => Problem::from(e).area,
+        }
+    }
+}
+
+impl From<&SetupError> for Problem {
+    fn from(e: &SetupError) -> Self {
+        Problem {
+            area: e.area(),
+            message: e.user_message(),
+        }
+    }
+}
+
+/// The keychain changes that newly typed credentials ask for, in the order
+/// to apply them; `None` keeps what is stored. A new password makes the
+/// kept Peloton login (its refresh token) stale, and so does another
+/// e-mail: that token is deleted with them.
+pub fn credential_changes(
+    email_changed: bool,
+    peloton_password: Option<SecretString>,
+    coda_token: Option<SecretString>,
+) -> SecretChanges {
+    let mut changes = Vec::new();
+    if peloton_password.is_some() || email_changed {
+        changes.push((SecretKey::PelotonRefreshToken, None));
+    }
+    if let Some(p) = peloton_password {
+        changes.push((SecretKey::PelotonPassword, Some(p)));
+    }
+    if let Some(t) = coda_token {
+        changes.push((SecretKey::CodaToken, Some(t)));
+    }
+    changes
+}
+
+/// The Peloton e-mail: the environment's, else the settings'.
+fn peloton_email(settings: &Settings, overrides: &Overrides) -> Option<String> {
+    overrides
+        .peloton_email
+        .clone()
+        .or_else(|| Some(settings.peloton_email.clone()))
+        .filter(|e| !e.trim().is_empty())
+}
+
+/// The doc: the environment's, else the settings'.
+fn doc(settings: &Settings, overrides: &Overrides) -> Option<String> {
+    overrides
+        .coda_doc
+        .clone()
+        .or_else(|| Some(settings.coda_doc.clone()))
+        .filter(|d| !d.trim().is_empty())
 }
 
 /// Everything [`build_engine`] needs.
@@ -221,11 +283,10 @@ fn peloton_client_with(
     input: &SetupInput<'_>,
     budget: RetryBudget,
 ) -> Result<PelotonClient, SetupError> {
-    let email =
-        input.overrides.peloton_email.clone().or_else(|| {
-            Some(input.settings.peloton_email.clone()).filter(|e| !e.trim().is_empty())
-        });
-    let email = match (email, input.settings.peloton_sign_in) {
+    let email = match (
+        peloton_email(input.settings, input.overrides),
+        input.settings.peloton_sign_in,
+    ) {
         (Some(email), _) => email,
         // A browser sign-in needs no e-mail: the refresh token says who.
         (None, SignInWay::Browser) => String::new(),
@@ -308,13 +369,7 @@ fn coda_client_with(input: &SetupInput<'_>, budget: RetryBudget) -> Result<CodaC
 
 /// The doc to write: the environment's, else the settings'.
 pub fn coda_doc(input: &SetupInput<'_>) -> Result<String, SetupError> {
-    input
-        .overrides
-        .coda_doc
-        .clone()
-        .or_else(|| Some(input.settings.coda_doc.clone()))
-        .filter(|d| !d.trim().is_empty())
-        .ok_or(SetupError::MissingCodaDoc)
+    doc(input.settings, input.overrides).ok_or(SetupError::MissingCodaDoc)
 }
 
 /// Builds the engine: clients (sharing one retry budget: the contract's
@@ -459,5 +514,76 @@ mod tests {
             missing(&settings, &Overrides::default(), &Locked),
             [Missing::PelotonPassword, Missing::CodaToken]
         );
+    }
+
+    #[test]
+    fn a_missing_setting_is_the_same_for_missing_and_build_engine() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().to_owned();
+        let paths =
+            Paths::from_vars(|k| (k == "HOME").then(|| home.clone().into_os_string())).unwrap();
+        let secrets = Arc::new(MemoryStore::new());
+        let settings = Settings::default();
+        let overrides = Overrides::default();
+        let err = build_engine(SetupInput {
+            paths: &paths,
+            settings: &settings,
+            overrides: &overrides,
+            secrets: secrets.clone(),
+            clock: Arc::new(crate::clock::ManualClock::new(chrono::DateTime::UNIX_EPOCH)),
+            lock_wait: Duration::ZERO,
+        })
+        .err()
+        .unwrap();
+        assert!(matches!(err, SetupError::MissingPelotonEmail), "{err}");
+        assert_eq!(err.area(), ProblemArea::Settings);
+        assert!(missing(&settings, &overrides, secrets.as_ref()).contains(&Missing::PelotonEmail));
+    }
+
+    #[test]
+    fn setup_errors_take_the_engines_areas() {
+        assert_eq!(SetupError::MissingCodaToken.area(), ProblemArea::Settings);
+        assert_eq!(
+            SetupError::Secrets(SecretsError::Unavailable("none".into())).area(),
+            ProblemArea::Local
+        );
+        assert_eq!(
+            SetupError::Coda(CodaError::TokenRefused).area(),
+            ProblemArea::CodaToken
+        );
+        assert_eq!(
+            SetupError::Peloton(PelotonError::LoginRefused).area(),
+            ProblemArea::PelotonLogin
+        );
+        let p = Problem::from(&SetupError::MissingCodaDoc);
+        assert_eq!(p.message, SetupError::MissingCodaDoc.user_message());
+    }
+
+    fn keys(changes: &SecretChanges) -> Vec<(SecretKey, bool)> {
+        changes.iter().map(|(k, v)| (*k, v.is_some())).collect()
+    }
+
+    #[test]
+    fn a_new_password_or_email_makes_the_kept_login_stale() {
+        let pw = || Some(SecretString::from("hunter2"));
+        let tok = || Some(SecretString::from("tok"));
+        assert_eq!(
+            keys(&credential_changes(false, pw(), tok())),
+            [
+                (SecretKey::PelotonRefreshToken, false),
+                (SecretKey::PelotonPassword, true),
+                (SecretKey::CodaToken, true)
+            ]
+        );
+        assert_eq!(
+            keys(&credential_changes(true, None, None)),
+            [(SecretKey::PelotonRefreshToken, false)]
+        );
+        // Only a new Coda token: the Peloton login stays.
+        assert_eq!(
+            keys(&credential_changes(false, None, tok())),
+            [(SecretKey::CodaToken, true)]
+        );
+        assert!(credential_changes(false, None, None).is_empty());
     }
 }

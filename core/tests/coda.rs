@@ -74,7 +74,7 @@ fn workout(i: usize, title: &str) -> Row {
                 (_, ColumnKind::Text) => CellValue::Text("Cycling".into()),
                 (_, ColumnKind::Number) => CellValue::Number(i as f64 + 0.5),
                 (_, ColumnKind::DateTime) => CellValue::Text("2024-05-01T07:30:00-04:00".into()),
-                (_, ColumnKind::Checkbox) => CellValue::Bool(i % 2 == 0),
+                (_, ColumnKind::Checkbox) => CellValue::Bool(i.is_multiple_of(2)),
             };
             Cell {
                 column: spec.name,

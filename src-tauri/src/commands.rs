@@ -1,5 +1,6 @@
 //! Every command the windows can call, a few lines each: validate, send a
-//! [`Request`] or call core, return a view model or a [`CommandError`].
+//! [`Request`] or call core, return a view model or a [`CommandError`]
+//! (`error.rs`).
 //!
 //! Each is also listed in `build.rs` (which makes its permission) and
 //! granted in `capabilities/default.json`; [`handler`] registers them all.
@@ -8,13 +9,13 @@
 use std::sync::Arc;
 
 use pcs_core::dashboard;
-use pcs_core::settings::{FieldError, Settings};
+use pcs_core::settings::Settings;
 use pcs_core::setup;
 use pcs_core::store::Store;
-use serde::Serialize;
 use tauri::State;
 
 use crate::controller::{Request, WindowKind};
+use crate::error::CommandError;
 use crate::settings_flow::{self, TestResult};
 use crate::state::AppState;
 use crate::view::{self, DashboardView, SettingsInput, SettingsView};
@@ -23,33 +24,6 @@ use crate::view::{self, DashboardView, SettingsInput, SettingsView};
 const LIST_LEN: usize = 10;
 /// Weeks in the chart.
 const CHART_WEEKS: usize = 12;
-
-/// What a failed command tells the window.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CommandError {
-    /// One sentence: what happened and what to do.
-    pub message: String,
-    /// Errors to show beside their fields (settings window).
-    pub fields: Vec<FieldError>,
-}
-
-impl CommandError {
-    /// An error that is one sentence.
-    pub fn msg(message: impl Into<String>) -> Self {
-        CommandError {
-            message: message.into(),
-            fields: Vec::new(),
-        }
-    }
-
-    /// Errors beside fields.
-    pub fn fields(fields: Vec<FieldError>) -> Self {
-        CommandError {
-            message: "Some settings need a fix; see the messages beside them.".to_owned(),
-            fields,
-        }
-    }
-}
 
 type Shared<'a> = State<'a, Arc<AppState>>;
 

@@ -4,6 +4,7 @@ use tauri::{AppHandle, Manager, Runtime, WebviewWindow, WebviewWindowBuilder};
 use tauri_plugin_autostart::AutoLaunchManager;
 
 use crate::controller::WindowKind;
+use crate::error::AppError;
 use crate::state::Desktop;
 
 /// Shows, un-minimizes and focuses a window, creating it first when it is
@@ -67,7 +68,7 @@ impl<R: Runtime> Desktop for TauriDesktop<R> {
         show(&self.0, w);
     }
 
-    fn set_launch_at_login(&self, on: bool) -> Result<(), String> {
+    fn set_launch_at_login(&self, on: bool) -> Result<(), AppError> {
         self.apply_launch_at_login(on)
     }
 }
@@ -76,7 +77,7 @@ impl<R: Runtime> TauriDesktop<R> {
     /// Makes the login item match `on`. On Linux the XDG autostart entry is
     /// written by [`crate::login_item`] (the plugin ignores
     /// `XDG_CONFIG_HOME`); elsewhere the autostart plugin does it.
-    pub fn apply_launch_at_login(&self, on: bool) -> Result<(), String> {
+    pub fn apply_launch_at_login(&self, on: bool) -> Result<(), AppError> {
         if cfg!(target_os = "linux") {
             return crate::login_item::set(on, crate::MINIMIZED_FLAG);
         }
@@ -88,10 +89,6 @@ impl<R: Runtime> TauriDesktop<R> {
             (false, Ok(true)) => al.disable(),
             (false, _) => Ok(()),
         };
-        result.map_err(|e| {
-            tracing::warn!(error = %e, on, "launch at login could not be changed");
-            "Launch at login could not be changed; check that the login items can be edited."
-                .to_owned()
-        })
+        result.map_err(|e| AppError::AutoLaunch(e.to_string()))
     }
 }

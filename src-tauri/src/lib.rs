@@ -4,8 +4,8 @@
 //! one place that builds Tauri's tray); [`schedule`] (when to sync);
 //! [`controller`] (the one task owning state, effects through [`controller::Shell`]);
 //! [`commands`] (every command the windows call) over [`settings_flow`] and
-//! [`view`] (view models); [`sync_task`] (one run, built like the CLI's);
-//! [`shell`] and [`desktop`] (effects on the real desktop); [`memory`]
+//! [`view`] (view models); [`error`] (`AppError`, `CommandError`);
+//! [`sync_task`] (one run, built like the CLI's); [`shell`] and [`desktop`] (effects on the real desktop); [`memory`]
 //! (what keeps the idle app light); `network`
 //! (NetworkManager's "connected" signal, Linux); [`logging`].
 //!
@@ -19,6 +19,7 @@
 pub mod commands;
 pub mod controller;
 pub mod desktop;
+pub mod error;
 pub mod logging;
 pub mod login_item;
 pub mod memory;
@@ -37,6 +38,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use clap::Parser;
 use pcs_core::clock::{SharedClock, SystemClock};
 use pcs_core::paths::Paths;
 use pcs_core::secrets::{KeyringStore, SecretStore};
@@ -47,6 +49,7 @@ use tauri::{AppHandle, Manager, RunEvent, WindowEvent, Wry};
 use tokio::sync::mpsc;
 
 use crate::controller::{AppSettings, Controller, Request, WindowKind};
+use crate::error::AppError;
 use crate::state::AppState;
 use crate::tray::Event;
 
@@ -68,67 +71,32 @@ pub const DEMO_KEYCHAIN_SERVICE: &str = "peloton-coda-sync-demo";
 /// The single-instance D-Bus name of a demo (the plugin appends `.SingleInstance`).
 const DEMO_DBUS_ID: &str = "com.pelotoncodasync.desktop.demo";
 
-const USAGE: &str = "\
-Peloton Coda Sync (tray app)
-
-Usage: peloton-coda-sync-app [--minimized] [--config FILE] [--demo]
-
-  --minimized    start in the tray only (what launch at login uses)
-  --config FILE  read and write another settings file
-  --demo         keep credentials under the keychain service
-                 peloton-coda-sync-demo, beside an installed app
-                 (what `make demo-app` uses)
-  --help         show this help
-  --version      show the version
-
-Environment: PELOTON_USERNAME, PELOTON_PASSWORD, CODA_API_TOKEN, CODA_DOC,
-PELOTON_API_URL, PELOTON_AUTH_URL, CODA_API_URL override the settings as in
-the command line; RUST_LOG also logs to stderr.";
-
-/// The command line.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The command line (README, "The tray app").
+#[derive(Debug, Clone, Default, PartialEq, Eq, Parser)]
+#[command(
+    name = "peloton-coda-sync-app",
+    version,
+    about = "Peloton Coda Sync (tray app)",
+    after_help = "Environment: PELOTON_USERNAME, PELOTON_PASSWORD, CODA_API_TOKEN, CODA_DOC,\n\
+PELOTON_API_URL, PELOTON_AUTH_URL, CODA_API_URL override the settings as in\n\
+the command line; RUST_LOG also logs to stderr."
+)]
 pub struct Args {
-    /// Start in the tray only.
+    /// Start in the tray only (what launch at login uses).
+    #[arg(long)]
     pub minimized: bool,
-    /// Another settings file.
+    /// Read and write another settings file.
+    #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Run as the demo: keychain entries and single instance of its own.
+    /// Keep credentials under the keychain service peloton-coda-sync-demo,
+    /// beside an installed app, as its own single instance (what `make
+    /// demo-app` uses).
+    #[arg(long)]
     pub demo: bool,
-    /// Print the help and leave.
-    pub help: bool,
-    /// Print the version and leave.
-    pub version: bool,
-    /// Flags this app does not know, left to others (logged).
-    pub ignored: Vec<String>,
-}
-
-impl Args {
-    /// Parses the arguments (without the program name).
-    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
-        let mut out = Args::default();
-        let mut it = args.into_iter();
-        while let Some(a) = it.next() {
-            match a.as_str() {
-                MINIMIZED_FLAG => out.minimized = true,
-                DEMO_FLAG => out.demo = true,
-                "--config" => {
-                    out.config = Some(PathBuf::from(
-                        it.next().ok_or("--config needs a file name")?,
-                    ))
-                }
-                "--help" | "-h" => out.help = true,
-                "--version" | "-V" => out.version = true,
-                other => match other.strip_prefix("--config=") {
-                    Some(f) => out.config = Some(PathBuf::from(f)),
-                    // WebKit's WebDriver starts the app with `--automation`;
-                    // other launchers may add flags of their own too.
-                    None if other.starts_with("--") => out.ignored.push(other.to_owned()),
-                    None => return Err(format!("unknown argument {other}")),
-                },
-            }
-        }
-        Ok(out)
-    }
+    /// WebKit's WebDriver starts the app with it (desktop tests); it
+    /// changes nothing.
+    #[arg(long, hide = true)]
+    pub automation: bool,
 }
 
 /// What a tray menu click does.
@@ -151,39 +119,34 @@ fn on_tray_event(app: &AppHandle<Wry>, e: Event) {
     }
 }
 
-/// Starts the app; returns the process exit code.
-#[allow(clippy::print_stdout)] // --help and --version answer on stdout
+/// Starts the app; returns the process exit code. What follows is wiring:
+/// [`start`] parses and sets up, [`builder`] holds the plugins and
+/// commands, [`wire`] starts the controller once Tauri is up.
 pub fn run() -> i32 {
-    let args = match Args::parse(std::env::args().skip(1)) {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("{e}\n\n{USAGE}");
-            return 2;
+    match start(std::env::args_os()) {
+        Ok(()) => 0,
+        // clap prints its own help, version and usage errors.
+        Err(AppError::Args(e)) => {
+            let _ = e.print();
+            e.exit_code()
         }
-    };
-    if args.help {
-        println!("{USAGE}");
-        return 0;
-    }
-    if args.version {
-        println!("peloton-coda-sync-app {}", env!("CARGO_PKG_VERSION"));
-        return 0;
-    }
-    let paths = match Paths::from_env() {
-        Ok(p) => match &args.config {
-            Some(c) => p.with_config_file(c),
-            None => p,
-        },
         Err(e) => {
+            tracing::error!(error = %e, "the app could not start");
             eprintln!("{}", e.user_message());
-            return 3;
+            e.exit_code()
         }
+    }
+}
+
+/// Parses the arguments, sets up the shared state and runs the app until Quit.
+fn start(argv: impl IntoIterator<Item = std::ffi::OsString>) -> Result<(), AppError> {
+    let args = Args::try_parse_from(argv)?;
+    let paths = match &args.config {
+        Some(c) => Paths::from_env()?.with_config_file(c),
+        None => Paths::from_env()?,
     };
     let _ = paths.create_dirs();
     let _log = logging::init(&paths.log_dir);
-    if !args.ignored.is_empty() {
-        tracing::info!(flags = ?args.ignored, "ignoring flags meant for others");
-    }
     let settings = Settings::load(&paths.config_file).unwrap_or_else(|e| {
         tracing::warn!(error = %e, "settings unreadable; starting from the defaults");
         Settings::default()
@@ -204,18 +167,37 @@ pub fn run() -> i32 {
         clock,
         tx,
     ));
-    let setup_state = state.clone();
+    let app = builder(state.clone(), args.demo)
+        .setup(move |app| {
+            wire(app.handle(), state, &settings, rx, args.minimized);
+            Ok(())
+        })
+        .build(tauri::generate_context!())?;
+    app.run(|_app, event| {
+        // Closing the last window is no reason to leave; Quit exits with a code.
+        if let RunEvent::ExitRequested {
+            code: None, api, ..
+        } = event
+        {
+            api.prevent_exit();
+        }
+    });
+    Ok(())
+}
 
+/// The app's plugins, commands and window behaviour; a demo is its own
+/// single instance.
+fn builder(state: Arc<AppState>, demo: bool) -> tauri::Builder<Wry> {
     let single_instance =
         tauri_plugin_single_instance::Builder::new().callback(|app, _argv, _cwd| {
             desktop::show(app, WindowKind::Main);
         });
-    let single_instance = if args.demo {
+    let single_instance = if demo {
         single_instance.dbus_id(DEMO_DBUS_ID)
     } else {
         single_instance
     };
-    let app = tauri::Builder::default()
+    tauri::Builder::default()
         // First, so a second launch is caught before anything else starts.
         .plugin(single_instance.build())
         .plugin(
@@ -234,109 +216,101 @@ pub fn run() -> i32 {
                 .build(),
         )
         .plugin(tauri_plugin_opener::init())
-        .manage(state.clone())
+        .manage(state)
         .invoke_handler(commands::handler())
-        .on_window_event(|window, event| {
-            match event {
-                WindowEvent::CloseRequested { api, .. } if desktop::under_webdriver() => {
-                    api.prevent_close();
-                    let _ = window.hide();
-                }
-                WindowEvent::Destroyed => memory::give_back_freed(),
-                _ => {}
+        .on_window_event(|window, event| match event {
+            WindowEvent::CloseRequested { api, .. } if desktop::under_webdriver() => {
+                api.prevent_close();
+                let _ = window.hide();
             }
+            WindowEvent::Destroyed => memory::give_back_freed(),
+            _ => {}
         })
-        .setup(move |app| {
-            let state = setup_state;
-            let handle = app.handle().clone();
-            let _ = state
-                .desktop
-                .set(Box::new(desktop::TauriDesktop(handle.clone())));
-            let tray = match tray_adapter::TrayAdapter::new(&handle, &tray::TrayState::default(), on_tray_event) {
-                Ok(t) => Some(t),
-                Err(e) => {
-                    tracing::warn!(error = %e, "no tray icon; the main window stays reachable by launching again");
-                    None
-                }
-            };
-            // The login item follows the settings at every start, so it names
-            // this binary as installed now (the packaged /usr/bin one, not a
-            // build folder) and a hand-edited settings file takes effect.
-            if let Err(e) = desktop::TauriDesktop(handle.clone()).apply_launch_at_login(settings.launch_at_login) {
-                tracing::warn!(error = %e, "launch at login could not follow the settings");
-            }
-            let needs_setup = !pcs_core::setup::missing(&settings, &state.overrides, state.secrets.as_ref()).is_empty();
-            let initial = {
-                let store = Store::open(&state.paths.state_db)
-                    .inspect_err(|e| tracing::warn!(error = %e, "local state unreadable"))
-                    .ok();
-                sync_task::initial(store.as_ref(), needs_setup)
-            };
-            let controller = Controller::new(
-                shell::TauriShell::new(handle.clone(), state.clone(), tray),
-                state.clock.clone(),
-                AppSettings {
-                    interval_minutes: settings.interval_minutes,
-                    notifications: settings.notifications.clone(),
-                    credentials_changed: false,
-                    needs_setup,
-                },
-                initial,
-            );
-            tauri::async_runtime::spawn(controller.run(rx));
-            #[cfg(target_os = "linux")]
-            tauri::async_runtime::spawn(network::watch(state.requests.clone()));
-            let ticks = state.requests.clone();
-            tauri::async_runtime::spawn(async move {
-                let mut every = tokio::time::interval(TICK);
-                loop {
-                    every.tick().await;
-                    if ticks.send(Request::Tick).is_err() {
-                        break;
-                    }
-                }
-            });
-            if desktop::under_webdriver() {
-                desktop::create_all_hidden(&handle);
-            }
-            if !args.minimized {
-                desktop::show(&handle, WindowKind::Main);
-            }
-            Ok(())
-        })
-        .build(tauri::generate_context!());
-    let app = match app {
-        Ok(a) => a,
+}
+
+/// Once Tauri is up: the tray, the login item, the controller and its
+/// timer, the network watch, and the first window.
+fn wire(
+    handle: &AppHandle<Wry>,
+    state: Arc<AppState>,
+    settings: &Settings,
+    rx: mpsc::UnboundedReceiver<Request>,
+    minimized: bool,
+) {
+    let _ = state
+        .desktop
+        .set(Box::new(desktop::TauriDesktop(handle.clone())));
+    let tray = match tray_adapter::TrayAdapter::new(
+        handle,
+        &tray::TrayState::default(),
+        on_tray_event,
+    ) {
+        Ok(t) => Some(t),
         Err(e) => {
-            tracing::error!(error = %e, "the app could not start");
-            eprintln!("Peloton Coda Sync could not start: {e}");
-            return 1;
+            tracing::warn!(error = %e, "no tray icon; the main window stays reachable by launching again");
+            None
         }
     };
-    app.run(|_app, event| {
-        // Closing the last window is no reason to leave; Quit exits with a code.
-        if let RunEvent::ExitRequested {
-            code: None, api, ..
-        } = event
-        {
-            api.prevent_exit();
+    // The login item follows the settings at every start, so it names
+    // this binary as installed now (the packaged /usr/bin one, not a
+    // build folder) and a hand-edited settings file takes effect.
+    if let Err(e) =
+        desktop::TauriDesktop(handle.clone()).apply_launch_at_login(settings.launch_at_login)
+    {
+        tracing::warn!(error = %e, "launch at login could not follow the settings");
+    }
+    let needs_setup =
+        !pcs_core::setup::missing(settings, &state.overrides, state.secrets.as_ref()).is_empty();
+    let initial = {
+        let store = Store::open(&state.paths.state_db)
+            .inspect_err(|e| tracing::warn!(error = %e, "local state unreadable"))
+            .ok();
+        sync_task::initial(store.as_ref(), needs_setup)
+    };
+    let controller = Controller::new(
+        shell::TauriShell::new(handle.clone(), state.clone(), tray),
+        state.clock.clone(),
+        AppSettings {
+            interval_minutes: settings.interval_minutes,
+            notifications: settings.notifications.clone(),
+            credentials_changed: false,
+            needs_setup,
+        },
+        initial,
+    );
+    tauri::async_runtime::spawn(controller.run(rx));
+    #[cfg(target_os = "linux")]
+    tauri::async_runtime::spawn(network::watch(state.requests.clone()));
+    let ticks = state.requests.clone();
+    tauri::async_runtime::spawn(async move {
+        let mut every = tokio::time::interval(TICK);
+        loop {
+            every.tick().await;
+            if ticks.send(Request::Tick).is_err() {
+                break;
+            }
         }
     });
-    0
+    if desktop::under_webdriver() {
+        desktop::create_all_hidden(handle);
+    }
+    if !minimized {
+        desktop::show(handle, WindowKind::Main);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn parse(a: &[&str]) -> Result<Args, String> {
-        Args::parse(a.iter().map(|s| s.to_string()))
+    fn parse(a: &[&str]) -> Result<Args, clap::Error> {
+        Args::try_parse_from(std::iter::once("peloton-coda-sync-app").chain(a.iter().copied()))
     }
 
     #[test]
     fn flags_parse() {
         assert_eq!(parse(&[]).unwrap(), Args::default());
-        assert!(parse(&["--minimized"]).unwrap().minimized);
+        assert!(parse(&[MINIMIZED_FLAG]).unwrap().minimized);
         assert_eq!(
             parse(&["--config", "/x.toml"]).unwrap().config,
             Some(PathBuf::from("/x.toml"))
@@ -347,8 +321,21 @@ mod tests {
         );
         assert!(parse(&["--config"]).is_err());
         assert!(parse(&["stray"]).is_err());
-        assert_eq!(parse(&["--automation"]).unwrap().ignored, ["--automation"]);
+        // WebKit's WebDriver adds it.
+        assert!(parse(&["--automation", "--minimized"]).unwrap().minimized);
         assert!(parse(&["--demo"]).unwrap().demo);
         assert!(!parse(&[]).unwrap().demo);
+    }
+
+    #[test]
+    fn help_and_version_leave_with_status_0_and_a_bad_flag_with_2() {
+        let help = AppError::from(parse(&["--help"]).unwrap_err());
+        assert_eq!(help.exit_code(), 0);
+        assert!(help.to_string().contains("--minimized"), "{help}");
+        assert_eq!(AppError::from(parse(&["-V"]).unwrap_err()).exit_code(), 0);
+        assert_eq!(
+            AppError::from(parse(&["--nope"]).unwrap_err()).exit_code(),
+            2
+        );
     }
 }

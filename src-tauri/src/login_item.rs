@@ -8,6 +8,8 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::error::AppError;
+
 /// The entry's file name.
 const FILE_NAME: &str = "peloton-coda-sync.desktop";
 
@@ -81,20 +83,11 @@ pub fn apply(path: &Path, on: bool, exe: &Path, tray_only_flag: &str) -> io::Res
 }
 
 /// Applies `on` for the running binary, with the process environment.
-pub fn set(on: bool, tray_only_flag: &str) -> Result<(), String> {
-    let path = entry_path(|name| std::env::var(name).ok())
-        .ok_or_else(|| "Launch at login could not be changed: HOME is not set.".to_string())?;
-    let exe = std::env::current_exe().map_err(|e| {
-        tracing::warn!(error = %e, "no path of the running binary");
-        "Launch at login could not be changed: the app's own path is unknown.".to_string()
-    })?;
-    apply(&path, on, &exe, tray_only_flag).map_err(|e| {
-        tracing::warn!(error = %e, path = %path.display(), on, "launch at login could not be changed");
-        format!(
-            "Launch at login could not be changed; check that {} is writable.",
-            path.parent().unwrap_or(&path).display()
-        )
-    })
+pub fn set(on: bool, tray_only_flag: &str) -> Result<(), AppError> {
+    let path = entry_path(|name| std::env::var(name).ok()).ok_or(AppError::LoginItemNoHome)?;
+    let exe = std::env::current_exe().map_err(AppError::LoginItemNoExe)?;
+    apply(&path, on, &exe, tray_only_flag)
+        .map_err(|source| AppError::LoginItemWrite { path, source })
 }
 
 #[cfg(test)]

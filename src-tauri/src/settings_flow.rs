@@ -11,17 +11,15 @@
 
 use std::sync::Arc;
 
-use pcs_core::secrets::{
-    apply_changes, credential_changes, Overlay, SecretChanges, SecretKey, SecretStore,
-};
+use pcs_core::secrets::{apply_changes, Overlay, SecretChanges, SecretKey, SecretStore};
 use pcs_core::settings::Settings;
-use pcs_core::setup::{build_engine, missing, Overrides, SetupInput};
+use pcs_core::setup::{self, build_engine, Overrides, SetupInput};
 use pcs_core::sync::{CheckReport, Engine, ProblemArea};
 use secrecy::SecretString;
 use serde::Serialize;
 
-use crate::commands::CommandError;
 use crate::controller::{AppSettings, Request};
+use crate::error::CommandError;
 use crate::state::AppState;
 use crate::view::{
     checklist_view, settings_view, ChecklistView, CredentialsSet, SettingsInput, SettingsView,
@@ -140,12 +138,13 @@ fn non_empty(s: &str) -> Option<SecretString> {
     (!s.is_empty()).then(|| SecretString::from(s.to_owned()))
 }
 
-/// The keychain changes the typed values ask for (core decides which).
+/// The keychain changes the typed values ask for (core's rule: a new
+/// password or e-mail makes the kept Peloton login stale).
 fn typed_changes(input: &SettingsInput, email_changed: bool) -> SecretChanges {
-    credential_changes(
+    setup::credential_changes(
+        email_changed,
         non_empty(&input.peloton_password),
         non_empty(&input.coda_token),
-        email_changed,
     )
 }
 
@@ -185,7 +184,7 @@ fn changed(
 /// Whether a sync still lacks something, with these settings and what the
 /// keychain and environment hold now.
 pub fn needs_setup(state: &AppState, settings: &Settings) -> bool {
-    !missing(settings, &state.overrides, state.secrets.as_ref()).is_empty()
+    !setup::missing(settings, &state.overrides, state.secrets.as_ref()).is_empty()
 }
 
 /// Tells the controller the keychain changed without the settings (the
@@ -207,9 +206,7 @@ pub async fn save(state: &AppState, input: &SettingsInput) -> Result<SettingsVie
     let after = input.apply(&before).map_err(CommandError::fields)?;
     let changes = typed_changes(input, before.peloton_email != after.peloton_email);
     if before.launch_at_login != after.launch_at_login {
-        state
-            .set_launch_at_login(after.launch_at_login)
-            .map_err(CommandError::msg)?;
+        state.set_launch_at_login(after.launch_at_login)?;
     }
     if let Err(e) = commit(state, &after, &changes) {
         if before.launch_at_login != after.launch_at_login {
@@ -249,9 +246,7 @@ pub async fn test_and_save(
     // What the trial held in memory (the login it made included) is saved.
     let to_save = trial.held();
     if before.launch_at_login != after.launch_at_login {
-        state
-            .set_launch_at_login(after.launch_at_login)
-            .map_err(CommandError::msg)?;
+        state.set_launch_at_login(after.launch_at_login)?;
     }
     commit(state, &after, &to_save)?;
     result.saved = true;

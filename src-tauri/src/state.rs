@@ -11,6 +11,7 @@ use pcs_core::setup::Overrides;
 use tokio::sync::mpsc;
 
 use crate::controller::{LiveStatus, Request, WindowKind};
+use crate::error::AppError;
 
 /// The desktop effects commands cause directly (the controller's go through
 /// its `Shell`): set once the app is up, so commands stay independent of
@@ -18,8 +19,8 @@ use crate::controller::{LiveStatus, Request, WindowKind};
 pub trait Desktop: Send + Sync {
     /// Shows and focuses a window.
     fn show_window(&self, w: WindowKind);
-    /// Turns launching at login on or off; the error is one sentence.
-    fn set_launch_at_login(&self, on: bool) -> Result<(), String>;
+    /// Turns launching at login on or off.
+    fn set_launch_at_login(&self, on: bool) -> Result<(), AppError>;
 }
 
 /// The app's shared state (managed by Tauri, handed to every command).
@@ -74,7 +75,7 @@ impl AppState {
     }
 
     /// Turns launching at login on or off (nothing before the app is up).
-    pub fn set_launch_at_login(&self, on: bool) -> Result<(), String> {
+    pub fn set_launch_at_login(&self, on: bool) -> Result<(), AppError> {
         match self.desktop.get() {
             Some(d) => d.set_launch_at_login(on),
             None => Ok(()),

@@ -10,7 +10,7 @@ use pcs_core::secrets::{store_for_run, KeychainStatus};
 use pcs_core::settings::Settings;
 use pcs_core::setup::{build_engine, SetupError, SetupInput};
 use pcs_core::store::Store;
-use pcs_core::sync::{ProblemArea, Progress, RunOptions, RunRefused, RunReport};
+use pcs_core::sync::{Problem, ProblemArea, Progress, RunOptions, RunRefused, RunReport};
 use pcs_core::wording::{for_face, Face};
 use tokio_util::sync::CancellationToken;
 
@@ -40,52 +40,12 @@ pub fn attention(area: ProblemArea) -> (String, bool) {
     (s.to_owned(), settings)
 }
 
-/// What the controller needs of a report. A run whose only problems are
-/// single friends counts as working: the next run retries them anyway, and
-/// the window lists them.
-pub fn summary(report: &RunReport) -> RunSummary {
-    let serious: Vec<_> = report
-        .problems
-        .iter()
-        .filter(|p| p.area != ProblemArea::Friend)
-        .collect();
-    let failure = if serious.is_empty() {
-        None
-    } else if let Some(p) = serious.iter().find(|p| p.area.needs_user()) {
+/// What the controller is told of a failure: the sentence in the app's
+/// words (core's wording: Settings, not the CLI), and whether the user must
+/// act (from the problem's area, core's rule).
+pub fn failure(p: &Problem) -> Failure {
+    let kind = if p.area.needs_user() {
         let (short, open_settings) = attention(p.area);
-        Some(Failure {
-            message: p.message.clone(),
-            kind: FailureKind::NeedsUser {
-                short,
-                open_settings,
-            },
-        })
-    } else {
-        Some(Failure {
-            message: serious[0].message.clone(),
-            kind: FailureKind::Transient,
-        })
-    };
-    RunSummary {
-        finished_at: report.finished_at,
-        failure,
-        new_workouts: report.new_workouts.iter().map(|w| w.describe()).collect(),
-        new_friend_workouts: report.new_friend_workouts,
-    }
-}
-
-/// A run that could not start because setup is incomplete or broken.
-pub fn setup_failure(at: DateTime<Utc>, e: &SetupError) -> RunSummary {
-    let area = match e {
-        SetupError::MissingPelotonEmail
-        | SetupError::MissingCodaToken
-        | SetupError::MissingCodaDoc => ProblemArea::Settings,
-        SetupError::Secrets(_) | SetupError::Store(_) => ProblemArea::Local,
-        SetupError::Peloton(_) => ProblemArea::Peloton,
-        SetupError::Coda(_) => ProblemArea::Coda,
-    };
-    let (short, open_settings) = attention(area);
-    let kind = if area.needs_user() {
         FailureKind::NeedsUser {
             short,
             open_settings,
@@ -93,15 +53,37 @@ pub fn setup_failure(at: DateTime<Utc>, e: &SetupError) -> RunSummary {
     } else {
         FailureKind::Transient
     };
+    Failure {
+        message: for_face(Face::App, &p.message),
+        kind,
+    }
+}
+
+/// What the controller needs of a report; whether it failed is core's
+/// [`RunReport::failure`], as for the CLI's exit status.
+pub fn summary(report: &RunReport) -> RunSummary {
+    RunSummary {
+        finished_at: report.finished_at,
+        failure: report.failure().map(failure),
+        new_workouts: report.new_workouts.iter().map(|w| w.describe()).collect(),
+        new_friend_workouts: report.new_friend_workouts,
+    }
+}
+
+/// A run that could not start: settings unreadable, setup incomplete or
+/// broken, the run refused.
+pub fn not_started(at: DateTime<Utc>, p: &Problem) -> RunSummary {
     RunSummary {
         finished_at: at,
-        failure: Some(Failure {
-            message: for_face(Face::App, &e.user_message()),
-            kind,
-        }),
+        failure: Some(failure(p)),
         new_workouts: Vec::new(),
         new_friend_workouts: 0,
     }
+}
+
+/// A run that could not start because setup is incomplete or broken.
+pub fn setup_failure(at: DateTime<Utc>, e: &SetupError) -> RunSummary {
+    not_started(at, &Problem::from(e))
 }
 
 /// Runs one sync and tells how it went. Progress goes to the controller as
@@ -111,19 +93,13 @@ pub async fn run_once(state: Arc<AppState>, cancel: CancellationToken) -> SyncRe
     let settings = match Settings::load(&state.paths.config_file) {
         Ok(s) => s,
         Err(e) => {
-            let (short, open_settings) = attention(ProblemArea::Settings);
-            return SyncResult::Finished(RunSummary {
-                finished_at: now,
-                failure: Some(Failure {
+            return SyncResult::Finished(not_started(
+                now,
+                &Problem {
+                    area: ProblemArea::Settings,
                     message: e.user_message(),
-                    kind: FailureKind::NeedsUser {
-                        short,
-                        open_settings,
-                    },
-                }),
-                new_workouts: Vec::new(),
-                new_friend_workouts: 0,
-            });
+                },
+            ));
         }
     };
     // Probed afresh each run: a keychain locked at start is used once unlocked.
@@ -142,7 +118,7 @@ pub async fn run_once(state: Arc<AppState>, cancel: CancellationToken) -> SyncRe
         Ok(e) => e,
         Err(e) => {
             tracing::warn!(error = %e, "sync could not start");
-            return SyncResult::Finished(setup_failure(now, &e));
+            return SyncResult::Finished(not_started(now, &Problem::from(&e)));
         }
     };
     let tx = state.requests.clone();
@@ -172,19 +148,13 @@ pub async fn run_once(state: Arc<AppState>, cancel: CancellationToken) -> SyncRe
         }
         Err(e) => {
             tracing::warn!(error = %e, "sync refused");
-            let (short, open_settings) = attention(ProblemArea::Local);
-            SyncResult::Finished(RunSummary {
-                finished_at: state.clock.now(),
-                failure: Some(Failure {
+            SyncResult::Finished(not_started(
+                state.clock.now(),
+                &Problem {
+                    area: ProblemArea::Local,
                     message: e.user_message(),
-                    kind: FailureKind::NeedsUser {
-                        short,
-                        open_settings,
-                    },
-                }),
-                new_workouts: Vec::new(),
-                new_friend_workouts: 0,
-            })
+                },
+            ))
         }
     }
 }

@@ -386,7 +386,7 @@ pub fn chart(weeks: &[WeekTotal]) -> ChartView {
                 y: round1(base - h),
                 width: round1(slot * 0.7),
                 height: h,
-                label: if (weeks.len() - 1 - i) % 2 == 0 {
+                label: if (weeks.len() - 1 - i).is_multiple_of(2) {
                     day_month(w.week_start)
                 } else {
                     String::new()

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use url::Url;
 
 use super::error::CodaError;
-use super::schema::ResolvedTable;
+use super::table::ResolvedTable;
 use crate::net::{send_with_retry, Pacer, RateLimit, RetryPolicy};
 use crate::rows::{CellValue, Row};
 

@@ -19,6 +19,7 @@ mod client;
 mod doc_ref;
 mod error;
 mod schema;
+mod table;
 
 pub use client::{
     CodaClient, CodaConfig, DocInfo, RemoteRow, WhoAmI, DEFAULT_API_URL, READS_IN_FLIGHT,
@@ -26,6 +27,7 @@ pub use client::{
 pub use doc_ref::parse_doc_id;
 pub use error::CodaError;
 pub use schema::{
-    kind_accepts, Checklist, ColumnCheck, ColumnStatus, ResolvedTable, SchemaProblem, SchemaReport,
-    TableCheck, TableChecklist, TableStatus,
+    kind_accepts, Checklist, ColumnCheck, ColumnStatus, SchemaReport, TableCheck, TableChecklist,
+    TableStatus,
 };
+pub use table::{ResolvedTable, SchemaProblem};

@@ -3,19 +3,59 @@
 //! The steps borrow it; none of them knows the [`super::Engine`].
 
 use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
-use super::engine::{EngineConfig, RunOptions};
 use super::report::{Problem, ProblemArea, Progress, RunReport};
+use crate::avatars::AvatarCache;
 use crate::clock::SharedClock;
 use crate::coda::{CodaClient, ResolvedTable};
 use crate::peloton::PelotonClient;
 use crate::rows::Row;
 use crate::store::{Store, StoreError};
 use crate::tables::Table;
+
+// The engine's settings live here, below both the engine and the steps
+// that read them (the engine builds a run from them; no step knows it).
+
+/// One table the run writes, as the settings name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableTarget {
+    /// Which table.
+    pub table: Table,
+    /// Its name in the doc.
+    pub name: String,
+    /// Whether to write it at all.
+    pub enabled: bool,
+}
+
+/// What an engine needs to know besides its clients.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// The Coda doc, as an id or a browser URL.
+    pub doc: String,
+    /// The tables, with their names in the doc.
+    pub tables: Vec<TableTarget>,
+    /// Latest workouts kept per friend.
+    pub friend_workouts_per_friend: u32,
+    /// The single-flight lock shared by the app and the CLI.
+    pub lock_file: PathBuf,
+    /// How long to wait for another sync to finish before giving up.
+    pub lock_wait: Duration,
+    /// Where friends' avatars are cached for the window; `None` skips them.
+    pub avatars: Option<AvatarCache>,
+}
+
+/// How to run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    /// Send every row again (still keyed, so never a duplicate).
+    pub full: bool,
+}
 
 /// A failure that ends the run early; the run's report carries its sentence.
 pub(super) struct Abort;

@@ -2,58 +2,21 @@
 //! order and the invariants.
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::context::{Abort, Run, Services};
+use super::context::{Abort, EngineConfig, Run, RunOptions, Services};
 use super::doc::OpenedDoc;
 use super::friends::FriendsRead;
 use super::report::{Problem, ProblemArea, Progress, RunReport};
-use crate::avatars::AvatarCache;
 use crate::clock::SharedClock;
 use crate::coda::{Checklist, CodaClient, ResolvedTable};
 use crate::lock::SyncLock;
 use crate::peloton::PelotonClient;
 use crate::store::{RunOutcome, Store};
 use crate::tables::Table;
-
-/// One table the run writes, as the settings name it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TableTarget {
-    /// Which table.
-    pub table: Table,
-    /// Its name in the doc.
-    pub name: String,
-    /// Whether to write it at all.
-    pub enabled: bool,
-}
-
-/// What an engine needs to know besides its clients.
-#[derive(Debug, Clone)]
-pub struct EngineConfig {
-    /// The Coda doc, as an id or a browser URL.
-    pub doc: String,
-    /// The tables, with their names in the doc.
-    pub tables: Vec<TableTarget>,
-    /// Latest workouts kept per friend.
-    pub friend_workouts_per_friend: u32,
-    /// The single-flight lock shared by the app and the CLI.
-    pub lock_file: PathBuf,
-    /// How long to wait for another sync to finish before giving up.
-    pub lock_wait: Duration,
-    /// Where friends' avatars are cached for the window; `None` skips them.
-    pub avatars: Option<AvatarCache>,
-}
-
-/// How to run.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RunOptions {
-    /// Send every row again (still keyed, so never a duplicate).
-    pub full: bool,
-}
 
 /// Why a run did not start.
 #[derive(Debug, thiserror::Error)]

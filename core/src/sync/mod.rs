@@ -28,9 +28,7 @@ pub mod report;
 mod workouts;
 mod writer;
 
-pub use engine::{
-    CheckReport, Engine, EngineConfig, RunOptions, RunRefused, TableTarget, FULL_RESEND_SENTENCE,
-    INTERRUPTED_SENTENCE,
-};
+pub use context::{EngineConfig, RunOptions, TableTarget};
+pub use engine::{CheckReport, Engine, RunRefused, FULL_RESEND_SENTENCE, INTERRUPTED_SENTENCE};
 pub use report::{NewWorkout, Problem, ProblemArea, Progress, RunReport};
 pub(crate) use workouts::META_ME;

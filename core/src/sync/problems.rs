@@ -6,6 +6,9 @@ use crate::coda::CodaError;
 use crate::peloton::PelotonError;
 
 impl From<&PelotonError> for Problem {
+    /// A refused login is the user's to fix, a login block theirs to wait
+    /// out, a browser sign-in that ended theirs to redo; a keychain failure
+    /// is this computer's; anything else is Peloton's and passes.
     fn from(e: &PelotonError) -> Self {
         let area = match e {
             PelotonError::LoginRefused | PelotonError::MissingPassword => ProblemArea::PelotonLogin,
@@ -22,6 +25,8 @@ impl From<&PelotonError> for Problem {
 }
 
 impl From<&CodaError> for Problem {
+    /// A refused token and a wrong doc are the user's to fix; anything else
+    /// is Coda's and passes.
     fn from(e: &CodaError) -> Self {
         let area = match e {
             CodaError::TokenRefused | CodaError::Forbidden { .. } => ProblemArea::CodaToken,
@@ -34,5 +39,31 @@ impl From<&CodaError> for Problem {
             area,
             message: e.user_message(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_map_to_the_area_that_can_fix_them() {
+        let area = |e: PelotonError| Problem::from(&e).area;
+        assert_eq!(area(PelotonError::LoginRefused), ProblemArea::PelotonLogin);
+        assert_eq!(
+            area(PelotonError::MissingPassword),
+            ProblemArea::PelotonLogin
+        );
+        assert_eq!(
+            area(PelotonError::LoginBlocked),
+            ProblemArea::PelotonBlocked
+        );
+        assert_eq!(area(PelotonError::SignedOut), ProblemArea::PelotonSignedOut);
+        let area = |e: CodaError| Problem::from(&e).area;
+        assert_eq!(area(CodaError::TokenRefused), ProblemArea::CodaToken);
+        assert_eq!(
+            area(CodaError::InvalidDocRef("x".into())),
+            ProblemArea::CodaDoc
+        );
     }
 }

@@ -190,23 +190,36 @@ impl RunReport {
         }
     }
 
-    /// True when nothing failed.
+    /// Why the run failed, or `None` when it succeeded: the one definition
+    /// of success, for the CLI's exit status, the app's tray and the stored
+    /// run alike. The problem shown is the first the user must act on, else
+    /// the first.
+    ///
+    /// An interrupted run fails: the engine records it as a
+    /// [`ProblemArea::Interrupted`] problem beside `interrupted`.
+    ///
+    /// A run whose only problems are single friends succeeds: their
+    /// problems are still reported (stderr, the window), the other friends
+    /// and every table were written, and the next run retries them anyway.
+    pub fn failure(&self) -> Option<&Problem> {
+        let serious = || {
+            self.problems
+                .iter()
+                .filter(|p| p.area != ProblemArea::Friend)
+        };
+        serious()
+            .find(|p| p.area.needs_user())
+            .or_else(|| serious().next())
+    }
+
+    /// True when the run succeeded (see [`RunReport::failure`]).
     pub fn ok(&self) -> bool {
-        self.problems.is_empty()
+        self.failure().is_none()
     }
 
     /// Seconds the run took.
     pub fn seconds(&self) -> f64 {
         (self.finished_at - self.started_at).num_milliseconds() as f64 / 1000.0
-    }
-
-    /// The one sentence to show when it failed: the first problem the user must act on, else the first.
-    pub fn headline(&self) -> Option<&str> {
-        self.problems
-            .iter()
-            .find(|p| p.area.needs_user())
-            .or_else(|| self.problems.first())
-            .map(|p| p.message.as_str())
     }
 
     /// "12 new workouts, 3 friends, 0 errors in 4.2 s".
@@ -263,19 +276,49 @@ mod tests {
         assert_eq!(r.summary(), "12 new workouts, 3 friends, 0 errors in 4.2 s");
     }
 
-    #[test]
-    fn headline_prefers_what_the_user_must_fix() {
+    fn problem(area: ProblemArea, message: &str) -> Problem {
+        Problem {
+            area,
+            message: message.into(),
+        }
+    }
+
+    fn failure_of(problems: &[(ProblemArea, &str)]) -> Option<String> {
         let mut r = report();
-        r.problems.push(Problem {
-            area: ProblemArea::Friend,
-            message: "friend failed".into(),
-        });
-        r.problems.push(Problem {
-            area: ProblemArea::PelotonLogin,
-            message: "login refused".into(),
-        });
-        assert_eq!(r.headline(), Some("login refused"));
-        assert!(!r.ok());
+        r.problems = problems.iter().map(|(a, m)| problem(*a, m)).collect();
+        assert_eq!(r.ok(), r.failure().is_none());
+        r.failure().map(|p| p.message.clone())
+    }
+
+    #[test]
+    fn failure_is_the_one_definition_of_success() {
+        use ProblemArea::*;
+        assert_eq!(failure_of(&[]), None);
+        // Friends' problems alone are reported, not a failure.
+        assert_eq!(failure_of(&[(Friend, "bob failed")]), None);
+        assert_eq!(
+            failure_of(&[(Friend, "bob failed"), (Coda, "Coda is down.")]).as_deref(),
+            Some("Coda is down.")
+        );
+        // What the user must fix wins over what passes by itself.
+        assert_eq!(
+            failure_of(&[
+                (Friend, "bob failed"),
+                (Peloton, "Peloton is down."),
+                (PelotonLogin, "login refused"),
+            ])
+            .as_deref(),
+            Some("login refused")
+        );
+    }
+
+    #[test]
+    fn an_interrupted_run_is_a_failure() {
+        use ProblemArea::*;
+        assert_eq!(
+            failure_of(&[(Friend, "bob failed"), (Interrupted, "stopped")]).as_deref(),
+            Some("stopped")
+        );
     }
 
     #[test]

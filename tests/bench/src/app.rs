@@ -7,13 +7,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use testkit::tray::{Items, Registered, Watcher, WATCHER_NAME, WATCHER_PATH};
+use testkit::wait::until_every;
 use tokio::process::{Child, Command};
-use zbus::message::Header;
-use zbus::object_server::SignalEmitter;
 
 use crate::procs;
 use crate::report::{Metric, Target};
@@ -24,70 +23,6 @@ const WINDOW_TITLE: &str = "^Peloton Coda Sync$";
 /// How long the idle CPU is measured.
 const IDLE_WINDOW: Duration = Duration::from_secs(60);
 
-/// One registered item: who registered it and when.
-#[derive(Debug, Clone)]
-struct Registered {
-    at: Instant,
-    sender: String,
-    service: String,
-}
-
-/// The minimal StatusNotifierWatcher a panel runs.
-struct Watcher {
-    items: Arc<Mutex<Vec<Registered>>>,
-}
-
-#[zbus::interface(name = "org.kde.StatusNotifierWatcher")]
-impl Watcher {
-    async fn register_status_notifier_item(
-        &self,
-        service: &str,
-        #[zbus(header)] hdr: Header<'_>,
-        #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
-    ) {
-        let at = Instant::now();
-        let sender = hdr.sender().map(|s| s.to_string()).unwrap_or_default();
-        self.items
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(Registered {
-                at,
-                sender: sender.clone(),
-                service: service.to_string(),
-            });
-        let _ =
-            Self::status_notifier_item_registered(&emitter, &format!("{sender}{service}")).await;
-    }
-
-    fn register_status_notifier_host(&self, _service: &str) {}
-
-    #[zbus(property)]
-    fn registered_status_notifier_items(&self) -> Vec<String> {
-        self.items
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .map(|r| format!("{}{}", r.sender, r.service))
-            .collect()
-    }
-
-    #[zbus(property)]
-    fn is_status_notifier_host_registered(&self) -> bool {
-        true
-    }
-
-    #[zbus(property)]
-    fn protocol_version(&self) -> i32 {
-        0
-    }
-
-    #[zbus(signal)]
-    async fn status_notifier_item_registered(
-        emitter: &SignalEmitter<'_>,
-        service: &str,
-    ) -> zbus::Result<()>;
-}
-
 /// Xvfb, a session bus, and the watcher on it.
 struct Desktop {
     display: String,
@@ -95,7 +30,7 @@ struct Desktop {
     _xvfb: Child,
     _dbus: Child,
     _conn: zbus::Connection,
-    items: Arc<Mutex<Vec<Registered>>>,
+    items: Items,
 }
 
 impl Desktop {
@@ -115,26 +50,21 @@ impl Desktop {
             .spawn()
             .context("starting Xvfb")?;
         let socket = PathBuf::from(format!("/tmp/.X11-unix/X{n}"));
-        procs::poll(
+        until_every(
             "the Xvfb socket",
             Duration::from_secs(20),
             Duration::from_millis(50),
-            async || socket.exists().then_some(()),
+            || async { Ok(socket.exists().then_some(())) },
         )
         .await?;
         let mut cmd = Command::new("dbus-daemon");
         cmd.args(["--session", "--nofork", "--print-address=1"]);
         let (dbus, lines) = procs::start_with_lines(cmd, &dir.join("dbus.log"), 1).await?;
         let bus = lines[0].trim().to_string();
-        let items = Arc::new(Mutex::new(Vec::new()));
+        let (watcher, items) = Watcher::new();
         let conn = zbus::connection::Builder::address(bus.as_str())?
-            .name("org.kde.StatusNotifierWatcher")?
-            .serve_at(
-                "/StatusNotifierWatcher",
-                Watcher {
-                    items: items.clone(),
-                },
-            )?
+            .name(WATCHER_NAME)?
+            .serve_at(WATCHER_PATH, watcher)?
             .build()
             .await
             .context("serving the StatusNotifierWatcher")?;
@@ -149,11 +79,7 @@ impl Desktop {
     }
 
     fn registered(&self) -> Option<Registered> {
-        self.items
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .first()
-            .cloned()
+        self.items.first()
     }
 
     async fn gdbus(&self, args: &[&str]) -> anyhow::Result<String> {
@@ -171,11 +97,7 @@ impl Desktop {
 
     /// The bus name and object path of the item's menu.
     async fn menu(&self, item: &Registered) -> anyhow::Result<(String, String)> {
-        let (dest, path) = if item.service.starts_with('/') {
-            (item.sender.clone(), item.service.clone())
-        } else {
-            (item.service.clone(), "/StatusNotifierItem".to_string())
-        };
+        let (dest, path) = (item.address.service.clone(), item.address.path.clone());
         let out = self
             .gdbus(&[
                 "--dest",
@@ -312,7 +234,7 @@ fn return_missing(names: &[(&str, Option<Target>)], why: &str) -> Vec<Metric> {
 
 /// Measures into `out` as it goes, so a later failure keeps the earlier numbers.
 async fn run_app(app: &Path, world: &World, out: &mut Vec<Metric>) -> anyhow::Result<()> {
-    let dir = world.home().join("app-bench");
+    let dir = world.dir().join("app-bench");
     std::fs::create_dir_all(&dir)?;
     let desk = Desktop::start(&dir).await?;
     let before = world.status().await?;
@@ -330,17 +252,17 @@ async fn run_app(app: &Path, world: &World, out: &mut Vec<Metric>) -> anyhow::Re
         .spawn()
         .context("starting the app")?;
     let pid = child.id().context("no pid")?;
-    let item = procs::poll(
+    let item = until_every(
         "the app's StatusNotifierItem",
         Duration::from_secs(60),
         Duration::from_millis(5),
-        async || desk.registered(),
+        || async { Ok(desk.registered()) },
     )
     .await?;
     let to_tray_ms = item.at.duration_since(started).as_secs_f64() * 1000.0;
     eprintln!(
         "  app: tray item after {to_tray_ms:.0} ms ({}{})",
-        item.sender, item.service
+        item.address.service, item.address.path
     );
     out.push(Metric::new(
         "app_start_to_tray_ms",
@@ -352,13 +274,13 @@ async fn run_app(app: &Path, world: &World, out: &mut Vec<Metric>) -> anyhow::Re
     // One sync, started from the menu as a user would.
     desk.click(&item, "Sync now").await?;
     let before_start = before["started_at"].clone();
-    let finished = procs::poll(
+    let finished = until_every(
         "the app's sync to finish",
         Duration::from_secs(300),
         Duration::from_millis(250),
-        async || {
-            let s = world.status().await.ok()?;
-            (s["started_at"] != before_start && !s["finished_at"].is_null()).then_some(s)
+        || async {
+            let s = world.status().await?;
+            Ok((s["started_at"] != before_start && !s["finished_at"].is_null()).then_some(s))
         },
     )
     .await?;

@@ -64,8 +64,8 @@ fn parse_args(bin_dir: &std::path::Path) -> anyhow::Result<Args> {
 fn archive_size(world: &World) -> Metric {
     const NAME: &str = "archive_mb_per_1000_workouts";
     let db = world
-        .home()
-        .join(".local/share/peloton-coda-sync")
+        .data_home()
+        .join("peloton-coda-sync")
         .join(pcs_core::paths::STATE_DB_FILE);
     let size = pcs_core::store::Store::open(&db).and_then(|s| s.archive_size());
     match size {

@@ -180,22 +180,3 @@ pub fn children_max_rss_kb() -> Option<u64> {
         .ok()
         .and_then(|u| u64::try_from(u.max_rss()).ok())
 }
-
-/// Polls `check` every `every` until it gives a value or `within` passes.
-pub async fn poll<T>(
-    what: &str,
-    within: Duration,
-    every: Duration,
-    mut check: impl AsyncFnMut() -> Option<T>,
-) -> anyhow::Result<T> {
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        if let Some(v) = check().await {
-            return Ok(v);
-        }
-        if tokio::time::Instant::now() >= deadline {
-            bail!("gave up after {within:?} waiting for {what}");
-        }
-        tokio::time::sleep(every).await;
-    }
-}

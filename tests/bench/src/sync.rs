@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use serde_json::Value;
+use testkit::home::Home;
 use tokio::process::{Child, Command};
 
 use crate::procs;
@@ -127,7 +128,7 @@ pub struct World {
     email: String,
     password: String,
     user_id: String,
-    home: tempfile::TempDir,
+    home: Home,
     http: reqwest::Client,
 }
 
@@ -140,14 +141,14 @@ impl World {
         friends: usize,
         friend_workouts: usize,
     ) -> anyhow::Result<World> {
-        let home = tempfile::Builder::new().prefix("pcs-bench-").tempdir()?;
+        let home = Home::new("pcs-bench-")?;
         let mut p = Command::new(bin_dir.join("fake-peloton"));
         p.args(["--workouts", &workouts.to_string()])
             .args(["--friends", &friends.to_string()])
             .args(["--friend-workouts", &friend_workouts.to_string()])
             .args(["--latency-ms", &PELOTON_LATENCY_MS.to_string()]);
         let (peloton, lines) =
-            procs::start_with_lines(p, &home.path().join("fake-peloton.log"), 4).await?;
+            procs::start_with_lines(p, &home.root().join("fake-peloton.log"), 4).await?;
         let field = |prefix: &str| -> anyhow::Result<String> {
             lines
                 .iter()
@@ -163,7 +164,7 @@ impl World {
         let mut c = Command::new(bin_dir.join("fake-coda"));
         c.args(["--latency-ms", &CODA_LATENCY_MS.to_string()]);
         let (coda, lines) =
-            procs::start_with_lines(c, &home.path().join("fake-coda.log"), 1).await?;
+            procs::start_with_lines(c, &home.root().join("fake-coda.log"), 1).await?;
         let coda_url = lines[0]
             .strip_prefix("listening on ")
             .map(|s| s.trim().trim_end_matches('/').to_string())
@@ -187,25 +188,22 @@ impl World {
         })
     }
 
-    /// The temporary HOME.
-    pub fn home(&self) -> &Path {
-        self.home.path()
+    /// `XDG_DATA_HOME`, where both binaries keep their state.
+    pub fn data_home(&self) -> PathBuf {
+        self.home.data_home()
+    }
+
+    /// The temporary folder around HOME (logs and the app's files).
+    pub fn dir(&self) -> &Path {
+        self.home.root()
     }
 
     /// The environment both binaries run with: the temporary HOME and XDG
     /// folders, the fakes' URLs, the test credentials. No session bus, so no
     /// keychain: credentials come from the environment as on a headless server.
     pub fn env(&self) -> Vec<(String, String)> {
-        let h = self.home.path();
-        let d = |sub: &str| h.join(sub).display().to_string();
-        vec![
-            ("PATH".into(), std::env::var("PATH").unwrap_or_default()),
-            ("HOME".into(), h.display().to_string()),
-            ("XDG_CONFIG_HOME".into(), d(".config")),
-            ("XDG_DATA_HOME".into(), d(".local/share")),
-            ("XDG_STATE_HOME".into(), d(".local/state")),
-            ("XDG_CACHE_HOME".into(), d(".cache")),
-            ("XDG_RUNTIME_DIR".into(), d("run")),
+        let mut env = self.home.env();
+        env.extend([
             ("PELOTON_USERNAME".into(), self.email.clone()),
             ("PELOTON_PASSWORD".into(), self.password.clone()),
             ("PELOTON_API_URL".into(), self.peloton_url.clone()),
@@ -213,12 +211,11 @@ impl World {
             ("CODA_API_URL".into(), self.coda_url.clone()),
             ("CODA_API_TOKEN".into(), "coda-test-token".into()),
             ("CODA_DOC".into(), "AbCDeFGH".into()),
-        ]
+        ]);
+        env
     }
 
     fn cli(&self, args: &[&str]) -> Command {
-        let run = self.home.path().join("run");
-        let _ = std::fs::create_dir_all(&run);
         let mut c = Command::new(self.bin_dir.join("peloton-coda-sync"));
         c.args(args).env_clear().envs(self.env()).kill_on_drop(true);
         c
@@ -307,7 +304,7 @@ impl World {
         // A headless server's setup (cli.md "Secrets"): no keychain, so the
         // refresh token is kept in a token cache and later runs refresh it
         // instead of logging in.
-        let cache = self.home.path().join("peloton.token");
+        let cache = self.home.root().join("peloton.token");
         let cache = cache.to_str().context("a UTF-8 temporary path")?;
         let mut child = self
             .cli(&["sync", "--token-cache", cache])

@@ -10,14 +10,11 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use anyhow::{anyhow, bail, Context, Result};
+use testkit::tray::{Items, Watcher, WATCHER_NAME, WATCHER_PATH};
 use zbus::fdo::{RequestNameFlags, RequestNameReply};
-use zbus::message::Header;
-use zbus::object_server::SignalEmitter;
 use zbus::zvariant::{OwnedValue, Structure, Value};
 use zbus::{interface, Connection};
 
-const WATCHER_NAME: &str = "org.kde.StatusNotifierWatcher";
-const WATCHER_PATH: &str = "/StatusNotifierWatcher";
 const NOTIFICATIONS_NAME: &str = "org.freedesktop.Notifications";
 const NOTIFICATIONS_PATH: &str = "/org/freedesktop/Notifications";
 const ITEM_IFACE: &str = "org.kde.StatusNotifierItem";
@@ -27,14 +24,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A tray item as registered: the bus name of its owner and its object path.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ItemAddress {
-    /// The unique bus name of the process that registered it.
-    pub service: String,
-    /// The item's object path.
-    pub path: String,
-}
+pub use testkit::tray::ItemAddress;
 
 /// One `Notify` call as the app made it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,70 +42,6 @@ mod servers {
     #![allow(missing_docs)]
 
     use super::*;
-
-    #[derive(Default)]
-    pub(crate) struct Watcher {
-        pub(crate) items: Arc<Mutex<Vec<ItemAddress>>>,
-    }
-
-    #[interface(name = "org.kde.StatusNotifierWatcher")]
-    impl Watcher {
-        /// appindicator passes its object path and is known by the sender's
-        /// name; other implementations pass a bus name and use the default path.
-        async fn register_status_notifier_item(
-            &self,
-            service: &str,
-            #[zbus(header)] header: Header<'_>,
-            #[zbus(signal_emitter)] emitter: SignalEmitter<'_>,
-        ) {
-            let sender = header.sender().map(|s| s.to_string()).unwrap_or_default();
-            let address = if service.starts_with('/') {
-                ItemAddress {
-                    service: sender,
-                    path: service.to_owned(),
-                }
-            } else {
-                ItemAddress {
-                    service: service.to_owned(),
-                    path: "/StatusNotifierItem".to_owned(),
-                }
-            };
-            let full = format!("{}{}", address.service, address.path);
-            lock(&self.items).push(address);
-            let _ = Self::status_notifier_item_registered(&emitter, &full).await;
-        }
-
-        async fn register_status_notifier_host(&self, _service: &str) {}
-
-        #[zbus(property)]
-        async fn registered_status_notifier_items(&self) -> Vec<String> {
-            lock(&self.items)
-                .iter()
-                .map(|a| format!("{}{}", a.service, a.path))
-                .collect()
-        }
-
-        #[zbus(property)]
-        async fn is_status_notifier_host_registered(&self) -> bool {
-            true
-        }
-
-        #[zbus(property)]
-        async fn protocol_version(&self) -> i32 {
-            0
-        }
-
-        /// Tells hosts an item arrived.
-        #[zbus(signal)]
-        async fn status_notifier_item_registered(
-            emitter: &SignalEmitter<'_>,
-            service: &str,
-        ) -> zbus::Result<()>;
-
-        /// Tells items a host arrived.
-        #[zbus(signal)]
-        async fn status_notifier_host_registered(emitter: &SignalEmitter<'_>) -> zbus::Result<()>;
-    }
 
     #[derive(Default)]
     pub(crate) struct Notifications {
@@ -163,13 +89,13 @@ mod servers {
     }
 }
 
-use servers::{Notifications, Watcher};
+use servers::Notifications;
 
 /// The test's side of the session bus: the watcher and the notification
 /// server, owned for as long as this lives.
 pub struct DesktopBus {
     conn: Connection,
-    items: Arc<Mutex<Vec<ItemAddress>>>,
+    items: Items,
     notified: Arc<Mutex<Vec<Notified>>>,
 }
 
@@ -178,9 +104,8 @@ impl DesktopBus {
     /// notification server's names (replacing an earlier test's, which
     /// allowed it).
     pub async fn start() -> Result<DesktopBus> {
-        let watcher = Watcher::default();
+        let (watcher, items) = Watcher::new();
         let notifications = Notifications::default();
-        let items = watcher.items.clone();
         let notified = notifications.seen.clone();
         let conn = zbus::connection::Builder::session()
             .context("no session bus (DBUS_SESSION_BUS_ADDRESS); run under scripts/e2e-desktop.sh")?
@@ -225,9 +150,9 @@ impl DesktopBus {
 
     /// The tray item registered last, if one did.
     pub fn tray(&self) -> Option<Tray> {
-        lock(&self.items).last().cloned().map(|address| Tray {
+        self.items.last().map(|r| Tray {
             conn: self.conn.clone(),
-            address,
+            address: r.address,
         })
     }
 

@@ -13,7 +13,6 @@ pub mod bus;
 pub mod icons;
 pub mod keychain;
 pub mod procs;
-pub mod wait;
 pub mod world;
 
 pub use world::{Credentials, World};

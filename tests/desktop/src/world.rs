@@ -15,12 +15,12 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use pcs_core::settings::Settings;
 use serde_json::json;
-use tempfile::TempDir;
 
 use crate::bus::{DesktopBus, Notified, Tray};
 use crate::procs::{self, Group};
-use crate::wait::until;
 use crate::{icons, keychain};
+use testkit::home::Home;
+use testkit::wait::until;
 
 /// The main window's title.
 pub const MAIN_TITLE: &str = "Peloton Coda Sync";
@@ -99,7 +99,7 @@ pub struct World {
     pub coda: FakeCoda,
     /// The desktop's D-Bus services (tray watcher, notification server).
     pub bus: DesktopBus,
-    root: TempDir,
+    home: Home,
     app: Option<Running>,
 }
 
@@ -108,10 +108,8 @@ impl World {
     /// ride), the desktop services on the bus, and no credential in the
     /// keychain.
     pub async fn new(name: &str) -> Result<World> {
-        let root = tempfile::Builder::new()
-            .prefix(&format!("pcs-desktop-{name}-"))
-            .tempdir()
-            .context("creating the test folder")?;
+        let home =
+            Home::new(&format!("pcs-desktop-{name}-")).context("creating the test folder")?;
         let peloton = FakePeloton::start(fake_peloton::Config {
             workouts: 30,
             ..fake_peloton::Config::default()
@@ -121,57 +119,28 @@ impl World {
         let coda = FakeCoda::start(fake_coda::Config::default().without_rate_limits()).await;
         let bus = DesktopBus::start().await?;
         keychain::clear().await?;
-        let w = World {
+        Ok(World {
             peloton,
             coda,
             bus,
-            root,
+            home,
             app: None,
-        };
-        for d in [
-            w.home(),
-            w.config_home(),
-            w.data_home(),
-            w.state_home(),
-            w.cache_home(),
-            w.runtime_dir(),
-        ] {
-            std::fs::create_dir_all(&d)?;
-        }
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(w.runtime_dir(), std::fs::Permissions::from_mode(0o700))?;
-        Ok(w)
+        })
     }
 
     /// `HOME`.
     pub fn home(&self) -> PathBuf {
-        self.root.path().join("home")
+        self.home.home()
     }
 
     /// `XDG_CONFIG_HOME`: under HOME, and on purpose not `~/.config`, so a
     /// file written to the wrong one is seen.
     pub fn config_home(&self) -> PathBuf {
-        self.home().join("xdg-config")
-    }
-
-    fn data_home(&self) -> PathBuf {
-        self.home().join("xdg-data")
-    }
-
-    fn state_home(&self) -> PathBuf {
-        self.home().join("xdg-state")
-    }
-
-    fn cache_home(&self) -> PathBuf {
-        self.home().join("xdg-cache")
-    }
-
-    fn runtime_dir(&self) -> PathBuf {
-        self.root.path().join("run")
+        self.home.config_home()
     }
 
     fn log_file(&self) -> PathBuf {
-        self.root.path().join("app.log")
+        self.home.root().join("app.log")
     }
 
     /// The settings file the app and the CLI share.
@@ -218,17 +187,12 @@ impl World {
     /// The app's environment: nothing of the test's own but what a desktop
     /// session has, the fresh folders and the fakes' addresses.
     fn app_env(&self) -> Vec<(String, String)> {
-        let mut env: Vec<(String, String)> = [
-            ("HOME", self.home()),
-            ("XDG_CONFIG_HOME", self.config_home()),
-            ("XDG_DATA_HOME", self.data_home()),
-            ("XDG_STATE_HOME", self.state_home()),
-            ("XDG_CACHE_HOME", self.cache_home()),
-            ("XDG_RUNTIME_DIR", self.runtime_dir()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.display().to_string()))
-        .collect();
+        // The private session bus stands in for the system bus too, where
+        // the test plays NetworkManager (DesktopBus::network_back).
+        let mut env = match std::env::var("DBUS_SESSION_BUS_ADDRESS") {
+            Ok(bus) => self.home.with_bus(&bus),
+            Err(_) => self.home.env(),
+        };
         for (k, v) in [
             ("PELOTON_API_URL", self.peloton.url()),
             ("PELOTON_AUTH_URL", self.peloton.url()),
@@ -241,17 +205,7 @@ impl World {
         ] {
             env.push((k.to_owned(), v));
         }
-        // The private session bus stands in for the system bus too, where
-        // the test plays NetworkManager (DesktopBus::network_back).
-        if let Ok(v) = std::env::var("DBUS_SESSION_BUS_ADDRESS") {
-            env.push(("DBUS_SYSTEM_BUS_ADDRESS".to_owned(), v));
-        }
-        for k in [
-            "PATH",
-            "DISPLAY",
-            "DBUS_SESSION_BUS_ADDRESS",
-            "XDG_DATA_DIRS",
-        ] {
+        for k in ["DISPLAY", "XDG_DATA_DIRS"] {
             if let Ok(v) = std::env::var(k) {
                 env.push((k.to_owned(), v));
             }
@@ -600,7 +554,7 @@ impl World {
 
     /// Waits until the tray's status line reads `want`.
     pub async fn wait_tray_status(&self, want: &str) -> Result<()> {
-        self.wait_tray_status_starting(want, crate::wait::PATIENCE, |l| l == want)
+        self.wait_tray_status_starting(want, testkit::wait::PATIENCE, |l| l == want)
             .await
     }
 
@@ -619,7 +573,7 @@ impl World {
     ) -> Result<()> {
         let tray = self.tray().await?;
         let ok = &ok;
-        crate::wait::until_within(
+        testkit::wait::until_within(
             &format!("the tray's status line {what:?}"),
             patience,
             || async {
@@ -690,7 +644,7 @@ impl World {
 
     /// The folder the demo script makes its throwaway files in (`TMPDIR`).
     pub fn demo_tmp(&self) -> PathBuf {
-        self.root.path().join("demo-tmp")
+        self.home.root().join("demo-tmp")
     }
 
     /// `scripts/demo-app.sh` as the person of this world starts it: their

@@ -9,10 +9,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{anyhow, Result};
-use desktop_e2e::wait::until;
 use desktop_e2e::world::{app_binary, MAIN_TITLE, MINIMIZED_FLAG, SETTINGS_TITLE};
 use desktop_e2e::{keychain, procs, World};
 use pcs_core::peloton::PelotonError;
+use testkit::wait::until;
 
 /// The tray's status line before Peloton and Coda are set up.
 const SET_UP_NEEDED: &str = "Set up needed";

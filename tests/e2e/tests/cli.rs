@@ -876,9 +876,7 @@ mod browser_sign_in {
             w.peloton.issued_tokens().contains(&held.trim().to_string()),
             "the cache holds one issued token: {held:?}"
         );
-        let settings =
-            std::fs::read_to_string(w.outside_home("home/.config/peloton-coda-sync/settings.toml"))
-                .expect("the settings file");
+        let settings = std::fs::read_to_string(w.settings_file()).expect("the settings file");
         assert!(
             settings.contains("peloton_sign_in = \"browser\""),
             "{settings}"

@@ -18,7 +18,6 @@
 #![warn(missing_docs)]
 
 mod config;
-mod conn;
 mod error;
 mod faults;
 mod inspect;
@@ -28,6 +27,7 @@ mod model;
 mod render;
 mod routes;
 mod state;
+mod switches;
 
 use std::io;
 use std::sync::Arc;
@@ -39,13 +39,13 @@ use tokio::task::JoinHandle;
 pub use crate::config::{
     default_tables, Bucket, ColumnFormat, ColumnSpec, Config, RateLimits, TableSpec,
 };
-use crate::conn::{KillSwitch, KillableListener};
 pub use crate::faults::{
     ColumnFault, FaultSettings, Faults, FaultsUpdate, RowDeletion, TableRecreation,
 };
 pub use crate::log::Logged;
 use crate::model::new_row_id;
 use crate::state::{run_queue, Shared};
+use testkit::conn::{KillSwitch, KillableListener};
 
 /// A running fake Coda server. Dropping it stops the server.
 pub struct FakeCoda {

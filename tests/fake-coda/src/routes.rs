@@ -20,7 +20,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
-use crate::conn::KillSwitch;
 use crate::error::{json_response, ApiError};
 use crate::faults::{FaultSettings, Faults, FaultsUpdate};
 use crate::limits::{row_size, row_too_large_message, Class, MAX_BODY_BYTES, MAX_ROW_BYTES};
@@ -28,6 +27,7 @@ use crate::log::{is_row_write, Logged};
 use crate::model::{new_row_id, text_of, Cells, Mutation, Table};
 use crate::render::{self, Links, RowView, ValueFormat};
 use crate::state::Shared;
+use testkit::conn::KillSwitch;
 
 type S = State<Arc<Shared>>;
 type ApiResult = Result<Response, ApiError>;

@@ -10,10 +10,10 @@ use tokio::sync::{mpsc, Notify};
 use tokio::time::Instant;
 
 use crate::config::Config;
-use crate::faults::FaultSettings;
 use crate::limits::Limiter;
 use crate::log::Logged;
 use crate::model::{stable_id, Doc, Mutation, Table};
+use crate::switches::FaultSettings;
 
 /// 2025-01-01T00:00:00Z: the fake's clock starts here so no wall clock is read.
 const EPOCH_SECS: i64 = 1_735_689_600;

@@ -375,7 +375,7 @@ pub async fn following(
             }
             e["authed_user_follows"] = json!(true);
             // Every other friend follows back, so both relationship values appear.
-            let back = if (start + i) % 2 == 0 {
+            let back = if (start + i).is_multiple_of(2) {
                 "following"
             } else {
                 "none"

@@ -12,7 +12,6 @@
 
 mod api;
 mod auth;
-mod conn;
 mod data;
 mod faults;
 mod log;
@@ -32,12 +31,12 @@ use tokio::sync::oneshot;
 
 use crate::auth::AuthStore;
 pub use crate::auth::{AUDIENCE, MOBILE_CLIENT_ID, REDIRECT_URI, WEB_CLIENT_ID};
-use crate::conn::{ConnHandle, KillableListener};
 use crate::data::{Fixtures, NewFriend, World};
 use crate::faults::Injected;
 pub use crate::faults::{EntryDrift, FaultSettings, Faults, ListKind};
 pub use crate::log::Logged;
 use crate::log::{lock, RequestLog};
+use testkit::conn::{KillSwitch, KillableListener};
 
 /// What the fake is started with.
 #[derive(Clone, Debug)]
@@ -201,8 +200,8 @@ impl FakePeloton {
         let app = router(shared.clone());
         let (tx, rx) = oneshot::channel::<()>();
         let server = axum::serve(
-            KillableListener::new(listener),
-            app.into_make_service_with_connect_info::<ConnHandle>(),
+            KillableListener(listener),
+            app.into_make_service_with_connect_info::<KillSwitch>(),
         )
         .with_graceful_shutdown(async {
             let _ = rx.await;
@@ -529,8 +528,8 @@ async fn faults_and_log(State(s): State<Arc<Shared>>, req: Request, next: Next) 
     let resp = match injected {
         Injected::None => next.run(req).await,
         Injected::Drop => {
-            if let Some(ConnectInfo(conn)) = req.extensions().get::<ConnectInfo<ConnHandle>>() {
-                conn.kill();
+            if let Some(ConnectInfo(conn)) = req.extensions().get::<ConnectInfo<KillSwitch>>() {
+                conn.fire();
             }
             log_request(&s, &method, path, query, at, 0, false);
             // Never delivered: the killed connection fails the write and closes.

@@ -78,7 +78,7 @@ impl Outcome {
         let (sentences, headline) = match run {
             Ok(r) => (
                 r.problems.iter().map(|p| p.message.clone()).collect(),
-                r.headline().map(str::to_owned),
+                r.failure().map(|p| p.message.clone()),
             ),
             Err(s) => (vec![s.clone()], Some(s.clone())),
         };

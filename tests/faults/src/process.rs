@@ -20,8 +20,8 @@ use tokio_util::sync::CancellationToken;
 use crate::outcome::Outcome;
 use crate::world::{Spec, World};
 
-/// Where the CLI keeps its state under `$HOME` (XDG defaults).
-const CLI_STATE: &str = ".local/share/peloton-coda-sync/state.db";
+/// Where the CLI keeps its state under `$XDG_DATA_HOME`.
+const CLI_STATE: &str = "peloton-coda-sync/state.db";
 
 /// The CLI binary: `PCS_CLI_BIN`, else next to this binary (same profile).
 pub fn cli_binary() -> Option<PathBuf> {
@@ -39,8 +39,7 @@ fn cli(bin: &Path, w: &World) -> tokio::process::Command {
     let mut c = tokio::process::Command::new(bin);
     c.arg("sync")
         .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", w.home.path())
+        .envs(w.home.env())
         .env("PELOTON_USERNAME", w.peloton.email())
         .env("PELOTON_PASSWORD", w.peloton.password())
         .env("CODA_API_TOKEN", w.coda.token())
@@ -138,8 +137,7 @@ pub async fn app_and_cron(bin: &Path) -> Outcome {
         fault: "app and a cron CLI started together".into(),
         ..Outcome::default()
     };
-    let home = w.home.path().to_path_buf();
-    let paths = match Paths::from_vars(|name| (name == "HOME").then(|| home.clone().into())) {
+    let paths = match Paths::from_vars(|name| w.home.var(name)) {
         Ok(p) => p,
         Err(e) => return Outcome::skipped(&o.fault, &e.user_message()),
     };
@@ -175,7 +173,10 @@ pub async fn app_and_cron(bin: &Path) -> Outcome {
     let cron_ran = matches!(&cron, Ok(out) if out.status.code() != Some(4));
     let app_said = match &app {
         Ok(r) if r.ok() => "app synced".to_string(),
-        Ok(r) => format!("app failed: {}", r.headline().unwrap_or("")),
+        Ok(r) => format!(
+            "app failed: {}",
+            r.failure().map_or("", |p| p.message.as_str())
+        ),
         Err(refused) => format!("app: {}", refused.user_message()),
     };
     let app_result = app.map_err(|refused| refused.user_message());

@@ -11,6 +11,7 @@ use pcs_core::clock::{ManualClock, SharedClock};
 use crate::outcome::Outcome;
 use crate::proxy::CorruptingProxy;
 use crate::world::{when, Spec, World};
+use testkit::wait::until_every;
 
 async fn world() -> Arc<World> {
     Arc::new(World::start(Spec::default()).await)
@@ -342,12 +343,14 @@ pub async fn coda_read_lag() -> Outcome {
     let mut o = outcome("Coda read lag (2 s)");
     o.record(&w, &first, true);
     // Later, once the snapshot caught up, the next run must finish the job.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while w.coda.dump()["readsStale"].as_bool() == Some(true)
-        && tokio::time::Instant::now() < deadline
-    {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    // A snapshot still stale after the deadline is the next run's to meet.
+    let _ = until_every(
+        "Coda's reads to catch up",
+        Duration::from_secs(30),
+        Duration::from_millis(50),
+        || async { Ok((w.coda.dump()["readsStale"].as_bool() != Some(true)).then_some(())) },
+    )
+    .await;
     let stale_after_first = w.tally().stale;
     let next = w.run().await;
     o.notes.push(format!(

@@ -19,6 +19,8 @@ use pcs_core::store::Store;
 use pcs_core::sync::{Engine, EngineConfig, RunOptions, RunReport, TableTarget};
 use pcs_core::tables::Table;
 use secrecy::SecretString;
+use testkit::home::Home;
+use testkit::wait::until_every;
 use tokio_util::sync::CancellationToken;
 
 /// Latest workouts kept per friend (the settings' default).
@@ -32,7 +34,7 @@ pub struct Spec {
     pub coda: fake_coda::Config,
     /// The clock the engine reads.
     pub clock: SharedClock,
-    /// Where the state database lives, relative to the home or absolute (a
+    /// Where the state database lives, relative to XDG_DATA_HOME or absolute (a
     /// tiny filesystem for "disk full").
     pub state_db: Option<PathBuf>,
 }
@@ -54,7 +56,7 @@ pub struct World {
     /// The fake Coda.
     pub coda: FakeCoda,
     /// The temporary home (state, lock, logs).
-    pub home: tempfile::TempDir,
+    pub home: Home,
     /// The keychain stand-in, shared by every engine of the scenario.
     pub secrets: Arc<MemoryStore>,
     /// The clock every engine reads.
@@ -115,10 +117,10 @@ impl World {
         let password = config.password.clone();
         let peloton = FakePeloton::start(config).await;
         let coda = FakeCoda::start(spec.coda).await;
-        let home = tempfile::tempdir().expect("a temporary home");
-        // A relative path is taken inside the home (where the CLI keeps it).
+        let home = Home::new("pcs-faults-").expect("a temporary home");
+        // A relative path is taken inside XDG_DATA_HOME (where the CLI keeps it).
         let state_db = home
-            .path()
+            .data_home()
             .join(spec.state_db.unwrap_or_else(|| "data/state.db".into()));
         let private_friends = peloton.friend_id("Secretive").into_iter().collect();
         World {
@@ -158,7 +160,7 @@ impl World {
             timeout: Duration::from_secs(3),
             retry: fast_retry(),
             page_limit: 10,
-            dump_dir: Some(self.home.path().join("logs")),
+            dump_dir: Some(self.home.home().join("logs")),
             ..PelotonConfig::default()
         };
         let mut c = CodaConfig {
@@ -212,7 +214,7 @@ impl World {
             doc: self.coda.doc_url(),
             tables,
             friend_workouts_per_friend: PER_FRIEND as u32,
-            lock_file: self.home.path().join("sync.lock"),
+            lock_file: self.home.home().join("sync.lock"),
             lock_wait: Duration::ZERO,
             avatars: None,
         };
@@ -332,13 +334,17 @@ pub fn when(
     then: impl FnOnce() + Send + 'static,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        while !cond() {
-            if tokio::time::Instant::now() > deadline {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
+        let moment = until_every(
+            "the moment to switch the fault on",
+            Duration::from_secs(60),
+            Duration::from_millis(5),
+            move || {
+                let now = cond().then_some(());
+                async move { Ok(now) }
+            },
+        );
+        if moment.await.is_ok() {
+            then();
         }
-        then();
     })
 }

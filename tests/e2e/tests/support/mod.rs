@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 pub use fake_coda::{Config as CodaConfig, FakeCoda};
 pub use fake_peloton::{Config as PelotonConfig, FakePeloton, FriendSpec};
 use serde_json::{Map, Value};
+use testkit::home::Home;
 
 /// The Peloton e-mail the fake accepts.
 pub const EMAIL: &str = "rider@example.com";
@@ -122,10 +123,8 @@ impl WorldBuilder {
         let friends = self.peloton.friends.clone();
         let peloton = rt.block_on(FakePeloton::start(self.peloton));
         let coda = rt.block_on(FakeCoda::start(self.coda));
-        let dir = tempfile::tempdir().expect("a temp folder");
-        let home = dir.path().join("home");
-        std::fs::create_dir_all(&home).expect("create HOME");
-        std::fs::create_dir_all(dir.path().join("runs")).expect("create the runs folder");
+        let home = Home::new("pcs-e2e-").expect("a temp home");
+        std::fs::create_dir_all(home.root().join("runs")).expect("create the runs folder");
         let env = vec![
             ("PELOTON_USERNAME".to_string(), EMAIL.to_string()),
             ("PELOTON_PASSWORD".to_string(), PASSWORD.to_string()),
@@ -145,7 +144,6 @@ impl WorldBuilder {
             runs: AtomicUsize::new(0),
             started: Instant::now(),
             home,
-            dir,
             rt,
         }
     }
@@ -163,8 +161,7 @@ pub struct World {
     outputs: Mutex<Vec<String>>,
     runs: AtomicUsize,
     started: Instant,
-    home: PathBuf,
-    dir: tempfile::TempDir,
+    home: Home,
     // Last: the fakes' tasks live in it, so it is dropped after them.
     rt: tokio::runtime::Runtime,
 }
@@ -184,13 +181,21 @@ impl World {
 
     /// The CLI's local state (SQLite) in this world's `HOME`.
     pub fn state_db(&self) -> PathBuf {
-        self.home.join(".local/share/peloton-coda-sync/state.db")
+        self.home.data_home().join("peloton-coda-sync/state.db")
+    }
+
+    /// The CLI's settings file in this world's `HOME` (under the testkit's
+    /// `XDG_CONFIG_HOME`).
+    pub fn settings_file(&self) -> PathBuf {
+        self.home
+            .config_home()
+            .join("peloton-coda-sync/settings.toml")
     }
 
     /// A path outside `HOME` in this test's folder (for files the user
     /// names, such as a token cache).
     pub fn outside_home(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
+        self.home.root().join(name)
     }
 
     /// Sets an environment variable for the following runs (a secret given
@@ -284,21 +289,13 @@ impl World {
             .map(|a| a.as_ref().to_string_lossy().into_owned())
             .collect();
         let n = self.runs.fetch_add(1, Ordering::SeqCst);
-        let out = self.dir.path().join("runs").join(format!("{n}.stdout"));
-        let err = self.dir.path().join("runs").join(format!("{n}.stderr"));
+        let out = self.home.root().join("runs").join(format!("{n}.stdout"));
+        let err = self.home.root().join("runs").join(format!("{n}.stderr"));
         let mut cmd = Command::new(cli_binary());
         cmd.args(&args);
         // Nothing leaks in from the developer's session: no keychain (no
         // D-Bus address), no RUST_LOG, no real credentials or settings.
-        cmd.env_clear();
-        if let Some(path) = std::env::var_os("PATH") {
-            cmd.env("PATH", path);
-        }
-        cmd.env("HOME", &self.home)
-            .env("XDG_CONFIG_HOME", self.home.join(".config"))
-            .env("XDG_DATA_HOME", self.home.join(".local/share"))
-            .env("XDG_STATE_HOME", self.home.join(".local/state"))
-            .env("XDG_CACHE_HOME", self.home.join(".cache"));
+        cmd.env_clear().envs(self.home.env());
         for (k, v) in lock(&self.env).iter() {
             cmd.env(k, v);
         }
@@ -391,7 +388,7 @@ impl World {
     /// The friends whose avatar is cached for the window, by file name
     /// (the friend's id, without the `.img`), each checked to be a PNG.
     pub fn cached_avatars(&self) -> BTreeSet<String> {
-        let dir = self.home.join(".local/share/peloton-coda-sync/avatars");
+        let dir = self.home.data_home().join("peloton-coda-sync/avatars");
         let Ok(entries) = std::fs::read_dir(&dir) else {
             return BTreeSet::new();
         };
@@ -441,13 +438,13 @@ impl World {
         needles.extend(self.peloton.issued_secrets());
         needles.push(expect::FAKE_JWT_HEADER.to_string());
         let mut files = Vec::new();
-        collect_files(&self.home, &mut files);
+        collect_files(&self.home.home(), &mut files);
         assert!(
             files
                 .iter()
                 .any(|f| f.extension() == Some(OsStr::new("log"))),
             "no log file under {}: is the scan looking in the right place? {files:?}",
-            self.home.display()
+            self.home.home().display()
         );
         let mut haystacks: Vec<(String, Vec<u8>)> = files
             .iter()

@@ -1,5 +1,13 @@
-//! A TCP listener whose connections can be cut mid-request, so the "dropped connection"
-//! fault gives the client no answer at all (not even a status line).
+//! A TCP listener whose connections a handler can cut, so a fake can play
+//! a dropped connection: the client sees the socket close with no HTTP
+//! answer at all, not even a status line.
+//!
+//! axum's services are infallible, so a handler cannot close its own
+//! connection. Instead each accepted stream carries a [`KillSwitch`], also
+//! handed to the handlers as connect info (`ConnectInfo<KillSwitch>`, with
+//! `into_make_service_with_connect_info::<KillSwitch>()`); once it is
+//! fired, every further read or write on that socket fails, and hyper drops
+//! the socket without writing the answer.
 
 use std::io;
 use std::net::SocketAddr;
@@ -13,13 +21,13 @@ use axum::serve::{IncomingStream, Listener};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
-/// Cuts one connection: once fired, every read and write on it fails, so hyper closes the
-/// socket without writing the answer.
+/// Cuts one connection.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct KillSwitch(Arc<AtomicBool>);
+pub struct KillSwitch(Arc<AtomicBool>);
 
 impl KillSwitch {
-    /// Cuts the connection.
+    /// Makes every later read or write on the connection fail, which closes
+    /// it without an answer.
     pub fn fire(&self) {
         self.0.store(true, Ordering::SeqCst);
     }
@@ -29,7 +37,6 @@ impl KillSwitch {
     }
 }
 
-/// Makes each request carry its connection's switch (as `ConnectInfo<KillSwitch>`).
 impl Connected<IncomingStream<'_, KillableListener>> for KillSwitch {
     fn connect_info(stream: IncomingStream<'_, KillableListener>) -> Self {
         stream.io().kill.clone()
@@ -37,7 +44,7 @@ impl Connected<IncomingStream<'_, KillableListener>> for KillSwitch {
 }
 
 /// A TCP listener handing out [`KillableStream`]s.
-pub(crate) struct KillableListener(pub TcpListener);
+pub struct KillableListener(pub TcpListener);
 
 impl Listener for KillableListener {
     type Io = KillableStream;
@@ -47,7 +54,8 @@ impl Listener for KillableListener {
         loop {
             match self.0.accept().await {
                 Ok((inner, addr)) => {
-                    // Small answers should leave at once; Nagle would add latency to every one.
+                    // Requests and answers are small; Nagle would add a
+                    // delayed-ACK stall to every one.
                     let _ = inner.set_nodelay(true);
                     return (
                         KillableStream {
@@ -57,7 +65,8 @@ impl Listener for KillableListener {
                         addr,
                     );
                 }
-                // Out of file descriptors and the like: wait a moment, as axum's own loop does.
+                // Out of file descriptors and the like: wait a moment, as
+                // axum's own loop does.
                 Err(_) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
             }
         }
@@ -69,16 +78,22 @@ impl Listener for KillableListener {
 }
 
 /// A TCP stream that fails every operation once its switch is fired.
-pub(crate) struct KillableStream {
+pub struct KillableStream {
     inner: TcpStream,
     kill: KillSwitch,
 }
 
-fn cut() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::ConnectionAborted,
-        "connection dropped by fault injection",
-    )
+impl KillableStream {
+    fn check(&self) -> io::Result<()> {
+        if self.kill.fired() {
+            Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "connection dropped by fault injection",
+            ))
+        } else {
+            Ok(())
+        }
+    }
 }
 
 impl AsyncRead for KillableStream {
@@ -87,9 +102,7 @@ impl AsyncRead for KillableStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        if self.kill.fired() {
-            return Poll::Ready(Err(cut()));
-        }
+        self.check()?;
         Pin::new(&mut self.inner).poll_read(cx, buf)
     }
 }
@@ -100,16 +113,12 @@ impl AsyncWrite for KillableStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        if self.kill.fired() {
-            return Poll::Ready(Err(cut()));
-        }
+        self.check()?;
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if self.kill.fired() {
-            return Poll::Ready(Err(cut()));
-        }
+        self.check()?;
         Pin::new(&mut self.inner).poll_flush(cx)
     }
 
