@@ -87,6 +87,9 @@ pub enum Missing {
     PelotonEmail,
     /// Neither a Peloton password nor a kept Peloton login.
     PelotonPassword,
+    /// The browser way is in use and its login is gone (signed out): the
+    /// person signs in again; no password is asked for.
+    PelotonSignIn,
     /// No Coda API token.
     CodaToken,
     /// No Coda doc.
@@ -99,6 +102,7 @@ impl Missing {
         match self {
             Missing::PelotonEmail => "Peloton e-mail",
             Missing::PelotonPassword => "Peloton password",
+            Missing::PelotonSignIn => "Peloton sign-in",
             Missing::CodaToken => "Coda API token",
             Missing::CodaDoc => "Coda doc",
         }
@@ -122,15 +126,22 @@ pub fn missing(
         Err(SecretsError::Unavailable(_)) => false,
         Err(_) => true,
     };
-    let email = peloton_email(settings, overrides).is_some()
-        || settings.peloton_sign_in == SignInWay::Browser;
+    let browser = settings.peloton_sign_in == SignInWay::Browser;
+    let email = peloton_email(settings, overrides).is_some() || browser;
     let password = overrides.peloton_password.is_some()
         || stored(&[SecretKey::PelotonPassword, SecretKey::PelotonRefreshToken]);
     let token = overrides.coda_token.is_some() || stored(&[SecretKey::CodaToken]);
     let doc = doc(settings, overrides).is_some();
     [
         (email, Missing::PelotonEmail),
-        (password, Missing::PelotonPassword),
+        (
+            password,
+            if browser {
+                Missing::PelotonSignIn
+            } else {
+                Missing::PelotonPassword
+            },
+        ),
         (token, Missing::CodaToken),
         (doc, Missing::CodaDoc),
     ]
@@ -294,6 +305,7 @@ fn peloton_client_with(
     };
     let mut config = peloton_config(input);
     config.retry.budget = budget;
+    config.browser_sign_in = input.settings.peloton_sign_in == SignInWay::Browser;
     Ok(PelotonClient::new(
         config,
         input.clock.clone(),
@@ -450,6 +462,13 @@ mod tests {
             ..Settings::default()
         };
         assert!(missing(&settings, &Overrides::default(), &secrets).is_empty());
+        // Signed out (the token is gone): a sign-in is asked for, not a password.
+        secrets.delete(SecretKey::PelotonRefreshToken).unwrap();
+        assert_eq!(
+            missing(&settings, &Overrides::default(), &secrets),
+            [Missing::PelotonSignIn]
+        );
+        assert_eq!(Missing::PelotonSignIn.label(), "Peloton sign-in");
     }
 
     #[test]

@@ -193,4 +193,21 @@ async fn a_revoked_sign_in_without_a_password_is_signed_out() {
     assert_eq!(e.user_message(), "Signed out of Peloton: sign in again.");
     assert_eq!(fake.login_count(), 0, "no password login was tried");
     assert!(store.get(SecretKey::PelotonRefreshToken).unwrap().is_none());
+
+    // The runs after it, with no token left, are signed out too, not "no
+    // password set": the browser way keeps none.
+    let browser = PelotonClient::new(
+        PelotonConfig {
+            browser_sign_in: true,
+            ..config(&fake)
+        },
+        Arc::new(SystemClock),
+        store.clone(),
+        String::new(),
+        None,
+    )
+    .unwrap();
+    let e = browser.me().await.unwrap_err();
+    assert!(matches!(e, PelotonError::SignedOut), "{e}");
+    assert_eq!(fake.login_count(), 0, "no password login was tried");
 }

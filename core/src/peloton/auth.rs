@@ -349,6 +349,9 @@ pub(crate) struct AuthSettings {
     pub(crate) block_file: Option<LoginBlockFile>,
     /// The file locked while tokens are renewed, shared by every process.
     pub(crate) token_lock_file: Option<PathBuf>,
+    /// The browser way is in use: with no login left, only the person can
+    /// sign in again.
+    pub(crate) browser_sign_in: bool,
 }
 
 /// Owns the tokens: hands out a fresh access token, renews it when needed.
@@ -456,7 +459,9 @@ impl Authenticator {
         }
         let tokens = match self.login().await {
             // A browser sign-in keeps no password: only the person can sign in again.
-            Err(PelotonError::MissingPassword) if refused => Err(PelotonError::SignedOut),
+            Err(PelotonError::MissingPassword) if refused || self.settings.browser_sign_in => {
+                Err(PelotonError::SignedOut)
+            }
             other => other,
         }?;
         self.install(state, tokens)

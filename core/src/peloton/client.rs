@@ -74,6 +74,10 @@ pub struct PelotonConfig {
     /// (the app and the CLI, a sync and "Test connection") never spend the
     /// same refresh token; `None` locks nothing.
     pub token_lock_file: Option<PathBuf>,
+    /// The browser way is in use (issue 18): no password is kept, so a
+    /// missing login means the person must sign in again
+    /// ([`PelotonError::SignedOut`]), not that a password is to be set.
+    pub browser_sign_in: bool,
 }
 
 impl Default for PelotonConfig {
@@ -93,6 +97,7 @@ impl Default for PelotonConfig {
             dump_dir: None,
             login_block_file: None,
             token_lock_file: None,
+            browser_sign_in: false,
         }
     }
 }
@@ -161,6 +166,7 @@ impl PelotonClient {
                 pacer: pacer.clone(),
                 block_file: config.login_block_file.clone().map(LoginBlockFile::new),
                 token_lock_file: config.token_lock_file.clone(),
+                browser_sign_in: config.browser_sign_in,
             },
             clock,
             secrets,

@@ -59,6 +59,10 @@ mod tests {
             ProblemArea::PelotonBlocked
         );
         assert_eq!(area(PelotonError::SignedOut), ProblemArea::PelotonSignedOut);
+        // Only a dead sign-in with no password stops automatic syncs.
+        assert!(area(PelotonError::SignedOut).waits_for_sign_in());
+        assert!(!area(PelotonError::LoginBlocked).waits_for_sign_in());
+        assert!(!area(PelotonError::MissingPassword).waits_for_sign_in());
         let area = |e: CodaError| Problem::from(&e).area;
         assert_eq!(area(CodaError::TokenRefused), ProblemArea::CodaToken);
         assert_eq!(

@@ -92,6 +92,13 @@ pub enum ProblemArea {
 }
 
 impl ProblemArea {
+    /// Whether automatic syncs stop until the person signs in again: the
+    /// kept Peloton login is dead and there is no password to make a new
+    /// one (the browser way, issue 18), so every retry would fail alike.
+    pub fn waits_for_sign_in(self) -> bool {
+        self == ProblemArea::PelotonSignedOut
+    }
+
     /// Whether the user must act (open Settings, or wait out a login block)
     /// rather than the app retrying soon by itself.
     pub fn needs_user(self) -> bool {
