@@ -14,6 +14,7 @@ const COMMANDS: &[&str] = &[
     "open_settings",
     "forget_credentials",
     "write_every_row_again",
+    "sign_in_with_peloton",
 ];
 
 fn main() {

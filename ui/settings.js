@@ -88,7 +88,9 @@ function fill(v) {
   $('peloton-email').value = v.peloton_email;
   $('peloton-password').value = '';
   $('peloton-password').placeholder = v.peloton_password_set ? 'Saved; type to replace' : '';
-  setBadge('peloton-password-state', v.peloton_password_set);
+  // With the window way no password is kept: the badge would mislead.
+  setBadge('peloton-password-state', v.peloton_password_set && !v.peloton_sign_in_window);
+  $('peloton-sign-in-way').textContent = v.peloton_sign_in;
   $('coda-token').value = '';
   $('coda-token').placeholder = v.coda_token_set ? 'Saved; type to replace' : '';
   setBadge('coda-token-state', v.coda_token_set);
@@ -378,6 +380,27 @@ async function writeEveryRow() {
   }
 }
 
+// Opens Peloton's sign-in window; how it ends comes as an event.
+async function signIn() {
+  const r = $('sign-in-result');
+  r.textContent = 'Sign in in the window that opened…';
+  r.className = 'result-line';
+  try {
+    await invoke('sign_in_with_peloton');
+  } catch (err) {
+    r.textContent = message(err);
+    r.className = 'result-line bad';
+  }
+}
+
+window.__TAURI__.event.listen('peloton-sign-in', (ev) => {
+  const r = $('sign-in-result');
+  r.textContent = ev.payload.message;
+  r.className = 'result-line ' + (ev.payload.ok ? 'ok' : 'bad');
+  load();
+});
+
+$('sign-in-peloton').addEventListener('click', signIn);
 $('settings-form').addEventListener('submit', save);
 $('write-every-row').addEventListener('click', writeEveryRow);
 $('forget-credentials').addEventListener('click', forget);

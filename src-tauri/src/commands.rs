@@ -139,6 +139,15 @@ pub fn open_settings(state: Shared<'_>) {
     state.show_window(WindowKind::Settings);
 }
 
+/// "Sign in with Peloton": opens Peloton's sign-in page in a window of its
+/// own (`sign_in.rs`); how it ends comes as the `peloton-sign-in` event.
+#[tauri::command]
+pub fn sign_in_with_peloton<R: tauri::Runtime>(
+    app: tauri::AppHandle<R>,
+) -> Result<(), CommandError> {
+    crate::sign_in::open(&app)
+}
+
 /// Every command, for `Builder::invoke_handler`.
 pub fn handler<R: tauri::Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + Send + Sync + 'static
 {
@@ -151,7 +160,8 @@ pub fn handler<R: tauri::Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + 
         sync_now,
         open_settings,
         forget_credentials,
-        write_every_row_again
+        write_every_row_again,
+        sign_in_with_peloton
     ]
 }
 
@@ -208,13 +218,23 @@ mod tests {
         cmd: &str,
         body: serde_json::Value,
     ) -> Result<serde_json::Value, serde_json::Value> {
+        invoke_from(w, "tauri://localhost", cmd, body)
+    }
+
+    /// An invoke as if made by the page at `origin` in window `w`.
+    fn invoke_from(
+        w: &tauri::WebviewWindow<MockRuntime>,
+        origin: &str,
+        cmd: &str,
+        body: serde_json::Value,
+    ) -> Result<serde_json::Value, serde_json::Value> {
         get_ipc_response(
             w,
             InvokeRequest {
                 cmd: cmd.into(),
                 callback: CallbackFn(0),
                 error: CallbackFn(1),
-                url: "tauri://localhost".parse().unwrap(),
+                url: origin.parse().unwrap(),
                 body: InvokeBody::Json(body),
                 headers: Default::default(),
                 invoke_key: INVOKE_KEY.to_string(),
@@ -366,6 +386,22 @@ mod tests {
         .unwrap_err();
         assert!(err.to_string().contains("not allowed"), "{err}");
         // A window the capability does not name may not call even the app's commands.
+        // Peloton's sign-in page, in the sign-in window, may call nothing.
+        let sign_in = window(&a, crate::sign_in::LABEL);
+        for cmd in [
+            "get_settings",
+            "sign_in_with_peloton",
+            "sync_now",
+            "plugin:event|listen",
+        ] {
+            for origin in ["http://127.0.0.1:9/login", "tauri://localhost"] {
+                let err = invoke_from(&sign_in, origin, cmd, serde_json::json!({})).unwrap_err();
+                assert!(
+                    err.to_string().contains("not allowed"),
+                    "{cmd} {origin}: {err}"
+                );
+            }
+        }
         let stranger = window(&a, "stranger");
         let err = invoke(&stranger, "get_settings", serde_json::json!({})).unwrap_err();
         assert!(err.to_string().contains("not allowed"), "{err}");

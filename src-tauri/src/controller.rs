@@ -101,6 +101,13 @@ pub enum FailureKind {
         /// Whether the fix is in the settings window (opened once per streak).
         open_settings: bool,
     },
+    /// Peloton's sign-in died and no password is kept (core's
+    /// `waits_for_sign_in`): automatic syncs stop until the person signs in
+    /// again in Settings.
+    SignedOut {
+        /// The tray's sentence ("Signed out of Peloton: sign in again").
+        short: String,
+    },
 }
 
 /// A desktop notification.
@@ -222,6 +229,9 @@ pub struct Controller<S: Shell> {
     /// forgotten): no sync, no planned time, the tray says "Set up needed"
     /// (a first run should ask for credentials, not report failures).
     awaiting_setup: bool,
+    /// Peloton's sign-in died with no password kept: no automatic sync
+    /// until the person signs in again (new credentials in Settings).
+    awaiting_sign_in: bool,
     revision: u64,
     shown_tray: Option<TrayState>,
     shown_status: Option<LiveStatus>,
@@ -252,6 +262,7 @@ impl<S: Shell> Controller<S> {
             failure_notified: streak && settings.notifications.failures,
             settings_opened: false,
             awaiting_setup: initial.needs_setup,
+            awaiting_sign_in: false,
             revision: 0,
             shown_tray: None,
             shown_status: None,
@@ -326,6 +337,7 @@ impl<S: Shell> Controller<S> {
                 self.awaiting_setup = s.needs_setup;
                 if s.credentials_changed && !s.needs_setup {
                     self.settings_opened = false;
+                    self.awaiting_sign_in = false;
                     self.schedule.nudge(now);
                 }
                 self.start_if_due(now);
@@ -344,7 +356,12 @@ impl<S: Shell> Controller<S> {
     }
 
     fn start_if_due(&mut self, now: DateTime<Utc>) {
-        if !self.paused && !self.running && !self.awaiting_setup && self.schedule.due(now) {
+        if !self.paused
+            && !self.running
+            && !self.awaiting_setup
+            && !self.awaiting_sign_in
+            && self.schedule.due(now)
+        {
             self.start();
         }
     }
@@ -374,7 +391,7 @@ impl<S: Shell> Controller<S> {
                 ..
             }) => Outcome::Transient,
             Some(Failure {
-                kind: FailureKind::NeedsUser { .. },
+                kind: FailureKind::NeedsUser { .. } | FailureKind::SignedOut { .. },
                 ..
             }) => Outcome::NeedsUser,
         };
@@ -399,6 +416,14 @@ impl<S: Shell> Controller<S> {
                     } => {
                         self.trouble = Trouble::Attention(short.clone());
                         if *open_settings && !self.settings_opened {
+                            self.settings_opened = true;
+                            self.shell.show_window(WindowKind::Settings);
+                        }
+                    }
+                    FailureKind::SignedOut { short } => {
+                        self.trouble = Trouble::Attention(short.clone());
+                        self.awaiting_sign_in = true;
+                        if !self.settings_opened {
                             self.settings_opened = true;
                             self.shell.show_window(WindowKind::Settings);
                         }
@@ -480,7 +505,8 @@ impl<S: Shell> Controller<S> {
         };
         TrayState {
             phase,
-            next_sync_at: (!self.paused && !self.awaiting_setup).then(|| self.schedule.next_run()),
+            next_sync_at: (!self.paused && !self.awaiting_setup && !self.awaiting_sign_in)
+                .then(|| self.schedule.next_run()),
             paused: self.paused,
         }
     }
@@ -951,6 +977,46 @@ mod tests {
         assert_eq!(w.starts(), 4);
         w.c.handle(failed_run(t0() + Duration::minutes(6), login_refused()));
         assert_eq!(w.count(|e| *e == Effect::Show(WindowKind::Settings)), 2);
+    }
+
+    #[test]
+    fn signed_out_tells_once_and_stops_automatic_syncs_until_signed_in_again() {
+        let mut w = world();
+        let signed_out = || FailureKind::SignedOut {
+            short: "Signed out of Peloton: sign in again".into(),
+        };
+        w.c.handle(Request::SyncNow);
+        w.c.handle(failed_run(t0(), signed_out()));
+        assert_eq!(
+            w.last_tray().phase,
+            Phase::NeedsAttention {
+                sentence: "Signed out of Peloton: sign in again".into()
+            }
+        );
+        assert_eq!(w.last_tray().next_sync_at, None, "no sync is planned");
+        assert_eq!(w.notifications().len(), 1);
+        assert_eq!(w.count(|e| *e == Effect::Show(WindowKind::Settings)), 1);
+        // Days go by: no automatic sync starts, nothing more is told.
+        for h in 1..=48 {
+            w.at(t0() + Duration::hours(h), Request::Tick);
+        }
+        w.at(t0() + Duration::hours(49), Request::NetworkUp);
+        assert_eq!(w.starts(), 1);
+        // Sync now still runs (and fails alike, silently: same streak).
+        w.c.handle(Request::SyncNow);
+        w.c.handle(failed_run(t0() + Duration::hours(49), signed_out()));
+        assert_eq!(w.starts(), 2);
+        assert_eq!(w.notifications().len(), 1);
+        // Signed in again: a sync soon, and the plan is back.
+        let mut s = settings();
+        s.credentials_changed = true;
+        w.at(t0() + Duration::hours(50), Request::SettingsChanged(s));
+        assert!(w.last_tray().next_sync_at.is_some());
+        w.at(
+            t0() + Duration::hours(50) + Duration::minutes(5),
+            Request::Tick,
+        );
+        assert_eq!(w.starts(), 3);
     }
 
     fn first_run() -> World {

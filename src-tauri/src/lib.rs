@@ -5,7 +5,8 @@
 //! [`controller`] (the one task owning state, effects through [`controller::Shell`]);
 //! [`commands`] (every command the windows call) over [`settings_flow`] and
 //! [`view`] (view models); [`error`] (`AppError`, `CommandError`);
-//! [`sync_task`] (one run, built like the CLI's); [`shell`] and [`desktop`] (effects on the real desktop); [`memory`]
+//! [`sync_task`] (one run, built like the CLI's); [`sign_in`] (Peloton's
+//! sign-in window, untrusted content); [`shell`] and [`desktop`] (effects on the real desktop); [`memory`]
 //! (what keeps the idle app light); `network`
 //! (NetworkManager's "connected" signal, Linux); [`logging`].
 //!
@@ -28,6 +29,7 @@ pub mod network;
 pub mod schedule;
 pub mod settings_flow;
 pub mod shell;
+pub mod sign_in;
 pub mod state;
 pub mod sync_task;
 pub mod tray;
@@ -217,6 +219,7 @@ fn builder(state: Arc<AppState>, demo: bool) -> tauri::Builder<Wry> {
         )
         .plugin(tauri_plugin_opener::init())
         .manage(state)
+        .manage(sign_in::Slot::default())
         .invoke_handler(commands::handler())
         .on_window_event(|window, event| match event {
             WindowEvent::CloseRequested { api, .. } if desktop::under_webdriver() => {
@@ -293,6 +296,7 @@ fn wire(
     });
     if desktop::under_webdriver() {
         desktop::create_all_hidden(handle);
+        sign_in::create_hidden(handle);
     }
     if !minimized {
         desktop::show(handle, WindowKind::Main);

@@ -11,6 +11,7 @@
 
 use std::sync::Arc;
 
+use pcs_core::peloton::SignedIn;
 use pcs_core::secrets::{apply_changes, Overlay, SecretChanges, SecretKey, SecretStore};
 use pcs_core::settings::Settings;
 use pcs_core::setup::{self, build_engine, Overrides, SetupInput};
@@ -193,6 +194,25 @@ pub fn credentials_forgotten(state: &AppState) -> Result<(), CommandError> {
     let settings = Settings::load(&state.paths.config_file)
         .map_err(|e| CommandError::msg(e.user_message()))?;
     let mut c = changed(state, &settings, &settings, &Vec::new());
+    c.credentials_changed = true;
+    state.send(Request::SettingsChanged(c));
+    Ok(())
+}
+
+/// Records a finished browser sign-in (core already kept the refresh token
+/// and removed the password): the settings say the window way is in use and
+/// who, and the controller syncs soon with it.
+pub async fn signed_in(state: &AppState, who: &SignedIn) -> Result<(), CommandError> {
+    let _one_at_a_time = state.saving.lock().await;
+    let before = Settings::load(&state.paths.config_file)
+        .map_err(|e| CommandError::msg(e.user_message()))?;
+    let mut after = before.clone();
+    who.record(&mut after);
+    after
+        .save(&state.paths.config_file)
+        .map_err(|e| CommandError::msg(e.user_message()))?;
+    tracing::info!("signed in to Peloton in the sign-in window");
+    let mut c = changed(state, &before, &after, &Vec::new());
     c.credentials_changed = true;
     state.send(Request::SettingsChanged(c));
     Ok(())

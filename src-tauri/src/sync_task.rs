@@ -44,7 +44,11 @@ pub fn attention(area: ProblemArea) -> (String, bool) {
 /// words (core's wording: Settings, not the CLI), and whether the user must
 /// act (from the problem's area, core's rule).
 pub fn failure(p: &Problem) -> Failure {
-    let kind = if p.area.needs_user() {
+    let kind = if p.area.waits_for_sign_in() {
+        FailureKind::SignedOut {
+            short: attention(p.area).0,
+        }
+    } else if p.area.needs_user() {
         let (short, open_settings) = attention(p.area);
         FailureKind::NeedsUser {
             short,
@@ -267,6 +271,21 @@ mod tests {
                 kind: FailureKind::NeedsUser {
                     short: "Peloton refuses logins for an hour - wait".into(),
                     open_settings: false
+                }
+            })
+        );
+    }
+
+    #[test]
+    fn a_dead_sign_in_waits_for_the_person_to_sign_in_again() {
+        let sentence = pcs_core::peloton::PelotonError::SignedOut.user_message();
+        let s = summary(&report(vec![p(ProblemArea::PelotonSignedOut, &sentence)]));
+        assert_eq!(
+            s.failure,
+            Some(Failure {
+                message: "Signed out of Peloton: sign in again.".into(),
+                kind: FailureKind::SignedOut {
+                    short: "Signed out of Peloton: sign in again".into(),
                 }
             })
         );

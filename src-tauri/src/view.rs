@@ -8,7 +8,7 @@ use std::path::Path;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use pcs_core::coda::{Checklist, ColumnStatus, TableStatus};
 use pcs_core::dashboard::{FriendRide, LastOutcome, StatusView, WeekTotal, WorkoutCard};
-use pcs_core::settings::{FieldError, Notifications, Settings};
+use pcs_core::settings::{FieldError, Notifications, Settings, SignInWay};
 use pcs_core::setup::Missing;
 use pcs_core::tables::Table;
 use serde::{Deserialize, Serialize};
@@ -550,6 +550,10 @@ pub struct SettingsView {
     pub peloton_password_set: bool,
     /// Whether a Coda token is stored.
     pub coda_token_set: bool,
+    /// Which way Peloton is signed in to, in a sentence ("Signed in as …").
+    pub peloton_sign_in: String,
+    /// Whether that way is Peloton's sign-in window (no password kept).
+    pub peloton_sign_in_window: bool,
     /// The doc's ID or URL.
     pub coda_doc: String,
     /// Minutes between syncs.
@@ -596,6 +600,8 @@ pub fn settings_view(
         peloton_email: s.peloton_email.clone(),
         peloton_password_set: creds.peloton,
         coda_token_set: creds.coda,
+        peloton_sign_in: sign_in_line(s, creds),
+        peloton_sign_in_window: s.peloton_sign_in == SignInWay::Browser,
         coda_doc: s.coda_doc.clone(),
         interval_minutes: s.interval_minutes,
         interval_warning_below: RECOMMENDED_MIN_INTERVAL,
@@ -614,6 +620,26 @@ pub fn settings_view(
         keychain_error,
         env_overrides,
         notices: Vec::new(),
+    }
+}
+
+/// The settings window's line saying which way Peloton is signed in to.
+pub fn sign_in_line(s: &Settings, creds: CredentialsSet) -> String {
+    match (s.peloton_sign_in, creds.peloton) {
+        (SignInWay::Browser, true) if !s.peloton_username.is_empty() => format!(
+            "Signed in as {} with Peloton's sign-in window; no password is kept.",
+            s.peloton_username
+        ),
+        (SignInWay::Browser, true) => {
+            "Signed in with Peloton's sign-in window; no password is kept.".to_owned()
+        }
+        (SignInWay::Browser, false) => {
+            "Signed out of Peloton: sign in again with the button below.".to_owned()
+        }
+        (SignInWay::Password, true) => "Signed in with the e-mail and password below.".to_owned(),
+        (SignInWay::Password, false) => {
+            "Sign in with Peloton, or type your e-mail and password.".to_owned()
+        }
     }
 }
 
@@ -686,6 +712,11 @@ impl SettingsInput {
         let mut s = base.clone();
         let mut errors = Vec::new();
         s.peloton_email = self.peloton_email.trim().to_owned();
+        if !self.peloton_password.is_empty() {
+            // A typed password is the password way, whatever was before.
+            s.peloton_sign_in = SignInWay::Password;
+            s.peloton_username.clear();
+        }
         s.coda_doc = self.coda_doc.trim().to_owned();
         match whole(self.interval_minutes) {
             Some(m) => s.interval_minutes = m,
@@ -1096,5 +1127,36 @@ mod tests {
         assert!(json.get("coda_token").is_none());
         assert_eq!(v.tables.len(), 4);
         assert_eq!(v.tables[3].key, "friend_workouts");
+    }
+
+    #[test]
+    fn settings_say_which_way_peloton_is_signed_in_to() {
+        let set = CredentialsSet {
+            peloton: true,
+            coda: true,
+        };
+        let unset = CredentialsSet::default();
+        let mut s = Settings::default();
+        assert!(sign_in_line(&s, set).contains("e-mail and password"));
+        assert!(!settings_view(&s, set, None, vec![]).peloton_sign_in_window);
+        s.peloton_sign_in = SignInWay::Browser;
+        s.peloton_username = "fake_rider".into();
+        let v = settings_view(&s, set, None, vec![]);
+        assert!(v.peloton_sign_in_window);
+        assert_eq!(
+            v.peloton_sign_in,
+            "Signed in as fake_rider with Peloton's sign-in window; no password is kept."
+        );
+        assert!(sign_in_line(&s, unset).starts_with("Signed out of Peloton: sign in again"));
+
+        // Typing a password goes back to the password way.
+        let mut i = input();
+        i.peloton_password = "hunter2".into();
+        let after = i.apply(&s).unwrap();
+        assert_eq!(after.peloton_sign_in, SignInWay::Password);
+        assert_eq!(after.peloton_username, "");
+        // Saving other fields keeps the window way.
+        let after = input().apply(&s).unwrap();
+        assert_eq!(after.peloton_sign_in, SignInWay::Browser);
     }
 }
