@@ -18,7 +18,7 @@ use super::report::{NewWorkout, Problem, ProblemArea, Progress};
 use super::writer::EarlyWriter;
 use crate::peloton::types::{Me, PerformanceGraph, Workout};
 use crate::peloton::{PelotonError, Skipped};
-use crate::rows::{self, CellValue, Row};
+use crate::rows::{self, Row, WorkoutSummary};
 use crate::store::{QueuedWorkout, StoredWorkout};
 use crate::tables::Table;
 
@@ -247,7 +247,7 @@ impl Run<'_> {
     /// not accepted yet (all of them with `--full`).
     pub(super) async fn write_workouts(&mut self, new_ids: &HashSet<String>) -> Result<(), Abort> {
         let stored = self.with_store(|s| s.stored_workouts())?;
-        let rows = self.workout_rows(&stored);
+        let (rows, summaries) = self.workout_rows(&stored);
         // With the table switched off, the notification still names what arrived.
         let enabled = self.svc.table_enabled(Table::Workouts);
         let written = if enabled {
@@ -265,10 +265,10 @@ impl Run<'_> {
         } else {
             HashSet::new()
         };
-        self.report.new_workouts = rows
+        self.report.new_workouts = summaries
             .iter()
-            .filter(|r| new_ids.contains(&r.key) && (!enabled || written.contains(&r.key)))
-            .map(new_workout)
+            .filter(|s| new_ids.contains(&s.id) && (!enabled || written.contains(&s.id)))
+            .map(NewWorkout::from)
             .collect();
         self.report
             .new_workouts
@@ -276,8 +276,10 @@ impl Run<'_> {
         Ok(())
     }
 
-    fn workout_rows(&mut self, stored: &[StoredWorkout]) -> Vec<Row> {
+    /// Each stored workout's row and summary, in the same order.
+    fn workout_rows(&mut self, stored: &[StoredWorkout]) -> (Vec<Row>, Vec<WorkoutSummary>) {
         let mut rows = Vec::with_capacity(stored.len());
+        let mut summaries = Vec::with_capacity(stored.len());
         for s in stored {
             let parsed =
                 serde_json::from_str::<Workout>(&s.detail_json).and_then(|w| match &s.graph_json {
@@ -285,8 +287,11 @@ impl Run<'_> {
                     None => Ok((w, PerformanceGraph::default())),
                 });
             match parsed {
-                Ok((w, g)) => match rows::workout_row(&w, &g, self.fallback_tz.as_deref()) {
-                    Ok(row) => rows.push(row),
+                Ok((w, g)) => match rows::workout_summary(&w, &g, self.fallback_tz.as_deref()) {
+                    Ok(summary) => {
+                        rows.push(rows::workout_row_of(&summary, &w, &g));
+                        summaries.push(summary);
+                    }
                     Err(e) => self.problem(ProblemArea::Peloton, e.user_message()),
                 },
                 Err(e) => self.problem(
@@ -297,7 +302,7 @@ impl Run<'_> {
                 ),
             }
         }
-        rows
+        (rows, summaries)
     }
 }
 
@@ -369,29 +374,6 @@ fn account_tag(account: &str) -> String {
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(account.as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn text(row: &Row, column: &str) -> Option<String> {
-    match row.get(column) {
-        Some(CellValue::Text(s)) if !s.is_empty() => Some(s.clone()),
-        _ => None,
-    }
-}
-
-fn new_workout(row: &Row) -> NewWorkout {
-    let minutes = match row.get("Duration (min)") {
-        Some(CellValue::Number(n)) => n.round().max(0.0) as u32,
-        _ => 0,
-    };
-    NewWorkout {
-        id: row.key.clone(),
-        title: text(row, "Title")
-            .or_else(|| text(row, "Discipline"))
-            .unwrap_or_else(|| "Workout".into()),
-        instructor: text(row, "Instructor"),
-        minutes,
-        start_time: text(row, "Start Time").unwrap_or_default(),
-    }
 }
 
 #[cfg(test)]
