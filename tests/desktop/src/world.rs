@@ -28,6 +28,9 @@ pub const MAIN_TITLE: &str = "Peloton Coda Sync";
 pub const SETTINGS_TITLE: &str = "Peloton Coda Sync Settings";
 /// The name launch at login files its desktop entry under.
 pub const AUTOSTART_NAME: &str = "peloton-coda-sync";
+/// The document title of the fake Peloton's sign-in pages, as the sign-in
+/// window shows them.
+pub const PELOTON_SIGN_IN_TITLE: &str = "Log in | Peloton";
 /// The flag the login item passes.
 pub const MINIMIZED_FLAG: &str = "--minimized";
 
@@ -357,6 +360,20 @@ impl World {
     /// Acts on the settings window from now on.
     pub async fn in_settings_window(&self) -> Result<()> {
         self.switch_to(SETTINGS_TITLE).await
+    }
+
+    /// Acts on the sign-in window from now on, once it shows Peloton's page.
+    pub async fn in_sign_in_window(&self) -> Result<()> {
+        self.switch_to(PELOTON_SIGN_IN_TITLE).await
+    }
+
+    /// Runs `script` in the current window as an async WebDriver script
+    /// (its last argument is the callback) and returns what it answered.
+    pub async fn run_async_script(&self, script: &str) -> Result<serde_json::Value> {
+        self.client()?
+            .execute_async(script, vec![])
+            .await
+            .map_err(|e| anyhow!("running a script in the window: {e:?}"))
     }
 
     /// The titles of the app's windows shown on screen (X11, through xdotool).

@@ -534,3 +534,137 @@ async fn the_demo_app_syncs_its_fakes_and_leaves_the_real_setup_alone() -> Resul
     }
     Ok(())
 }
+
+/// The tray's status line once Peloton's sign-in died with no password kept.
+const SIGNED_OUT: &str = "Signed out of Peloton: sign in again";
+
+/// Settings and keychain with Coda set up and nothing of Peloton: what a
+/// person who signs in with Peloton's window starts from.
+async fn coda_only_setup(w: &World) -> Result<()> {
+    let c = w.credentials();
+    let settings = pcs_core::settings::Settings {
+        coda_doc: c.coda_doc,
+        ..Default::default()
+    };
+    settings
+        .save(&w.settings_file())
+        .map_err(|e| anyhow!("{e}"))?;
+    keychain::store(keychain::CODA_TOKEN, &c.coda_token).await
+}
+
+/// Clicks "Sign in with Peloton" and waits for Peloton's page in its window.
+async fn open_sign_in_window(w: &World) -> Result<()> {
+    w.in_settings_window().await?;
+    w.click("sign-in-peloton").await?;
+    w.in_sign_in_window().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "issue 18: WebKitWebDriver does not list the incognito sign-in window (its own WebKit context); the window must be made drivable first"]
+async fn signing_in_in_the_window_keeps_a_token_not_a_password_until_it_dies() -> Result<()> {
+    let mut w = World::new("sign-in-window").await?;
+    let c = w.credentials();
+    w.peloton.set_mfa_code(Some("246810"));
+    coda_only_setup(&w).await?;
+    // A password kept from the other way goes when the window way is used.
+    keychain::store(keychain::PELOTON_PASSWORD, "an old password").await?;
+    w.launch(&[]).await?;
+
+    // Both steps on Peloton's page: password, then the one-time code.
+    open_sign_in_window(&w).await?;
+    w.type_into("username", &c.email).await?;
+    w.type_into("password", &c.password).await?;
+    w.screenshot("sign-in").await?;
+    w.click("submit").await?;
+    w.type_into("code", "246810").await?;
+    w.click("submit").await?;
+
+    w.in_settings_window().await?;
+    let said = w
+        .wait_text("sign-in-result", "Signed in as …", |t| {
+            t.starts_with("Signed in as ")
+        })
+        .await?;
+    let way = w.text("peloton-sign-in-way").await?;
+    assert!(
+        way.starts_with(&said.trim_end_matches('.').to_string())
+            && way.contains("no password is kept"),
+        "{way}"
+    );
+    assert!(
+        keychain::lookup(keychain::PELOTON_REFRESH_TOKEN)
+            .await?
+            .is_some(),
+        "a refresh token in the keychain"
+    );
+    assert_eq!(keychain::lookup(keychain::PELOTON_PASSWORD).await?, None);
+    let saved = std::fs::read_to_string(w.settings_file())?;
+    assert!(saved.contains("peloton_sign_in = \"browser\""), "{saved}");
+
+    // It syncs with that token.
+    let tray = w.tray().await?;
+    tray.click("Sync now").await?;
+    let workouts = w.peloton.workout_ids().len();
+    until("every workout as a row in the fake Coda", || async {
+        let rows = w.coda.row_count("Workouts");
+        Ok((rows == workouts).then_some(()))
+    })
+    .await?;
+    w.wait_tray_status("Up to date").await?;
+    // The new workouts' notification.
+    let before = w.wait_notifications(1).await?.len();
+
+    // Peloton revokes it: no password to fall back on, so the person is
+    // told once, in the tray and a notification.
+    w.peloton.revoke_tokens();
+    tray.click("Sync now").await?;
+    w.wait_tray_status(SIGNED_OUT).await?;
+    let told = w.wait_notifications(before + 1).await?;
+    assert_eq!(told.len(), before + 1, "{told:?}");
+    assert_eq!(told[before].body, format!("{SIGNED_OUT}."));
+    let requests = w.peloton.requests().len();
+    tray.click("Sync now").await?;
+    until("the second run to reach Peloton", || async {
+        Ok((w.peloton.requests().len() > requests).then_some(()))
+    })
+    .await?;
+    w.wait_tray_status(SIGNED_OUT).await?;
+    assert_eq!(w.bus.notifications().len(), before + 1, "told only once");
+    w.assert_no_secret_in_windows().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "issue 18: WebKitWebDriver does not list the incognito sign-in window (its own WebKit context); the window must be made drivable first"]
+async fn the_sign_in_window_can_call_nothing_of_the_app() -> Result<()> {
+    let mut w = World::new("sign-in-capability").await?;
+    coda_only_setup(&w).await?;
+    w.launch(&[]).await?;
+    open_sign_in_window(&w).await?;
+    let seen = w
+        .run_async_script(
+            r#"const done = arguments[arguments.length - 1];
+            const out = { tauri: typeof window.__TAURI__, iife: typeof window.__TAURI_IIFE__ };
+            const internals = window.__TAURI_INTERNALS__;
+            const attempt = (cmd, args) => {
+              if (!internals || typeof internals.invoke !== 'function') return Promise.resolve('no invoke');
+              const late = new Promise(resolve => setTimeout(() => resolve('no answer'), 5000));
+              return Promise.race([
+                internals.invoke(cmd, args).then(() => 'answered', e => 'refused: ' + String(e)),
+                late,
+              ]);
+            };
+            Promise.all([
+              attempt('get_settings', {}),
+              attempt('sign_in_with_peloton', {}),
+              attempt('plugin:event|listen', { event: 'status', target: { kind: 'Any' }, handler: 0 }),
+            ]).then(results => { out.invokes = results; done(out); });"#,
+        )
+        .await?;
+    assert_eq!(seen["tauri"], "undefined", "{seen}");
+    assert_eq!(seen["iife"], "undefined", "{seen}");
+    for r in seen["invokes"].as_array().into_iter().flatten() {
+        assert_ne!(r, "answered", "{seen}");
+    }
+    Ok(())
+}
