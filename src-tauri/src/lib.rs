@@ -296,7 +296,6 @@ fn wire(
     });
     if desktop::under_webdriver() {
         desktop::create_all_hidden(handle);
-        sign_in::create_hidden(handle);
     }
     if !minimized {
         desktop::show(handle, WindowKind::Main);

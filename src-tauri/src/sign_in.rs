@@ -94,7 +94,7 @@ pub fn open<R: Runtime>(app: &AppHandle<R>) -> Result<(), CommandError> {
     *app.state::<Slot>().lock() = Some(Pending { attempt, client });
     let shown = match app.get_webview_window(LABEL) {
         Some(w) => w.navigate(url).map(|()| w),
-        None => build(app, WebviewUrl::External(url), true),
+        None => build(app, WebviewUrl::External(url)),
     };
     let w = shown.map_err(|e| {
         tracing::warn!(error = %e, "the sign-in window could not be opened");
@@ -106,30 +106,15 @@ pub fn open<R: Runtime>(app: &AppHandle<R>) -> Result<(), CommandError> {
     Ok(())
 }
 
-/// Creates the sign-in window hidden on a blank page, for WebDriver, which
-/// sees only the webviews that exist when its session starts
-/// ([`crate::desktop::under_webdriver`]).
-pub fn create_hidden<R: Runtime>(app: &AppHandle<R>) {
-    if app.get_webview_window(LABEL).is_some() {
-        return;
-    }
-    let blank = WebviewUrl::External("about:blank".parse().expect("a constant URL"));
-    if let Err(e) = build(app, blank, false) {
-        tracing::warn!(error = %e, "the sign-in window could not be created");
-    }
-}
-
 fn build<R: Runtime>(
     app: &AppHandle<R>,
     url: WebviewUrl,
-    visible: bool,
 ) -> tauri::Result<tauri::WebviewWindow<R>> {
     let handle = app.clone();
     WebviewWindowBuilder::new(app, LABEL, url)
         .title(TITLE)
         .inner_size(480.0, 720.0)
         .center()
-        .visible(visible)
         .incognito(true)
         .initialization_script(STRIP_GLOBALS)
         .on_navigation(move |url| allow(&handle, url))
@@ -143,8 +128,8 @@ fn allow<R: Runtime>(app: &AppHandle<R>, url: &Url) -> bool {
     let slot = app.state::<Slot>();
     let mut pending = slot.lock();
     let Some(p) = pending.as_ref() else {
-        // Nothing under way: only the blank page WebDriver's window starts on.
-        return url.as_str() == "about:blank";
+        // Nothing under way: the window has nothing to load.
+        return false;
     };
     match p.attempt.navigation(url.as_str()) {
         Navigation::Peloton => true,
