@@ -453,6 +453,8 @@ pub struct ChecklistTableView {
     pub state: String,
     /// The table itself must be made (its name gets a copy button).
     pub table_missing: bool,
+    /// Never required: an optional table the doc does not have.
+    pub optional: bool,
     /// Every column of the spec.
     pub columns: Vec<ChecklistColumnView>,
     /// The missing required names, one per line, for "Copy all missing
@@ -496,6 +498,10 @@ pub fn checklist_view(list: &Checklist) -> ChecklistView {
                 TableStatus::IsView => {
                     "a view, not a table: enter the name of its base table below".to_owned()
                 }
+                TableStatus::Optional => {
+                    "optional, not in the doc: add a table of this name with these columns to fill it too"
+                        .to_owned()
+                }
                 TableStatus::NeedsColumns => {
                     format!(
                         "{to_fix} column{} to fix",
@@ -508,7 +514,8 @@ pub fn checklist_view(list: &Checklist) -> ChecklistView {
                 name: t.name.clone(),
                 ok: t.status == TableStatus::Ok,
                 state,
-                table_missing: t.status == TableStatus::Missing,
+                table_missing: matches!(t.status, TableStatus::Missing | TableStatus::Optional),
+                optional: t.status == TableStatus::Optional,
                 columns: t
                     .columns
                     .iter()
@@ -1094,7 +1101,8 @@ mod tests {
         assert_eq!(json["coda_token_set"], false);
         assert!(json.get("peloton_password").is_none());
         assert!(json.get("coda_token").is_none());
-        assert_eq!(v.tables.len(), 4);
+        assert_eq!(v.tables.len(), 5);
         assert_eq!(v.tables[3].key, "friend_workouts");
+        assert_eq!(v.tables[4].key, "personal_bests");
     }
 }

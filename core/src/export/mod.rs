@@ -25,7 +25,8 @@ use serde_json::Value;
 use crate::peloton::types::{Me, PerformanceGraph, Workout};
 use crate::rows::{self, discipline_label, CellValue, Row};
 use crate::store::{Store, StoreError};
-use samples::{metres_per, Samples};
+pub(crate) use samples::metres_per;
+use samples::Samples;
 
 /// What to export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -16,6 +16,7 @@ use futures::StreamExt;
 use super::context::{Abort, Run};
 use super::report::{NewWorkout, Problem, ProblemArea, Progress};
 use super::writer::EarlyWriter;
+use crate::bests;
 use crate::peloton::types::{Me, PerformanceGraph, Workout};
 use crate::peloton::{PelotonError, Skipped};
 use crate::rows::{self, CellValue, Row};
@@ -244,10 +245,12 @@ impl Run<'_> {
     }
 
     /// Derives the Workouts rows from the state and writes those Coda has
-    /// not accepted yet (all of them with `--full`).
+    /// not accepted yet (all of them with `--full`), then the Personal
+    /// Bests rows they give, where the doc has that table (a best's row
+    /// changes only when the best does, so only a new best is sent).
     pub(super) async fn write_workouts(&mut self, new_ids: &HashSet<String>) -> Result<(), Abort> {
         let stored = self.with_store(|s| s.stored_workouts())?;
-        let rows = self.workout_rows(&stored);
+        let (rows, bests) = self.workout_rows(&stored);
         // With the table switched off, the notification still names what arrived.
         let enabled = self.svc.table_enabled(Table::Workouts);
         let written = if enabled {
@@ -273,11 +276,15 @@ impl Run<'_> {
         self.report
             .new_workouts
             .sort_by(|a, b| b.start_time.cmp(&a.start_time));
+        self.write_changed(Table::PersonalBests, bests).await?;
         Ok(())
     }
 
-    fn workout_rows(&mut self, stored: &[StoredWorkout]) -> Vec<Row> {
+    /// The Workouts rows of the stored workouts, and the Personal Bests
+    /// rows computed from them (each workout's JSON parsed once for both).
+    fn workout_rows(&mut self, stored: &[StoredWorkout]) -> (Vec<Row>, Vec<Row>) {
         let mut rows = Vec::with_capacity(stored.len());
+        let mut details = Vec::with_capacity(stored.len());
         for s in stored {
             let parsed =
                 serde_json::from_str::<Workout>(&s.detail_json).and_then(|w| match &s.graph_json {
@@ -286,7 +293,10 @@ impl Run<'_> {
                 });
             match parsed {
                 Ok((w, g)) => match rows::workout_row(&w, &g, self.fallback_tz.as_deref()) {
-                    Ok(row) => rows.push(row),
+                    Ok(row) => {
+                        rows.push(row);
+                        details.push(w);
+                    }
                     Err(e) => self.problem(ProblemArea::Peloton, e.user_message()),
                 },
                 Err(e) => self.problem(
@@ -297,7 +307,8 @@ impl Run<'_> {
                 ),
             }
         }
-        rows
+        let bests = bests::personal_best_rows(details.iter().zip(&rows));
+        (rows, bests)
     }
 }
 
