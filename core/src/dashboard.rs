@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::avatars::avatar_file;
 use crate::peloton::types::{FollowedUser, PerformanceGraph, Workout};
-use crate::rows::{self, CellValue, Row};
+use crate::rows::{self, WorkoutSummary};
 use crate::store::{Store, StoreError};
 
 /// The stored `/api/me` answer, whose `timezone` dates workouts that carry
@@ -144,20 +144,6 @@ fn fallback_tz(store: &Store) -> Option<String> {
     v.get("timezone")?.as_str().map(str::to_owned)
 }
 
-fn text(row: &Row, column: &str) -> Option<String> {
-    match row.get(column) {
-        Some(CellValue::Text(s)) if !s.is_empty() => Some(s.clone()),
-        _ => None,
-    }
-}
-
-fn number(row: &Row, column: &str) -> Option<f64> {
-    match row.get(column) {
-        Some(CellValue::Number(n)) => Some(*n),
-        _ => None,
-    }
-}
-
 /// The `n` latest workouts of the user, newest first. A stored workout that
 /// cannot be read (damaged JSON, no start time) is left out.
 pub fn recent_workouts(store: &Store, n: usize) -> Result<Vec<WorkoutCard>, StoreError> {
@@ -166,38 +152,29 @@ pub fn recent_workouts(store: &Store, n: usize) -> Result<Vec<WorkoutCard>, Stor
         .recent_workouts(n)?
         .into_iter()
         .filter_map(|s| {
-            let row = stored_row(&s.detail_json, s.graph_json.as_deref(), tz.as_deref())?;
+            let w = stored_summary(&s.detail_json, s.graph_json.as_deref(), tz.as_deref())?;
             Some(WorkoutCard {
+                hr_zone_minutes: w.zones(),
                 id: s.id,
-                title: text(&row, "Title").unwrap_or_else(|| "Workout".to_owned()),
-                instructor: text(&row, "Instructor"),
-                output_kj: number(&row, "Total Output (kJ)"),
-                minutes: number(&row, "Duration (min)"),
-                start_time: text(&row, "Start Time").unwrap_or_default(),
-                discipline: text(&row, "Discipline"),
-                strive: number(&row, "Strive Score"),
-                hr_zone_minutes: zone_minutes(&row),
+                title: w.title.unwrap_or_else(|| "Workout".to_owned()),
+                instructor: w.instructor,
+                output_kj: w.output_kj,
+                minutes: w.minutes,
+                start_time: w.start_time,
+                discipline: w.discipline,
+                strive: w.strive,
             })
         })
         .collect())
 }
 
-/// The five zones' minutes; `None` unless all five are known and some time
-/// was spent in them.
-fn zone_minutes(row: &Row) -> Option<[f64; 5]> {
-    let mut out = [0.0; 5];
-    for (i, m) in out.iter_mut().enumerate() {
-        *m = number(row, &format!("HR Zone {} (min)", i + 1))?;
-    }
-    (out.iter().sum::<f64>() > 0.0).then_some(out)
-}
-
-fn stored_row(detail: &str, graph: Option<&str>, tz: Option<&str>) -> Option<Row> {
+/// A stored workout's summary; `None` when it cannot be read.
+fn stored_summary(detail: &str, graph: Option<&str>, tz: Option<&str>) -> Option<WorkoutSummary> {
     let w: Workout = serde_json::from_str(detail).ok()?;
     let g: PerformanceGraph = graph
         .and_then(|g| serde_json::from_str(g).ok())
         .unwrap_or_default();
-    rows::workout_row(&w, &g, tz).ok()
+    rows::workout_summary(&w, &g, tz).ok()
 }
 
 /// The `n` latest workouts of the people the user follows, newest first,
@@ -229,7 +206,8 @@ pub fn friends_rides(
         .filter_map(|r| {
             let friend = friends.get(&r.friend_id)?;
             let w: Workout = serde_json::from_str(&r.json).ok()?;
-            let row = rows::friend_workout_row(friend, &w, tz.as_deref()).ok()?;
+            // A friend's list entry has no graph: the values its row has.
+            let w = rows::workout_summary(&w, &PerformanceGraph::default(), tz.as_deref()).ok()?;
             let avatar = avatar_dir
                 .map(|d| avatar_file(d, &r.friend_id))
                 .filter(|p| p.is_file());
@@ -241,11 +219,11 @@ pub fn friends_rides(
                     .unwrap_or_else(|| r.friend_id.clone()),
                 friend_id: r.friend_id,
                 avatar,
-                title: text(&row, "Title").unwrap_or_else(|| "Workout".to_owned()),
-                discipline: text(&row, "Discipline"),
-                when: text(&row, "Start Time").unwrap_or_default(),
-                output_kj: number(&row, "Total Output (kJ)"),
-                minutes: number(&row, "Duration (min)"),
+                title: w.title.unwrap_or_else(|| "Workout".to_owned()),
+                discipline: w.discipline,
+                when: w.start_time,
+                output_kj: w.output_kj,
+                minutes: w.minutes,
             })
         })
         .collect())
@@ -293,17 +271,19 @@ pub fn weekly_totals(
         }
         // The graph is read for its zones: the stored one is the trimmed
         // graph (the full-resolution archive is apart), a few kB each.
-        let Some(row) = stored_row(&s.detail_json, s.graph_json.as_deref(), tz.as_deref()) else {
+        let Some(w) = stored_summary(&s.detail_json, s.graph_json.as_deref(), tz.as_deref()) else {
             continue;
         };
-        let date = text(&row, "Start Time")
-            .and_then(|t| NaiveDate::parse_from_str(t.get(..10)?, "%Y-%m-%d").ok())
+        let date = w
+            .start_time
+            .get(..10)
+            .and_then(|t| NaiveDate::parse_from_str(t, "%Y-%m-%d").ok())
             .unwrap_or_else(|| s.start_time.date_naive());
         if let Some(week) = totals.get_mut(&monday(date)) {
-            week.minutes += number(&row, "Duration (min)").unwrap_or(0.0);
-            week.output_kj += number(&row, "Total Output (kJ)").unwrap_or(0.0);
+            week.minutes += w.minutes.unwrap_or(0.0);
+            week.output_kj += w.output_kj.unwrap_or(0.0);
             week.workouts += 1;
-            if let Some(zones) = zone_minutes(&row) {
+            if let Some(zones) = w.zones() {
                 for (sum, m) in week.hr_zone_minutes.iter_mut().zip(zones) {
                     *sum += m;
                 }

@@ -34,7 +34,30 @@ struct World {
     clock: ManualClock,
     per_friend: Mutex<u32>,
     page_limit: Mutex<u32>,
+    /// While set, Coda's address is a server that accepts connections and
+    /// never answers (its URL; the task holds the connections).
+    hanging_coda: Mutex<Option<(String, tokio::task::JoinHandle<()>)>>,
+    /// The wall time each `Sync` step took (the reports' own times come
+    /// from the manual clock).
+    took: Mutex<Vec<Duration>>,
 }
+
+/// A server that accepts connections and never answers.
+async fn hanging_server() -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((conn, _)) = listener.accept().await {
+            held.push(conn);
+        }
+    });
+    (url, task)
+}
+
+/// The retry budget of a run against a hanging server: small, so the test
+/// shows the run ends when it is spent (the real one is 10 minutes).
+const HANGING_BUDGET: Duration = Duration::from_secs(2);
 
 fn fast() -> RetryPolicy {
     RetryPolicy {
@@ -97,6 +120,8 @@ impl World {
             clock: ManualClock::new(chrono::Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap()),
             per_friend: Mutex::new(3),
             page_limit: Mutex::new(5),
+            hanging_coda: Mutex::new(None),
+            took: Mutex::new(Vec::new()),
         }
     }
 
@@ -116,13 +141,32 @@ impl World {
     fn engine(&self) -> Engine {
         let (p, c) = (self.peloton(), self.coda());
         let clock: SharedClock = Arc::new(self.clock.clone());
+        // One budget for both services, as the binaries build it; a short
+        // timeout and budget while Coda hangs.
+        let hanging = self
+            .hanging_coda
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map(|h| h.0.clone());
+        // While Coda hangs, only the budget may end the run: attempts are
+        // not what stops it.
+        let (coda_url, timeout, budget, max_attempts) = match hanging {
+            Some(url) => (url, Duration::from_millis(300), HANGING_BUDGET, 1000),
+            None => (c.url(), Duration::from_secs(5), Duration::from_secs(30), 6),
+        };
+        let retry = RetryPolicy {
+            budget: RetryBudget::new(budget),
+            max_attempts,
+            ..fast()
+        };
         let peloton = PelotonClient::new(
             PelotonConfig {
                 api_url: p.url(),
                 auth_url: p.url(),
                 rate: rate(),
                 timeout: Duration::from_secs(5),
-                retry: fast(),
+                retry: retry.clone(),
                 page_limit: *self.page_limit.lock().unwrap(),
                 dump_dir: Some(self.home.path().join("logs")),
                 ..PelotonConfig::default()
@@ -135,11 +179,11 @@ impl World {
         .unwrap();
         let coda = CodaClient::new(
             CodaConfig {
-                api_url: c.url(),
+                api_url: coda_url,
                 read_rate: rate(),
                 write_rate: rate(),
-                timeout: Duration::from_secs(5),
-                retry: fast(),
+                timeout,
+                retry,
                 batch_rows: 4,
                 mutation_poll: Duration::from_millis(20),
                 ..CodaConfig::default()
@@ -257,13 +301,21 @@ enum Step {
     ResetLogs,
     /// The user adds a row of their own to a table.
     AddUserRow(Table),
+    /// Coda accepts connections and never answers, until `CodaAnswers`.
+    CodaHangs,
+    /// Coda answers again.
+    CodaAnswers,
 }
 
 async fn play(w: &World, steps: &[Step]) -> Vec<RunReport> {
     let mut reports = Vec::new();
     for step in steps {
         match step {
-            Step::Sync => reports.push(w.sync().await),
+            Step::Sync => {
+                let start = std::time::Instant::now();
+                reports.push(w.sync().await);
+                w.took.lock().unwrap().push(start.elapsed());
+            }
             Step::Hours(h) => w.clock.advance(chrono::Duration::hours(*h)),
             Step::DeleteRows(table, n) => {
                 let deleted = w.coda().delete_first_rows(table.default_name(), *n);
@@ -299,6 +351,12 @@ async fn play(w: &World, steps: &[Step]) -> Vec<RunReport> {
                 let key = serde_json::Value::from("my own row");
                 w.coda()
                     .insert_user_row(table.default_name(), &[(table.key_column(), key)]);
+            }
+            Step::CodaHangs => *w.hanging_coda.lock().unwrap() = Some(hanging_server().await),
+            Step::CodaAnswers => {
+                if let Some((_, task)) = w.hanging_coda.lock().unwrap().take() {
+                    task.abort();
+                }
             }
             Step::ResetLogs => {
                 w.coda().reset_log();
@@ -469,6 +527,33 @@ fn cases() -> Vec<Case> {
                 assert!(w.keys(Table::FriendWorkouts).is_empty());
                 assert!(last(r).deleted.get("friend_workouts").copied().unwrap_or(0) > 0);
                 assert_eq!(w.keys(Table::Friends).len(), 2);
+            },
+        },
+        Case {
+            // The retry budget counts the timeouts waited out, so a server
+            // that never answers ends the run (not ok, one sentence) instead
+            // of holding it and the sync lock; what Peloton gave is kept and
+            // written by the next run.
+            name: "a hanging Coda ends the run within the budget and loses nothing",
+            steps: vec![Sync, AddWorkouts(7), CodaHangs, Sync, CodaAnswers, Sync],
+            expect: |w, r| {
+                let hung = &r[1];
+                assert!(!hung.ok(), "a run against a hanging Coda said ok");
+                let failure = hung.failure().expect("a failure");
+                assert!(
+                    failure.message.contains("Coda"),
+                    "the sentence names Coda: {}",
+                    failure.message
+                );
+                // Not a speed target: without the timeouts counted, the
+                // 1000 attempts of 300 ms each would hold it for minutes.
+                let took = w.took.lock().unwrap()[1];
+                assert!(
+                    took < HANGING_BUDGET + Duration::from_secs(30),
+                    "the run held on for {took:?}"
+                );
+                assert!(last(r).ok(), "{:?}", last(r).problems);
+                w.assert_workouts_complete();
             },
         },
         Case {
