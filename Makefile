@@ -48,6 +48,7 @@ lint: deps tools
 	@scripts/check-paths.sh
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	$(CARGO) clippy --workspace --locked --test desktop -- -D warnings
 	$(CARGO) deny check --hide-inclusion-graph licenses bans
 	$(CARGO) machete --with-metadata
 	@scripts/import-cycles.pl
@@ -62,16 +63,20 @@ tools: deps
 # The engine and the CLI against the fakes under every fault; prints the table
 # (tests/faults). The CLI is built first: the matrix runs the real binary too.
 faults: deps
-	$(CARGO) build --locked -p peloton-coda-sync -p faults
-	$(CARGO) run --locked -q -p faults --bin fault-matrix
+	@scripts/build-debug.sh
+	"$${CARGO_TARGET_DIR:-target}/debug/fault-matrix"
 
 # Third-party clients against the fakes: pylotoncycle, codaio and schemathesis (with
 # Coda's OpenAPI document) in a Python virtualenv (scripts/third-party-clients.sh).
 third-party: deps-e2e
 	@scripts/third-party-clients.sh
 
+# Every test but the desktop ones (`test = false` in tests/desktop: they need
+# the display and bus of `make e2e`), so the debug build is the one every
+# later stage reuses (scripts/build-debug.sh).
 unit: deps
-	$(CARGO) test --workspace --locked --exclude desktop-e2e
+	@scripts/build-debug.sh
+	$(CARGO) test --workspace --locked
 
 # The tray app end to end: release build, Xvfb, private D-Bus, keyring, WebDriver.
 e2e: deps-e2e tools
@@ -93,10 +98,11 @@ cold-test:
 	@scripts/cold-test.sh
 
 # Not part of `make test`: the first sync of 1000 workouts takes minutes by design.
+# The app and CLI measured are the ones the package ships (scripts/build-release.sh).
 bench: deps-e2e
 	$(CARGO) build --release --locked -p peloton-coda-sync -p fake-peloton -p fake-coda -p bench
 	@bin="$${CARGO_TARGET_DIR:-target}/release"; \
-	if $(CARGO) build --release --locked -p peloton-coda-sync-app; then \
+	if scripts/build-release.sh; then \
 	  "$$bin/bench" --app "$$bin/peloton-coda-sync-app"; \
 	else \
 	  "$$bin/bench" --skip-app "skipped: app did not build"; \

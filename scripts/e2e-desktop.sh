@@ -63,7 +63,7 @@ if [[ "${1:-}" == "--inside-session" ]]; then
   start=$(date +%s)
   status=0
   # anyhow's errors say what was awaited; their backtraces only bury it.
-  RUST_LIB_BACKTRACE=0 "$CARGO" test --locked -p desktop-e2e -- --test-threads=1 "$@" || status=$?
+  RUST_LIB_BACKTRACE=0 "$CARGO" test --workspace --locked --test desktop -- --test-threads=1 "$@" || status=$?
   say "tests took $(($(date +%s) - start)) s"
   exit "$status"
 fi
@@ -80,8 +80,11 @@ if [[ -z "${PCS_APP_BIN:-}" ]]; then
   scripts/build-release.sh || die "the release build of the app"
 fi
 say "building the fakes and the tests"
-"$CARGO" build --locked -p fake-peloton -p fake-coda || die "building the fakes"
-"$CARGO" test --locked -p desktop-e2e --no-run || die "building the desktop tests"
+# With the package selection of `make unit` (scripts/build-debug.sh says why):
+# the fakes come from that build, and the desktop tests (`test = false`, so
+# `cargo test --workspace` leaves them out) are built with the same features.
+scripts/build-debug.sh || die "building the fakes"
+"$CARGO" test --workspace --locked --test desktop --no-run || die "building the desktop tests"
 
 # tauri-driver 2.x, where `cargo install` puts it (CARGO_INSTALL_ROOT, else CARGO_HOME).
 scripts/ensure-tools.sh tauri-driver || die "installing tauri-driver"

@@ -209,7 +209,8 @@ if grep -Ei 'fixture|fake-|/e2e|desktop-e2e|bench|faults' <<<"$contents"; then
 fi
 
 say "building the fakes"
-"$CARGO" build --locked -p fake-peloton -p fake-coda >&2 || die "building the fakes"
+# The fakes, from the one debug build of `make test` (scripts/build-debug.sh).
+scripts/build-debug.sh || die "building the fakes"
 target_dir=$("$CARGO" metadata --format-version 1 --no-deps |
   sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 bin="${target_dir:-target}/debug"

@@ -31,7 +31,8 @@ if [[ ! -x "$venv/bin/python" || "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; th
   echo "$want" >"$stamp"
 fi
 
-cargo build --locked --quiet -p fake-peloton -p fake-coda
+# The fakes come from the one debug build of `make test` (scripts/build-debug.sh).
+scripts/build-debug.sh --quiet
 export FAKE_PELOTON_BIN="$target/debug/fake-peloton"
 export FAKE_CODA_BIN="$target/debug/fake-coda"
 

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::avatars::avatar_file;
 use crate::peloton::types::{FollowedUser, PerformanceGraph, Workout};
-use crate::rows::{self, CellValue, Row};
+use crate::rows::{self, WorkoutSummary};
 use crate::store::{Store, StoreError};
 
 /// The stored `/api/me` answer, whose `timezone` dates workouts that carry
@@ -84,6 +84,10 @@ pub struct WeekTotal {
     pub output_kj: f64,
     /// Workouts.
     pub workouts: u32,
+    /// Minutes in heart-rate zones 1 to 5, summed over the week's workouts
+    /// whose five zones are known (a workout without a heart-rate monitor
+    /// adds nothing here, its minutes still count above).
+    pub hr_zone_minutes: [f64; 5],
 }
 
 /// How the last sync ended.
@@ -140,20 +144,6 @@ fn fallback_tz(store: &Store) -> Option<String> {
     v.get("timezone")?.as_str().map(str::to_owned)
 }
 
-fn text(row: &Row, column: &str) -> Option<String> {
-    match row.get(column) {
-        Some(CellValue::Text(s)) if !s.is_empty() => Some(s.clone()),
-        _ => None,
-    }
-}
-
-fn number(row: &Row, column: &str) -> Option<f64> {
-    match row.get(column) {
-        Some(CellValue::Number(n)) => Some(*n),
-        _ => None,
-    }
-}
-
 /// The `n` latest workouts of the user, newest first. A stored workout that
 /// cannot be read (damaged JSON, no start time) is left out.
 pub fn recent_workouts(store: &Store, n: usize) -> Result<Vec<WorkoutCard>, StoreError> {
@@ -162,38 +152,29 @@ pub fn recent_workouts(store: &Store, n: usize) -> Result<Vec<WorkoutCard>, Stor
         .recent_workouts(n)?
         .into_iter()
         .filter_map(|s| {
-            let row = stored_row(&s.detail_json, s.graph_json.as_deref(), tz.as_deref())?;
+            let w = stored_summary(&s.detail_json, s.graph_json.as_deref(), tz.as_deref())?;
             Some(WorkoutCard {
+                hr_zone_minutes: w.zones(),
                 id: s.id,
-                title: text(&row, "Title").unwrap_or_else(|| "Workout".to_owned()),
-                instructor: text(&row, "Instructor"),
-                output_kj: number(&row, "Total Output (kJ)"),
-                minutes: number(&row, "Duration (min)"),
-                start_time: text(&row, "Start Time").unwrap_or_default(),
-                discipline: text(&row, "Discipline"),
-                strive: number(&row, "Strive Score"),
-                hr_zone_minutes: zone_minutes(&row),
+                title: w.title.unwrap_or_else(|| "Workout".to_owned()),
+                instructor: w.instructor,
+                output_kj: w.output_kj,
+                minutes: w.minutes,
+                start_time: w.start_time,
+                discipline: w.discipline,
+                strive: w.strive,
             })
         })
         .collect())
 }
 
-/// The five zones' minutes; `None` unless all five are known and some time
-/// was spent in them.
-fn zone_minutes(row: &Row) -> Option<[f64; 5]> {
-    let mut out = [0.0; 5];
-    for (i, m) in out.iter_mut().enumerate() {
-        *m = number(row, &format!("HR Zone {} (min)", i + 1))?;
-    }
-    (out.iter().sum::<f64>() > 0.0).then_some(out)
-}
-
-fn stored_row(detail: &str, graph: Option<&str>, tz: Option<&str>) -> Option<Row> {
+/// A stored workout's summary; `None` when it cannot be read.
+fn stored_summary(detail: &str, graph: Option<&str>, tz: Option<&str>) -> Option<WorkoutSummary> {
     let w: Workout = serde_json::from_str(detail).ok()?;
     let g: PerformanceGraph = graph
         .and_then(|g| serde_json::from_str(g).ok())
         .unwrap_or_default();
-    rows::workout_row(&w, &g, tz).ok()
+    rows::workout_summary(&w, &g, tz).ok()
 }
 
 /// The `n` latest workouts of the people the user follows, newest first,
@@ -225,7 +206,8 @@ pub fn friends_rides(
         .filter_map(|r| {
             let friend = friends.get(&r.friend_id)?;
             let w: Workout = serde_json::from_str(&r.json).ok()?;
-            let row = rows::friend_workout_row(friend, &w, tz.as_deref()).ok()?;
+            // A friend's list entry has no graph: the values its row has.
+            let w = rows::workout_summary(&w, &PerformanceGraph::default(), tz.as_deref()).ok()?;
             let avatar = avatar_dir
                 .map(|d| avatar_file(d, &r.friend_id))
                 .filter(|p| p.is_file());
@@ -237,11 +219,11 @@ pub fn friends_rides(
                     .unwrap_or_else(|| r.friend_id.clone()),
                 friend_id: r.friend_id,
                 avatar,
-                title: text(&row, "Title").unwrap_or_else(|| "Workout".to_owned()),
-                discipline: text(&row, "Discipline"),
-                when: text(&row, "Start Time").unwrap_or_default(),
-                output_kj: number(&row, "Total Output (kJ)"),
-                minutes: number(&row, "Duration (min)"),
+                title: w.title.unwrap_or_else(|| "Workout".to_owned()),
+                discipline: w.discipline,
+                when: w.start_time,
+                output_kj: w.output_kj,
+                minutes: w.minutes,
             })
         })
         .collect())
@@ -273,6 +255,7 @@ pub fn weekly_totals(
                     minutes: 0.0,
                     output_kj: 0.0,
                     workouts: 0,
+                    hr_zone_minutes: [0.0; 5],
                 },
             )
         })
@@ -286,18 +269,25 @@ pub fn weekly_totals(
         if earliest.is_some_and(|e| s.start_time < e) {
             break;
         }
-        // Minutes and output come from the detail alone; the graph (large)
-        // is not read.
-        let Some(row) = stored_row(&s.detail_json, None, tz.as_deref()) else {
+        // The graph is read for its zones: the stored one is the trimmed
+        // graph (the full-resolution archive is apart), a few kB each.
+        let Some(w) = stored_summary(&s.detail_json, s.graph_json.as_deref(), tz.as_deref()) else {
             continue;
         };
-        let date = text(&row, "Start Time")
-            .and_then(|t| NaiveDate::parse_from_str(t.get(..10)?, "%Y-%m-%d").ok())
+        let date = w
+            .start_time
+            .get(..10)
+            .and_then(|t| NaiveDate::parse_from_str(t, "%Y-%m-%d").ok())
             .unwrap_or_else(|| s.start_time.date_naive());
         if let Some(week) = totals.get_mut(&monday(date)) {
-            week.minutes += number(&row, "Duration (min)").unwrap_or(0.0);
-            week.output_kj += number(&row, "Total Output (kJ)").unwrap_or(0.0);
+            week.minutes += w.minutes.unwrap_or(0.0);
+            week.output_kj += w.output_kj.unwrap_or(0.0);
             week.workouts += 1;
+            if let Some(zones) = w.zones() {
+                for (sum, m) in week.hr_zone_minutes.iter_mut().zip(zones) {
+                    *sum += m;
+                }
+            }
         }
     }
     Ok(totals
@@ -306,6 +296,9 @@ pub fn weekly_totals(
             // Sums of one-decimal values drift (0.1 + 0.2); show them clean.
             w.minutes = (w.minutes * 10.0).round() / 10.0;
             w.output_kj = (w.output_kj * 10.0).round() / 10.0;
+            for m in &mut w.hr_zone_minutes {
+                *m = (*m * 10.0).round() / 10.0;
+            }
             w
         })
         .collect())
@@ -577,6 +570,48 @@ mod tests {
         assert_eq!(weeks[9].minutes, 30.0);
         let total: u32 = weeks.iter().map(|w| w.workouts).sum();
         assert_eq!(total, 3);
+    }
+
+    fn save_with_zones(s: &mut Store, id: &str, start: DateTime<Utc>, zone_secs: [u32; 5]) {
+        let durations: serde_json::Map<String, serde_json::Value> = zone_secs
+            .iter()
+            .enumerate()
+            .map(|(i, secs)| (format!("heart_rate_z{}_duration", i + 1), json!(secs)))
+            .collect();
+        let graph = json!({"effort_zones": {"heart_rate_zone_durations": durations}});
+        s.save_workout(
+            &StoredWorkout {
+                id: id.into(),
+                user_id: "me".into(),
+                start_time: start,
+                fingerprint: "f".into(),
+                detail_json: detail(id, start, 30, 1.0).to_string(),
+                graph_json: Some(graph.to_string()),
+            },
+            start,
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn weekly_totals_sum_the_minutes_per_heart_rate_zone() {
+        let mut s = Store::open_in_memory().unwrap();
+        let now = t(2026, 3, 4, 12);
+        // This week: two workouts with zones (the 2024 class's seconds,
+        // and a round one), one without a heart-rate monitor.
+        save_with_zones(&mut s, "a", t(2026, 3, 2, 8), [0, 9, 154, 829, 204]);
+        save_with_zones(&mut s, "b", t(2026, 3, 3, 8), [60, 120, 300, 600, 30]);
+        save(&mut s, "c", t(2026, 3, 3, 18), 20, 150_000.0);
+        // The week before: one with zones.
+        save_with_zones(&mut s, "d", t(2026, 2, 24, 8), [600, 0, 0, 0, 0]);
+        let weeks = weekly_totals(&s, now, 12).unwrap();
+        // Each workout's minutes to one decimal, as its Workouts row has
+        // them, then summed: 0 + 1.0, 0.2 + 2.0, 2.6 + 5.0, 13.8 + 10.0,
+        // 3.4 + 0.5; the workout without zones adds nothing.
+        assert_eq!(weeks[11].hr_zone_minutes, [1.0, 2.2, 7.6, 23.8, 3.9]);
+        assert_eq!(weeks[11].workouts, 3);
+        assert_eq!(weeks[10].hr_zone_minutes, [10.0, 0.0, 0.0, 0.0, 0.0]);
+        assert_eq!(weeks[9].hr_zone_minutes, [0.0; 5]);
     }
 
     fn finish(s: &mut Store, start: DateTime<Utc>, ok: bool, errors: &[&str]) {

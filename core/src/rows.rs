@@ -220,42 +220,93 @@ fn positive_count(value: Option<i64>) -> CellValue {
     }
 }
 
-/// `total_work` (J) in kJ to one decimal; empty when missing, 0 or negative.
-fn kilojoules(total_work: Option<f64>) -> CellValue {
+/// `total_work` (J) in kJ to one decimal; none when missing, 0 or negative.
+fn kilojoules(total_work: Option<f64>) -> Option<f64> {
     match total_work {
         // Divide by 100 then round, so there is one rounding step.
-        Some(j) if j.is_finite() && j > 0.0 => CellValue::Number((j / 100.0).round() / 10.0),
-        _ => CellValue::Empty,
+        Some(j) if j.is_finite() && j > 0.0 => Some((j / 100.0).round() / 10.0),
+        _ => None,
     }
 }
 
-/// `end - start` seconds in minutes to one decimal (halves round up);
-/// empty without an end or when the end precedes the start.
-fn duration_minutes(start: i64, end: Option<i64>) -> CellValue {
+/// `end - start` seconds in minutes to one decimal (halves round up); none
+/// without an end or when the end precedes the start.
+fn duration_minutes(start: i64, end: Option<i64>) -> Option<f64> {
     match end.and_then(|end| end.checked_sub(start)) {
         // secs / 6 is tenths of a minute; i64 -> f64 may lose precision only
         // beyond 2^53 s, which no real workout lasts.
-        Some(secs) if secs >= 0 => CellValue::Number((secs as f64 / 6.0).round() / 10.0),
-        _ => CellValue::Empty,
+        Some(secs) if secs >= 0 => Some((secs as f64 / 6.0).round() / 10.0),
+        _ => None,
     }
 }
 
-/// The columns the Workouts and Friend Workouts tables share.
-struct Common {
-    start_time: String,
-    discipline: CellValue,
-    title: CellValue,
-    instructor: CellValue,
-    duration: CellValue,
-    total_output: CellValue,
-    personal_record: bool,
+/// One workout as the app shows it, typed, each value computed once: the
+/// Workouts and Friend Workouts rows, the window's cards and weeks, and the
+/// new-workout notification are all built from it, so nothing reads a row
+/// back by its column names. `None` is "Peloton did not say" (an empty cell).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkoutSummary {
+    /// Peloton's workout id.
+    pub id: String,
+    /// Start in the workout's own zone, `YYYY-MM-DDThh:mm:ss±hh:mm`.
+    pub start_time: String,
+    /// "Cycling", "Strength" ...
+    pub discipline: Option<String>,
+    /// The class title ("45 min Power Zone Ride").
+    pub title: Option<String>,
+    /// The instructor, if the class had a person leading it.
+    pub instructor: Option<String>,
+    /// Length in minutes, to one decimal.
+    pub minutes: Option<f64>,
+    /// Total output in kJ, to one decimal.
+    pub output_kj: Option<f64>,
+    /// Whether the output was a personal record.
+    pub personal_record: bool,
+    /// Peloton's Strive score (from the performance graph).
+    pub strive: Option<f64>,
+    /// Minutes in heart-rate zones 1 to 5, to one decimal (from the graph).
+    pub hr_zone_minutes: [Option<f64>; 5],
+}
+
+impl WorkoutSummary {
+    /// The minutes in all five zones, when each is known and some time was
+    /// spent in them (the window's zone bar).
+    pub fn zones(&self) -> Option<[f64; 5]> {
+        let mut out = [0.0; 5];
+        for (o, m) in out.iter_mut().zip(self.hr_zone_minutes) {
+            *o = m?;
+        }
+        (out.iter().sum::<f64>() > 0.0).then_some(out)
+    }
+}
+
+/// The summary of one of the user's workouts: `w` is the detail, `graph`
+/// its performance graph (`PerformanceGraph::default()` when there is none),
+/// `fallback_tz` the user's `/api/me` timezone if any. Fails as
+/// [`workout_row`] does.
+pub fn workout_summary(
+    w: &Workout,
+    graph: &PerformanceGraph,
+    fallback_tz: Option<&str>,
+) -> Result<WorkoutSummary, RowError> {
+    let mut s = common(w, fallback_tz)?;
+    s.strive = graph
+        .effort_zones
+        .as_ref()
+        .and_then(|e| e.total_effort_points)
+        .filter(|x| x.is_finite() && *x >= 0.0);
+    for (n, m) in (1..=5).zip(s.hr_zone_minutes.iter_mut()) {
+        *m = minutes(zone_seconds(graph, n));
+    }
+    Ok(s)
 }
 
 fn non_empty(s: &Option<String>) -> Option<&str> {
     s.as_deref().filter(|s| !s.is_empty())
 }
 
-fn common(w: &Workout, fallback_tz: Option<&str>) -> Result<Common, RowError> {
+/// What the Workouts and Friend Workouts rows share (no graph values).
+fn common(w: &Workout, fallback_tz: Option<&str>) -> Result<WorkoutSummary, RowError> {
     if w.id.is_empty() {
         return Err(RowError::MissingField {
             workout_id: String::new(),
@@ -290,19 +341,26 @@ fn common(w: &Workout, fallback_tz: Option<&str>) -> Result<Common, RowError> {
         .and_then(|r| r.instructor.as_ref())
         .filter(|i| non_empty(&i.id).is_some())
         .and_then(|i| non_empty(&i.name));
-    Ok(Common {
+    Ok(WorkoutSummary {
+        id: w.id.clone(),
         start_time,
-        discipline: text(discipline.as_deref()),
-        title: text(title),
-        instructor: text(instructor),
-        duration: duration_minutes(start, w.end_time),
-        total_output: kilojoules(w.total_work),
+        discipline,
+        title: title.map(str::to_owned),
+        instructor: instructor.map(str::to_owned),
+        minutes: duration_minutes(start, w.end_time),
+        output_kj: kilojoules(w.total_work),
         personal_record: w.is_total_work_personal_record.unwrap_or(false),
+        strive: None,
+        hr_zone_minutes: [None; 5],
     })
 }
 
 /// Builds a row with exactly `table`'s columns, in its order.
-fn assemble(table: Table, key: &str, mut value_of: impl FnMut(&str) -> CellValue) -> Row {
+pub(crate) fn assemble(
+    table: Table,
+    key: &str,
+    mut value_of: impl FnMut(&str) -> CellValue,
+) -> Row {
     Row {
         table,
         key: key.to_owned(),
@@ -328,7 +386,13 @@ pub fn workout_row(
     graph: &PerformanceGraph,
     fallback_tz: Option<&str>,
 ) -> Result<Row, RowError> {
-    let c = common(w, fallback_tz)?;
+    let summary = workout_summary(w, graph, fallback_tz)?;
+    Ok(workout_row_of(&summary, w, graph))
+}
+
+/// The Workouts row of a workout whose [`workout_summary`] is `c` (the
+/// engine keeps both: the row for Coda, the summary for the notification).
+pub fn workout_row_of(c: &WorkoutSummary, w: &Workout, graph: &PerformanceGraph) -> Row {
     let avg = |slug: &str| number(graph.average(slug).and_then(|s| s.value));
     let total = |slug: &str| number(graph.summary(slug).and_then(|s| s.value));
     let distance = total("distance");
@@ -341,14 +405,14 @@ pub fn workout_row(
                 .and_then(|s| s.display_unit.as_deref()),
         ),
     };
-    Ok(assemble(Table::Workouts, &w.id, |column| match column {
+    assemble(Table::Workouts, &w.id, |column| match column {
         "Workout ID" => CellValue::Text(w.id.clone()),
         "Start Time" => CellValue::Text(c.start_time.clone()),
-        "Discipline" => c.discipline.clone(),
-        "Title" => c.title.clone(),
-        "Instructor" => c.instructor.clone(),
-        "Duration (min)" => c.duration.clone(),
-        "Total Output (kJ)" => c.total_output.clone(),
+        "Discipline" => text(c.discipline.as_deref()),
+        "Title" => text(c.title.as_deref()),
+        "Instructor" => text(c.instructor.as_deref()),
+        "Duration (min)" => number(c.minutes),
+        "Total Output (kJ)" => number(c.output_kj),
         "Avg Output (W)" => avg("avg_output"),
         "Avg Cadence (rpm)" => avg("avg_cadence"),
         "Avg Resistance (%)" => avg("avg_resistance"),
@@ -361,15 +425,21 @@ pub fn workout_row(
         "Leaderboard Rank" => positive_count(w.leaderboard_rank),
         "Leaderboard Users" => positive_count(w.total_leaderboard_users),
         "Personal Record" => CellValue::Bool(c.personal_record),
+        "Strive Score" => number(c.strive),
+        "HR Zone 1 (min)" => number(c.hr_zone_minutes[0]),
+        "HR Zone 2 (min)" => number(c.hr_zone_minutes[1]),
+        "HR Zone 3 (min)" => number(c.hr_zone_minutes[2]),
+        "HR Zone 4 (min)" => number(c.hr_zone_minutes[3]),
+        "HR Zone 5 (min)" => number(c.hr_zone_minutes[4]),
         optional => optional_cell(optional, w, graph),
-    }))
+    })
 }
 
-/// Seconds in minutes to one decimal; empty when missing or negative.
-fn minutes(secs: Option<f64>) -> CellValue {
+/// Seconds in minutes to one decimal; none when missing or negative.
+fn minutes(secs: Option<f64>) -> Option<f64> {
     match secs {
-        Some(s) if s.is_finite() && s >= 0.0 => CellValue::Number((s / 6.0).round() / 10.0),
-        _ => CellValue::Empty,
+        Some(s) if s.is_finite() && s >= 0.0 => Some((s / 6.0).round() / 10.0),
+        _ => None,
     }
 }
 
@@ -435,19 +505,6 @@ fn optional_cell(column: &str, w: &Workout, graph: &PerformanceGraph) -> CellVal
                 .metric_or_alternative("speed")
                 .and_then(|m| m.max_value),
         ),
-        "Strive Score" => match graph
-            .effort_zones
-            .as_ref()
-            .and_then(|e| e.total_effort_points)
-        {
-            Some(x) if x.is_finite() && x >= 0.0 => CellValue::Number(x),
-            _ => CellValue::Empty,
-        },
-        "HR Zone 1 (min)" => minutes(zone_seconds(graph, 1)),
-        "HR Zone 2 (min)" => minutes(zone_seconds(graph, 2)),
-        "HR Zone 3 (min)" => minutes(zone_seconds(graph, 3)),
-        "HR Zone 4 (min)" => minutes(zone_seconds(graph, 4)),
-        "HR Zone 5 (min)" => minutes(zone_seconds(graph, 5)),
         // 0 is Peloton's "no FTP set".
         "FTP (W)" => match w.ftp_info.as_ref().and_then(|f| f.ftp) {
             Some(x) if x.is_finite() && x > 0.0 => CellValue::Number(x),
@@ -520,11 +577,11 @@ pub fn friend_workout_row(
             "User ID" => text(Some(&friend.id)),
             "Username" => text(friend.username.as_deref()),
             "Start Time" => CellValue::Text(c.start_time.clone()),
-            "Discipline" => c.discipline.clone(),
-            "Title" => c.title.clone(),
-            "Instructor" => c.instructor.clone(),
-            "Duration (min)" => c.duration.clone(),
-            "Total Output (kJ)" => c.total_output.clone(),
+            "Discipline" => text(c.discipline.as_deref()),
+            "Title" => text(c.title.as_deref()),
+            "Instructor" => text(c.instructor.as_deref()),
+            "Duration (min)" => number(c.minutes),
+            "Total Output (kJ)" => number(c.output_kj),
             "Personal Record" => CellValue::Bool(c.personal_record),
             _ => CellValue::Empty,
         },

@@ -34,7 +34,30 @@ struct World {
     clock: ManualClock,
     per_friend: Mutex<u32>,
     page_limit: Mutex<u32>,
+    /// While set, Coda's address is a server that accepts connections and
+    /// never answers (its URL; the task holds the connections).
+    hanging_coda: Mutex<Option<(String, tokio::task::JoinHandle<()>)>>,
+    /// The wall time each `Sync` step took (the reports' own times come
+    /// from the manual clock).
+    took: Mutex<Vec<Duration>>,
 }
+
+/// A server that accepts connections and never answers.
+async fn hanging_server() -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((conn, _)) = listener.accept().await {
+            held.push(conn);
+        }
+    });
+    (url, task)
+}
+
+/// The retry budget of a run against a hanging server: small, so the test
+/// shows the run ends when it is spent (the real one is 10 minutes).
+const HANGING_BUDGET: Duration = Duration::from_secs(2);
 
 fn fast() -> RetryPolicy {
     RetryPolicy {
@@ -70,14 +93,20 @@ async fn peloton(email: &str, user_id: &str, seed: u64, workouts: usize) -> Fake
 }
 
 async fn coda(doc_id: &str) -> FakeCoda {
-    FakeCoda::start(
-        fake_coda::Config {
-            doc_id: doc_id.into(),
-            ..fake_coda::Config::default()
-        }
-        .without_rate_limits(),
-    )
-    .await
+    coda_without(doc_id, None).await
+}
+
+/// A doc lacking `table` (the user never made it).
+async fn coda_without(doc_id: &str, table: Option<&str>) -> FakeCoda {
+    let mut config = fake_coda::Config {
+        doc_id: doc_id.into(),
+        ..fake_coda::Config::default()
+    }
+    .without_rate_limits();
+    if let Some(table) = table {
+        config = config.without_table(table);
+    }
+    FakeCoda::start(config).await
 }
 
 impl World {
@@ -91,6 +120,8 @@ impl World {
             clock: ManualClock::new(chrono::Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap()),
             per_friend: Mutex::new(3),
             page_limit: Mutex::new(5),
+            hanging_coda: Mutex::new(None),
+            took: Mutex::new(Vec::new()),
         }
     }
 
@@ -110,13 +141,32 @@ impl World {
     fn engine(&self) -> Engine {
         let (p, c) = (self.peloton(), self.coda());
         let clock: SharedClock = Arc::new(self.clock.clone());
+        // One budget for both services, as the binaries build it; a short
+        // timeout and budget while Coda hangs.
+        let hanging = self
+            .hanging_coda
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map(|h| h.0.clone());
+        // While Coda hangs, only the budget may end the run: attempts are
+        // not what stops it.
+        let (coda_url, timeout, budget, max_attempts) = match hanging {
+            Some(url) => (url, Duration::from_millis(300), HANGING_BUDGET, 1000),
+            None => (c.url(), Duration::from_secs(5), Duration::from_secs(30), 6),
+        };
+        let retry = RetryPolicy {
+            budget: RetryBudget::new(budget),
+            max_attempts,
+            ..fast()
+        };
         let peloton = PelotonClient::new(
             PelotonConfig {
                 api_url: p.url(),
                 auth_url: p.url(),
                 rate: rate(),
                 timeout: Duration::from_secs(5),
-                retry: fast(),
+                retry: retry.clone(),
                 page_limit: *self.page_limit.lock().unwrap(),
                 dump_dir: Some(self.home.path().join("logs")),
                 ..PelotonConfig::default()
@@ -129,11 +179,11 @@ impl World {
         .unwrap();
         let coda = CodaClient::new(
             CodaConfig {
-                api_url: c.url(),
+                api_url: coda_url,
                 read_rate: rate(),
                 write_rate: rate(),
-                timeout: Duration::from_secs(5),
-                retry: fast(),
+                timeout,
+                retry,
                 batch_rows: 4,
                 mutation_poll: Duration::from_millis(20),
                 ..CodaConfig::default()
@@ -212,7 +262,11 @@ impl World {
     }
 
     fn assert_no_duplicates(&self) {
-        for t in Table::ALL {
+        let there = self.coda().table_names();
+        for t in Table::ALL
+            .into_iter()
+            .filter(|t| there.iter().any(|n| n == t.default_name()))
+        {
             let dups = self.coda().duplicate_keys(t.default_name(), t.key_column());
             assert!(dups.is_empty(), "{t:?} duplicated: {dups:?}");
         }
@@ -231,6 +285,8 @@ enum Step {
     RecreateTable(Table),
     /// The settings point at another doc with the same tables.
     SwitchDoc,
+    /// The settings point at another doc, one without this table.
+    SwitchDocWithout(Table),
     /// Another Peloton account signs in.
     SwitchAccount,
     /// Peloton adds workouts.
@@ -245,13 +301,21 @@ enum Step {
     ResetLogs,
     /// The user adds a row of their own to a table.
     AddUserRow(Table),
+    /// Coda accepts connections and never answers, until `CodaAnswers`.
+    CodaHangs,
+    /// Coda answers again.
+    CodaAnswers,
 }
 
 async fn play(w: &World, steps: &[Step]) -> Vec<RunReport> {
     let mut reports = Vec::new();
     for step in steps {
         match step {
-            Step::Sync => reports.push(w.sync().await),
+            Step::Sync => {
+                let start = std::time::Instant::now();
+                reports.push(w.sync().await);
+                w.took.lock().unwrap().push(start.elapsed());
+            }
             Step::Hours(h) => w.clock.advance(chrono::Duration::hours(*h)),
             Step::DeleteRows(table, n) => {
                 let deleted = w.coda().delete_first_rows(table.default_name(), *n);
@@ -261,6 +325,10 @@ async fn play(w: &World, steps: &[Step]) -> Vec<RunReport> {
                 w.coda().recreate_table(table.default_name(), None);
             }
             Step::SwitchDoc => *w.coda.lock().unwrap() = Arc::new(coda("ZyXWvUTS").await),
+            Step::SwitchDocWithout(table) => {
+                let without = coda_without("ZyXWvUTS", Some(table.default_name())).await;
+                *w.coda.lock().unwrap() = Arc::new(without);
+            }
             Step::SwitchAccount => {
                 *w.peloton.lock().unwrap() =
                     Arc::new(peloton("other@example.com", &"b".repeat(32), 7, 5).await);
@@ -283,6 +351,12 @@ async fn play(w: &World, steps: &[Step]) -> Vec<RunReport> {
                 let key = serde_json::Value::from("my own row");
                 w.coda()
                     .insert_user_row(table.default_name(), &[(table.key_column(), key)]);
+            }
+            Step::CodaHangs => *w.hanging_coda.lock().unwrap() = Some(hanging_server().await),
+            Step::CodaAnswers => {
+                if let Some((_, task)) = w.hanging_coda.lock().unwrap().take() {
+                    task.abort();
+                }
             }
             Step::ResetLogs => {
                 w.coda().reset_log();
@@ -377,6 +451,24 @@ fn cases() -> Vec<Case> {
                     .filter(|l| !l.path.ends_with("/columns") && !l.path.ends_with("/rows"))
                     .count();
                 assert_eq!(counts, Table::ALL.len(), "one row count per table");
+                // Personal Bests were written once and, unchanged, not again.
+                assert!(!w.keys(Table::PersonalBests).is_empty());
+                assert_eq!(
+                    r[0].written.get("personal_bests").copied(),
+                    Some(w.keys(Table::PersonalBests).len() as u64)
+                );
+                assert_eq!(last(r).written.get("personal_bests"), None);
+            },
+        },
+        Case {
+            name: "a doc without the optional Personal Bests table syncs without a problem",
+            steps: vec![SwitchDocWithout(Table::PersonalBests), Sync, Sync],
+            expect: |w, r| {
+                w.assert_workouts_complete();
+                for report in r {
+                    assert!(report.ok(), "{:?}", report.problems);
+                    assert_eq!(report.written.get("personal_bests"), None);
+                }
             },
         },
         Case {
@@ -435,6 +527,33 @@ fn cases() -> Vec<Case> {
                 assert!(w.keys(Table::FriendWorkouts).is_empty());
                 assert!(last(r).deleted.get("friend_workouts").copied().unwrap_or(0) > 0);
                 assert_eq!(w.keys(Table::Friends).len(), 2);
+            },
+        },
+        Case {
+            // The retry budget counts the timeouts waited out, so a server
+            // that never answers ends the run (not ok, one sentence) instead
+            // of holding it and the sync lock; what Peloton gave is kept and
+            // written by the next run.
+            name: "a hanging Coda ends the run within the budget and loses nothing",
+            steps: vec![Sync, AddWorkouts(7), CodaHangs, Sync, CodaAnswers, Sync],
+            expect: |w, r| {
+                let hung = &r[1];
+                assert!(!hung.ok(), "a run against a hanging Coda said ok");
+                let failure = hung.failure().expect("a failure");
+                assert!(
+                    failure.message.contains("Coda"),
+                    "the sentence names Coda: {}",
+                    failure.message
+                );
+                // Not a speed target: without the timeouts counted, the
+                // 1000 attempts of 300 ms each would hold it for minutes.
+                let took = w.took.lock().unwrap()[1];
+                assert!(
+                    took < HANGING_BUDGET + Duration::from_secs(30),
+                    "the run held on for {took:?}"
+                );
+                assert!(last(r).ok(), "{:?}", last(r).problems);
+                w.assert_workouts_complete();
             },
         },
         Case {

@@ -109,6 +109,7 @@ fn on_tray_event(app: &AppHandle<Wry>, e: Event) {
         Event::Quit => state.send(Request::Quit),
         Event::OpenWindow => desktop::show(app, WindowKind::Main),
         Event::OpenSettings => desktop::show(app, WindowKind::Settings),
+        Event::Export => state.send(Request::Export),
         Event::OpenLogFolder => {
             use tauri_plugin_opener::OpenerExt;
             let dir = state.paths.log_dir.display().to_string();
@@ -216,6 +217,9 @@ fn builder(state: Arc<AppState>, demo: bool) -> tauri::Builder<Wry> {
                 .build(),
         )
         .plugin(tauri_plugin_opener::init())
+        // The tray's "Export..." folder chooser, called from Rust only: the
+        // capability file grants the windows none of its commands.
+        .plugin(tauri_plugin_dialog::init())
         .manage(state)
         .invoke_handler(commands::handler())
         .on_window_event(|window, event| match event {

@@ -706,7 +706,9 @@ impl Authenticator {
     /// header: counted, never past [`MAX_PASSWORD_SUBMISSIONS`], never after
     /// a refusal or a block; a plain 429 or a 5xx (or a dropped connection)
     /// is tried again within the count, after `Retry-After` or a backoff no
-    /// longer than the policy's longest wait.
+    /// longer than the policy's longest wait. (About 75 lines: the count,
+    /// the refusal and the block are checked around one send, and kept
+    /// together so no path can send a password past them.)
     async fn submit_password(
         &self,
         mut build: impl FnMut() -> RequestBuilder,
@@ -802,7 +804,9 @@ impl Authenticator {
         PelotonError::LoginBlocked
     }
 
-    /// Method A (§3.3 to §3.7).
+    /// Method A (§3.3 to §3.7). (About 90 lines: the five requests of
+    /// Auth0's web flow in the order `docs/peloton-api.md` gives them, each
+    /// feeding the next.)
     async fn login_web(&self, password: &SecretString) -> Result<Tokens, PelotonError> {
         let jar = Arc::new(Jar::default());
         let http = Client::builder()

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::rows::WorkoutSummary;
 use crate::tables::Table;
 
 /// A step of a run, for progress bars and the tray tooltip.
@@ -130,6 +131,22 @@ pub struct NewWorkout {
     pub minutes: u32,
     /// Start time as written to Coda.
     pub start_time: String,
+}
+
+impl From<&WorkoutSummary> for NewWorkout {
+    fn from(s: &WorkoutSummary) -> Self {
+        NewWorkout {
+            id: s.id.clone(),
+            title: s
+                .title
+                .clone()
+                .or_else(|| s.discipline.clone())
+                .unwrap_or_else(|| "Workout".into()),
+            instructor: s.instructor.clone(),
+            minutes: s.minutes.map_or(0, |m| m.round().max(0.0) as u32),
+            start_time: s.start_time.clone(),
+        }
+    }
 }
 
 impl NewWorkout {
@@ -331,5 +348,55 @@ mod tests {
             start_time: String::new(),
         };
         assert_eq!(w.describe(), "45 min Power Zone Ride with Matt Wilpers");
+    }
+
+    #[test]
+    fn a_new_workout_is_named_from_its_summary() {
+        let summary = WorkoutSummary {
+            id: "w1".into(),
+            start_time: "2026-03-02T07:00:00-05:00".into(),
+            discipline: Some("Strength".into()),
+            title: None,
+            instructor: None,
+            minutes: Some(19.6),
+            output_kj: None,
+            personal_record: false,
+            strive: None,
+            hr_zone_minutes: [None; 5],
+        };
+        let w = NewWorkout::from(&summary);
+        // No title: the discipline names it; minutes are rounded.
+        assert_eq!(w.describe(), "20 min Strength");
+        assert_eq!(w.id, "w1");
+        let titled = WorkoutSummary {
+            title: Some("Full Body".into()),
+            instructor: Some("Andy Speer".into()),
+            ..summary
+        };
+        assert_eq!(
+            NewWorkout::from(&titled).describe(),
+            "20 min Full Body with Andy Speer"
+        );
+    }
+
+    #[test]
+    fn zones_need_all_five_and_some_time() {
+        let mut s = WorkoutSummary {
+            id: "w".into(),
+            start_time: String::new(),
+            discipline: None,
+            title: None,
+            instructor: None,
+            minutes: None,
+            output_kj: None,
+            personal_record: false,
+            strive: None,
+            hr_zone_minutes: [Some(1.0), Some(2.0), None, Some(0.0), Some(0.5)],
+        };
+        assert_eq!(s.zones(), None);
+        s.hr_zone_minutes[2] = Some(3.0);
+        assert_eq!(s.zones(), Some([1.0, 2.0, 3.0, 0.0, 0.5]));
+        s.hr_zone_minutes = [Some(0.0); 5];
+        assert_eq!(s.zones(), None);
     }
 }

@@ -16,9 +16,10 @@ use futures::StreamExt;
 use super::context::{Abort, Run};
 use super::report::{NewWorkout, Problem, ProblemArea, Progress};
 use super::writer::EarlyWriter;
+use crate::bests;
 use crate::peloton::types::{Me, PerformanceGraph, Workout};
 use crate::peloton::{PelotonError, Skipped};
-use crate::rows::{self, CellValue, Row};
+use crate::rows::{self, Row, WorkoutSummary};
 use crate::store::{QueuedWorkout, StoredWorkout};
 use crate::tables::Table;
 
@@ -244,10 +245,12 @@ impl Run<'_> {
     }
 
     /// Derives the Workouts rows from the state and writes those Coda has
-    /// not accepted yet (all of them with `--full`).
+    /// not accepted yet (all of them with `--full`), then the Personal
+    /// Bests rows they give, where the doc has that table (a best's row
+    /// changes only when the best does, so only a new best is sent).
     pub(super) async fn write_workouts(&mut self, new_ids: &HashSet<String>) -> Result<(), Abort> {
         let stored = self.with_store(|s| s.stored_workouts())?;
-        let rows = self.workout_rows(&stored);
+        let (rows, summaries, bests) = self.workout_rows(&stored);
         // With the table switched off, the notification still names what arrived.
         let enabled = self.svc.table_enabled(Table::Workouts);
         let written = if enabled {
@@ -265,19 +268,28 @@ impl Run<'_> {
         } else {
             HashSet::new()
         };
-        self.report.new_workouts = rows
+        self.report.new_workouts = summaries
             .iter()
-            .filter(|r| new_ids.contains(&r.key) && (!enabled || written.contains(&r.key)))
-            .map(new_workout)
+            .filter(|s| new_ids.contains(&s.id) && (!enabled || written.contains(&s.id)))
+            .map(NewWorkout::from)
             .collect();
         self.report
             .new_workouts
             .sort_by(|a, b| b.start_time.cmp(&a.start_time));
+        self.write_changed(Table::PersonalBests, bests).await?;
         Ok(())
     }
 
-    fn workout_rows(&mut self, stored: &[StoredWorkout]) -> Vec<Row> {
+    /// Each stored workout's row and summary, in the same order, and the
+    /// Personal Bests rows computed from them (each workout's JSON parsed
+    /// once for all three).
+    fn workout_rows(
+        &mut self,
+        stored: &[StoredWorkout],
+    ) -> (Vec<Row>, Vec<WorkoutSummary>, Vec<Row>) {
         let mut rows = Vec::with_capacity(stored.len());
+        let mut summaries = Vec::with_capacity(stored.len());
+        let mut details = Vec::with_capacity(stored.len());
         for s in stored {
             let parsed =
                 serde_json::from_str::<Workout>(&s.detail_json).and_then(|w| match &s.graph_json {
@@ -285,8 +297,12 @@ impl Run<'_> {
                     None => Ok((w, PerformanceGraph::default())),
                 });
             match parsed {
-                Ok((w, g)) => match rows::workout_row(&w, &g, self.fallback_tz.as_deref()) {
-                    Ok(row) => rows.push(row),
+                Ok((w, g)) => match rows::workout_summary(&w, &g, self.fallback_tz.as_deref()) {
+                    Ok(summary) => {
+                        rows.push(rows::workout_row_of(&summary, &w, &g));
+                        summaries.push(summary);
+                        details.push(w);
+                    }
                     Err(e) => self.problem(ProblemArea::Peloton, e.user_message()),
                 },
                 Err(e) => self.problem(
@@ -297,7 +313,8 @@ impl Run<'_> {
                 ),
             }
         }
-        rows
+        let bests = bests::personal_best_rows(details.iter().zip(&rows));
+        (rows, summaries, bests)
     }
 }
 
@@ -369,29 +386,6 @@ fn account_tag(account: &str) -> String {
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(account.as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn text(row: &Row, column: &str) -> Option<String> {
-    match row.get(column) {
-        Some(CellValue::Text(s)) if !s.is_empty() => Some(s.clone()),
-        _ => None,
-    }
-}
-
-fn new_workout(row: &Row) -> NewWorkout {
-    let minutes = match row.get("Duration (min)") {
-        Some(CellValue::Number(n)) => n.round().max(0.0) as u32,
-        _ => 0,
-    };
-    NewWorkout {
-        id: row.key.clone(),
-        title: text(row, "Title")
-            .or_else(|| text(row, "Discipline"))
-            .unwrap_or_else(|| "Workout".into()),
-        instructor: text(row, "Instructor"),
-        minutes,
-        start_time: text(row, "Start Time").unwrap_or_default(),
-    }
 }
 
 #[cfg(test)]
