@@ -35,6 +35,8 @@ if [[ "${1:-}" == "--inside-session" ]]; then
   # A keyring of its own, unlocked with a throwaway password, as a login
   # session leaves it. Its files live under the run's temporary folder.
   keyring_pw="e2e-$RANDOM$RANDOM"
+  # The tests lock the keyring and unlock it again with it (a throwaway).
+  export E2E_KEYRING_PASSWORD="$keyring_pw"
   printf '%s' "$keyring_pw" |
     XDG_DATA_HOME="$E2E_TMP/keyring-data" \
       gnome-keyring-daemon --foreground --unlock --components=secrets \

@@ -117,18 +117,37 @@ function renderFriends(list, empty) {
   $('friends-empty').hidden = list.length > 0;
 }
 
+function titled(node, text) {
+  const t = svg('title');
+  t.textContent = text;
+  node.append(t);
+  return node;
+}
+
+let shownChart = null;
+
+// The zones view stacks each week's minutes per heart-rate zone over its
+// faint bar; the output line stays.
 function renderChart(c) {
+  shownChart = c;
   $('chart-card').hidden = !c;
   if (!c) return;
+  $('chart-zones-toggle').hidden = !c.has_zones;
+  const zones = c.has_zones && $('chart-zones').checked;
+  $('chart-legend').hidden = zones;
+  $('chart-zones-legend').hidden = !zones;
   const chart = $('chart');
   chart.setAttribute('viewBox', `0 0 ${c.width} ${c.height}`);
   const nodes = [svg('line', { class: 'axis', x1: 0, x2: c.width, y1: c.height - 20, y2: c.height - 20 })];
   for (const b of c.bars) {
-    const r = svg('rect', { class: 'bar', x: b.x, y: b.y, width: b.width, height: b.height, rx: 2 });
-    const t = svg('title');
-    t.textContent = b.title;
-    r.append(t);
-    nodes.push(r);
+    const r = svg('rect', { class: zones ? 'bar faint' : 'bar', x: b.x, y: b.y, width: b.width, height: b.height, rx: 2 });
+    nodes.push(titled(r, zones ? b.zones_title : b.title));
+    if (zones) {
+      for (const z of b.zones.filter((z) => z.height > 0)) {
+        const zr = svg('rect', { class: `zone z${z.zone}`, x: b.x, y: z.y, width: b.width, height: z.height });
+        nodes.push(titled(zr, b.zones_title));
+      }
+    }
     if (b.label) {
       const label = svg('text', { class: 'tick', x: b.x + b.width / 2, y: c.height - 6 });
       label.textContent = b.label;
@@ -186,6 +205,7 @@ $('sync-now').addEventListener('click', async () => {
 const openSettings = () => invoke('open_settings').catch((err) => setError(message(err), false));
 $('error-action').addEventListener('click', openSettings);
 $('open-settings').addEventListener('click', openSettings);
+$('chart-zones').addEventListener('change', () => renderChart(shownChart));
 $('setup-open-settings').addEventListener('click', openSettings);
 
 listen('status', (e) => onStatus(e.payload));

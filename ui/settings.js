@@ -224,11 +224,11 @@ function renderChecklist(list) {
   if (!list) return;
   $('checklist-tables').replaceChildren(...list.tables.map((t) => {
     const box = document.createElement('details');
-    box.className = 'ck-table ' + (t.ok ? 'ok' : 'bad');
+    box.className = 'ck-table ' + (t.ok ? 'ok' : (t.optional ? 'optional' : 'bad'));
     box.id = `checklist-${t.key}`;
-    box.open = !t.ok;
+    box.open = !t.ok && !t.optional;
     const head = document.createElement('summary');
-    head.append(el('span', 'mark', t.ok ? '✓' : '✗'), el('strong', null, t.name), el('span', 'muted state', t.state));
+    head.append(el('span', 'mark', t.ok ? '✓' : (t.optional ? '–' : '✗')), el('strong', null, t.name), el('span', 'muted state', t.state));
     box.append(head);
     const tools = el('div', 'ck-tools');
     if (t.table_missing) tools.append(copyButton('Copy table name', t.name));

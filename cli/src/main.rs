@@ -448,6 +448,10 @@ fn checklist_lines(table: &TableChecklist) -> Vec<String> {
         TableStatus::IsView => {
             "a view, not a table: name its base table in the settings".to_owned()
         }
+        TableStatus::Optional => {
+            "optional, not in the doc: add a table of this name with these columns to fill it too"
+                .to_owned()
+        }
         TableStatus::NeedsColumns => {
             let n = table
                 .columns

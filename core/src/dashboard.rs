@@ -84,6 +84,10 @@ pub struct WeekTotal {
     pub output_kj: f64,
     /// Workouts.
     pub workouts: u32,
+    /// Minutes in heart-rate zones 1 to 5, summed over the week's workouts
+    /// whose five zones are known (a workout without a heart-rate monitor
+    /// adds nothing here, its minutes still count above).
+    pub hr_zone_minutes: [f64; 5],
 }
 
 /// How the last sync ended.
@@ -251,6 +255,7 @@ pub fn weekly_totals(
                     minutes: 0.0,
                     output_kj: 0.0,
                     workouts: 0,
+                    hr_zone_minutes: [0.0; 5],
                 },
             )
         })
@@ -264,9 +269,9 @@ pub fn weekly_totals(
         if earliest.is_some_and(|e| s.start_time < e) {
             break;
         }
-        // Minutes and output come from the detail alone; the graph (large)
-        // is not read.
-        let Some(w) = stored_summary(&s.detail_json, None, tz.as_deref()) else {
+        // The graph is read for its zones: the stored one is the trimmed
+        // graph (the full-resolution archive is apart), a few kB each.
+        let Some(w) = stored_summary(&s.detail_json, s.graph_json.as_deref(), tz.as_deref()) else {
             continue;
         };
         let date = w
@@ -278,6 +283,11 @@ pub fn weekly_totals(
             week.minutes += w.minutes.unwrap_or(0.0);
             week.output_kj += w.output_kj.unwrap_or(0.0);
             week.workouts += 1;
+            if let Some(zones) = w.zones() {
+                for (sum, m) in week.hr_zone_minutes.iter_mut().zip(zones) {
+                    *sum += m;
+                }
+            }
         }
     }
     Ok(totals
@@ -286,6 +296,9 @@ pub fn weekly_totals(
             // Sums of one-decimal values drift (0.1 + 0.2); show them clean.
             w.minutes = (w.minutes * 10.0).round() / 10.0;
             w.output_kj = (w.output_kj * 10.0).round() / 10.0;
+            for m in &mut w.hr_zone_minutes {
+                *m = (*m * 10.0).round() / 10.0;
+            }
             w
         })
         .collect())
@@ -557,6 +570,48 @@ mod tests {
         assert_eq!(weeks[9].minutes, 30.0);
         let total: u32 = weeks.iter().map(|w| w.workouts).sum();
         assert_eq!(total, 3);
+    }
+
+    fn save_with_zones(s: &mut Store, id: &str, start: DateTime<Utc>, zone_secs: [u32; 5]) {
+        let durations: serde_json::Map<String, serde_json::Value> = zone_secs
+            .iter()
+            .enumerate()
+            .map(|(i, secs)| (format!("heart_rate_z{}_duration", i + 1), json!(secs)))
+            .collect();
+        let graph = json!({"effort_zones": {"heart_rate_zone_durations": durations}});
+        s.save_workout(
+            &StoredWorkout {
+                id: id.into(),
+                user_id: "me".into(),
+                start_time: start,
+                fingerprint: "f".into(),
+                detail_json: detail(id, start, 30, 1.0).to_string(),
+                graph_json: Some(graph.to_string()),
+            },
+            start,
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn weekly_totals_sum_the_minutes_per_heart_rate_zone() {
+        let mut s = Store::open_in_memory().unwrap();
+        let now = t(2026, 3, 4, 12);
+        // This week: two workouts with zones (the 2024 class's seconds,
+        // and a round one), one without a heart-rate monitor.
+        save_with_zones(&mut s, "a", t(2026, 3, 2, 8), [0, 9, 154, 829, 204]);
+        save_with_zones(&mut s, "b", t(2026, 3, 3, 8), [60, 120, 300, 600, 30]);
+        save(&mut s, "c", t(2026, 3, 3, 18), 20, 150_000.0);
+        // The week before: one with zones.
+        save_with_zones(&mut s, "d", t(2026, 2, 24, 8), [600, 0, 0, 0, 0]);
+        let weeks = weekly_totals(&s, now, 12).unwrap();
+        // Each workout's minutes to one decimal, as its Workouts row has
+        // them, then summed: 0 + 1.0, 0.2 + 2.0, 2.6 + 5.0, 13.8 + 10.0,
+        // 3.4 + 0.5; the workout without zones adds nothing.
+        assert_eq!(weeks[11].hr_zone_minutes, [1.0, 2.2, 7.6, 23.8, 3.9]);
+        assert_eq!(weeks[11].workouts, 3);
+        assert_eq!(weeks[10].hr_zone_minutes, [10.0, 0.0, 0.0, 0.0, 0.0]);
+        assert_eq!(weeks[9].hr_zone_minutes, [0.0; 5]);
     }
 
     fn finish(s: &mut Store, start: DateTime<Utc>, ok: bool, errors: &[&str]) {

@@ -7,6 +7,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod avatars;
+pub mod bests;
 pub mod clock;
 pub mod coda;
 pub mod dashboard;

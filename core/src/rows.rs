@@ -356,7 +356,11 @@ fn common(w: &Workout, fallback_tz: Option<&str>) -> Result<WorkoutSummary, RowE
 }
 
 /// Builds a row with exactly `table`'s columns, in its order.
-fn assemble(table: Table, key: &str, mut value_of: impl FnMut(&str) -> CellValue) -> Row {
+pub(crate) fn assemble(
+    table: Table,
+    key: &str,
+    mut value_of: impl FnMut(&str) -> CellValue,
+) -> Row {
     Row {
         table,
         key: key.to_owned(),

@@ -128,8 +128,33 @@ fn map_keyring_error(e: keyring::Error) -> SecretsError {
     }
 }
 
+/// Whether the keychain holds `account` under `service` only locked: read
+/// without unlocking it. keyring's Secret Service backend unlocks a locked
+/// item itself, which opens the desktop's unlock prompt and waits for an
+/// answer with no deadline: a scheduled sync (or the app's start) would hang
+/// on a keychain locked at login, instead of saying it is locked.
+#[cfg(target_os = "linux")]
+fn locked_on_linux(service: &str, account: &str) -> Result<bool, SecretsError> {
+    use secret_service::blocking::SecretService;
+    use secret_service::EncryptionType;
+    // No secret crosses this session: a plain one is enough to search.
+    let ss = SecretService::connect(EncryptionType::Plain)
+        .map_err(|e| SecretsError::Unavailable(e.to_string()))?;
+    let found = ss
+        .search_items(HashMap::from([("service", service), ("username", account)]))
+        .map_err(|e| SecretsError::Failed(e.to_string()))?;
+    Ok(found.unlocked.is_empty() && !found.locked.is_empty())
+}
+
 impl SecretStore for KeyringStore {
     fn get(&self, key: SecretKey) -> Result<Option<SecretString>, SecretsError> {
+        #[cfg(target_os = "linux")]
+        if locked_on_linux(&self.service, key.account())? {
+            return Err(SecretsError::Locked(format!(
+                "{} is in a locked collection",
+                key.account()
+            )));
+        }
         match self.entry(key)?.get_password() {
             Ok(v) => Ok(Some(SecretString::from(v))),
             Err(keyring::Error::NoEntry) => Ok(None),

@@ -108,7 +108,7 @@ impl TableSettings {
     }
 }
 
-/// The four tables' settings, keyed as in `settings.toml`.
+/// The tables' settings, keyed as in `settings.toml`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(from = "RawTables")]
 pub struct TablesSettings {
@@ -120,6 +120,8 @@ pub struct TablesSettings {
     pub friends: TableSettings,
     /// `[tables.friend_workouts]`.
     pub friend_workouts: TableSettings,
+    /// `[tables.personal_bests]` (written only when the doc has it).
+    pub personal_bests: TableSettings,
 }
 
 impl Default for TablesSettings {
@@ -138,6 +140,7 @@ struct RawTables {
     instructors: RawTable,
     friends: RawTable,
     friend_workouts: RawTable,
+    personal_bests: RawTable,
 }
 
 #[derive(Default, Deserialize)]
@@ -164,6 +167,7 @@ impl From<RawTables> for TablesSettings {
             instructors: r.instructors.fill(Table::Instructors),
             friends: r.friends.fill(Table::Friends),
             friend_workouts: r.friend_workouts.fill(Table::FriendWorkouts),
+            personal_bests: r.personal_bests.fill(Table::PersonalBests),
         }
     }
 }
@@ -448,6 +452,7 @@ impl Settings {
             Table::Instructors => &self.tables.instructors,
             Table::Friends => &self.tables.friends,
             Table::FriendWorkouts => &self.tables.friend_workouts,
+            Table::PersonalBests => &self.tables.personal_bests,
         }
     }
 
@@ -458,6 +463,7 @@ impl Settings {
             Table::Instructors => &mut self.tables.instructors,
             Table::Friends => &mut self.tables.friends,
             Table::FriendWorkouts => &mut self.tables.friend_workouts,
+            Table::PersonalBests => &mut self.tables.personal_bests,
         }
     }
 }

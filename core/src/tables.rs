@@ -1,6 +1,7 @@
-//! The four Coda tables and their columns, as `docs/coda-tables.md`
-//! specifies them. The rows mapping fills these columns; the Coda schema
-//! check compares a doc against them.
+//! The Coda tables and their columns, as `docs/coda-tables.md` specifies
+//! them: four the schema check requires, and Personal Bests, written only
+//! when the doc has it. The rows mapping fills these columns; the Coda
+//! schema check compares a doc against them.
 
 use serde::{Deserialize, Serialize};
 
@@ -16,6 +17,9 @@ pub enum Table {
     Friends,
     /// Each friend's latest workouts.
     FriendWorkouts,
+    /// The user's best output or distance per discipline and class length
+    /// (an optional table: see [`Table::is_optional`]).
+    PersonalBests,
 }
 
 /// What a column must be able to hold.
@@ -140,14 +144,34 @@ const FRIEND_WORKOUTS: &[ColumnSpec] = &[
     col("Personal Record", Checkbox),
 ];
 
+const PERSONAL_BESTS: &[ColumnSpec] = &[
+    col("Best ID", Text),
+    col("Discipline", Text),
+    col("Length (min)", Number),
+    col("Best Output (kJ)", Number),
+    col("Best Distance", Number),
+    col("Distance Unit", Text),
+    col("Date", DateTime),
+    col("Workout ID", Text),
+];
+
 impl Table {
-    /// Every table, in the order a sync writes them.
-    pub const ALL: [Table; 4] = [
+    /// Every table: the four the check requires, in the order a sync
+    /// writes them, then the optional one (written after Workouts).
+    pub const ALL: [Table; 5] = [
         Table::Workouts,
         Table::Instructors,
         Table::Friends,
         Table::FriendWorkouts,
+        Table::PersonalBests,
     ];
+
+    /// Written only when the doc has a table of this name: its absence is
+    /// no problem and the check never asks for it (a table that is there
+    /// must still have its columns).
+    pub fn is_optional(self) -> bool {
+        matches!(self, Table::PersonalBests)
+    }
 
     /// The table's default name in the doc.
     pub fn default_name(self) -> &'static str {
@@ -156,6 +180,7 @@ impl Table {
             Table::Instructors => "Instructors",
             Table::Friends => "Friends",
             Table::FriendWorkouts => "Friend Workouts",
+            Table::PersonalBests => "Personal Bests",
         }
     }
 
@@ -166,6 +191,7 @@ impl Table {
             Table::Instructors => "instructors",
             Table::Friends => "friends",
             Table::FriendWorkouts => "friend_workouts",
+            Table::PersonalBests => "personal_bests",
         }
     }
 
@@ -192,6 +218,7 @@ impl Table {
             Table::Instructors => INSTRUCTORS,
             Table::Friends => FRIENDS,
             Table::FriendWorkouts => FRIEND_WORKOUTS,
+            Table::PersonalBests => PERSONAL_BESTS,
         }
     }
 
@@ -217,6 +244,17 @@ mod tests {
         assert_eq!(Table::Instructors.key_column(), "Instructor ID");
         assert_eq!(Table::Friends.key_column(), "User ID");
         assert_eq!(Table::FriendWorkouts.key_column(), "Workout ID");
+        assert_eq!(Table::PersonalBests.key_column(), "Best ID");
+    }
+
+    #[test]
+    fn only_personal_bests_is_an_optional_table() {
+        let optional: Vec<Table> = Table::ALL.into_iter().filter(|t| t.is_optional()).collect();
+        assert_eq!(optional, [Table::PersonalBests]);
+        assert_eq!(
+            Table::from_key("personal_bests"),
+            Some(Table::PersonalBests)
+        );
     }
 
     #[test]

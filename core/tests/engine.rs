@@ -93,14 +93,20 @@ async fn peloton(email: &str, user_id: &str, seed: u64, workouts: usize) -> Fake
 }
 
 async fn coda(doc_id: &str) -> FakeCoda {
-    FakeCoda::start(
-        fake_coda::Config {
-            doc_id: doc_id.into(),
-            ..fake_coda::Config::default()
-        }
-        .without_rate_limits(),
-    )
-    .await
+    coda_without(doc_id, None).await
+}
+
+/// A doc lacking `table` (the user never made it).
+async fn coda_without(doc_id: &str, table: Option<&str>) -> FakeCoda {
+    let mut config = fake_coda::Config {
+        doc_id: doc_id.into(),
+        ..fake_coda::Config::default()
+    }
+    .without_rate_limits();
+    if let Some(table) = table {
+        config = config.without_table(table);
+    }
+    FakeCoda::start(config).await
 }
 
 impl World {
@@ -256,7 +262,11 @@ impl World {
     }
 
     fn assert_no_duplicates(&self) {
-        for t in Table::ALL {
+        let there = self.coda().table_names();
+        for t in Table::ALL
+            .into_iter()
+            .filter(|t| there.iter().any(|n| n == t.default_name()))
+        {
             let dups = self.coda().duplicate_keys(t.default_name(), t.key_column());
             assert!(dups.is_empty(), "{t:?} duplicated: {dups:?}");
         }
@@ -275,6 +285,8 @@ enum Step {
     RecreateTable(Table),
     /// The settings point at another doc with the same tables.
     SwitchDoc,
+    /// The settings point at another doc, one without this table.
+    SwitchDocWithout(Table),
     /// Another Peloton account signs in.
     SwitchAccount,
     /// Peloton adds workouts.
@@ -313,6 +325,10 @@ async fn play(w: &World, steps: &[Step]) -> Vec<RunReport> {
                 w.coda().recreate_table(table.default_name(), None);
             }
             Step::SwitchDoc => *w.coda.lock().unwrap() = Arc::new(coda("ZyXWvUTS").await),
+            Step::SwitchDocWithout(table) => {
+                let without = coda_without("ZyXWvUTS", Some(table.default_name())).await;
+                *w.coda.lock().unwrap() = Arc::new(without);
+            }
             Step::SwitchAccount => {
                 *w.peloton.lock().unwrap() =
                     Arc::new(peloton("other@example.com", &"b".repeat(32), 7, 5).await);
@@ -435,6 +451,24 @@ fn cases() -> Vec<Case> {
                     .filter(|l| !l.path.ends_with("/columns") && !l.path.ends_with("/rows"))
                     .count();
                 assert_eq!(counts, Table::ALL.len(), "one row count per table");
+                // Personal Bests were written once and, unchanged, not again.
+                assert!(!w.keys(Table::PersonalBests).is_empty());
+                assert_eq!(
+                    r[0].written.get("personal_bests").copied(),
+                    Some(w.keys(Table::PersonalBests).len() as u64)
+                );
+                assert_eq!(last(r).written.get("personal_bests"), None);
+            },
+        },
+        Case {
+            name: "a doc without the optional Personal Bests table syncs without a problem",
+            steps: vec![SwitchDocWithout(Table::PersonalBests), Sync, Sync],
+            expect: |w, r| {
+                w.assert_workouts_complete();
+                for report in r {
+                    assert!(report.ok(), "{:?}", report.problems);
+                    assert_eq!(report.written.get("personal_bests"), None);
+                }
             },
         },
         Case {

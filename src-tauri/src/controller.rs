@@ -38,6 +38,10 @@ pub enum Request {
     NetworkUp,
     /// The user saved settings.
     SettingsChanged(AppSettings),
+    /// The user chose "Export..." in the tray.
+    Export,
+    /// The export ended (or its folder chooser was closed).
+    ExportFinished(ExportOutcome),
     /// Leave the app.
     Quit,
 }
@@ -53,6 +57,24 @@ pub struct AppSettings {
     pub credentials_changed: bool,
     /// Whether something a sync needs is still not set (`pcs_core::setup::missing`).
     pub needs_setup: bool,
+}
+
+/// How an export ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExportOutcome {
+    /// The folder chooser was closed without a folder: nothing to say.
+    Cancelled,
+    /// The files are written; `summary` names how many and where
+    /// (`pcs_core::export::ExportReport::summary`).
+    Written {
+        /// "14 files written to Peloton exports (11 workouts matched)."
+        summary: String,
+    },
+    /// It stopped; one sentence says why and what to do.
+    Failed {
+        /// "The folder ... cannot be written (...); choose another folder and export again."
+        sentence: String,
+    },
 }
 
 /// How a sync ended.
@@ -172,6 +194,9 @@ pub trait Shell {
     fn start_sync(&mut self);
     /// Asks the running sync to stop.
     fn cancel_sync(&mut self);
+    /// Asks for a folder, then exports every workout into it; reports back
+    /// with [`Request::ExportFinished`].
+    fn start_export(&mut self);
     /// Leaves the app.
     fn quit(&mut self);
 }
@@ -215,6 +240,8 @@ pub struct Controller<S: Shell> {
     notifications: Notifications,
     paused: bool,
     running: bool,
+    /// An export is under way (one at a time).
+    exporting: bool,
     progress: String,
     last_ok_at: Option<DateTime<Utc>>,
     trouble: Trouble,
@@ -252,6 +279,7 @@ impl<S: Shell> Controller<S> {
             notifications: settings.notifications.clone(),
             paused: false,
             running: false,
+            exporting: false,
             progress: String::new(),
             last_ok_at: initial.last_ok_at,
             trouble: Trouble::None,
@@ -343,6 +371,28 @@ impl<S: Shell> Controller<S> {
                 self.start_if_due(now);
             }
             Request::SyncFinished(result) => self.finished(result),
+            Request::Export => {
+                if !self.exporting {
+                    self.exporting = true;
+                    self.shell.start_export();
+                }
+            }
+            Request::ExportFinished(outcome) => {
+                self.exporting = false;
+                // The user asked for it: told whatever the notification
+                // switches say, and only then.
+                match outcome {
+                    ExportOutcome::Cancelled => {}
+                    ExportOutcome::Written { summary } => self.shell.notify(Notification {
+                        title: "Export finished".to_owned(),
+                        body: summary,
+                    }),
+                    ExportOutcome::Failed { sentence } => self.shell.notify(Notification {
+                        title: "Export failed".to_owned(),
+                        body: sentence,
+                    }),
+                }
+            }
             Request::Quit => {
                 if self.running {
                     self.shell.cancel_sync();
@@ -508,6 +558,7 @@ impl<S: Shell> Controller<S> {
             next_sync_at: (!self.paused && !self.awaiting_setup && !self.awaiting_sign_in)
                 .then(|| self.schedule.next_run()),
             paused: self.paused,
+            exporting: self.exporting,
         }
     }
 
@@ -574,6 +625,7 @@ mod tests {
         Status(LiveStatus),
         StartSync,
         CancelSync,
+        StartExport,
         Quit,
     }
 
@@ -598,6 +650,9 @@ mod tests {
         }
         fn cancel_sync(&mut self) {
             self.0.push(Effect::CancelSync);
+        }
+        fn start_export(&mut self) {
+            self.0.push(Effect::StartExport);
         }
         fn quit(&mut self) {
             self.0.push(Effect::Quit);
@@ -705,6 +760,52 @@ mod tests {
             self.clock.set(t);
             self.c.handle(r)
         }
+    }
+
+    #[test]
+    fn export_asks_once_then_names_the_folder_and_count_or_says_why_not() {
+        let mut w = world();
+        w.c.handle(Request::Export);
+        w.c.handle(Request::Export);
+        assert_eq!(w.count(|e| *e == Effect::StartExport), 1, "one at a time");
+        assert!(w.last_tray().exporting);
+        assert!(
+            !crate::tray::menu(&w.last_tray())
+                .item(crate::tray::Event::Export)
+                .unwrap()
+                .enabled
+        );
+
+        // Closing the chooser says nothing and frees the menu item.
+        w.c.handle(Request::ExportFinished(ExportOutcome::Cancelled));
+        assert!(w.notifications().is_empty());
+        assert!(!w.last_tray().exporting);
+
+        w.c.handle(Request::Export);
+        w.c.handle(Request::ExportFinished(ExportOutcome::Written {
+            summary: "14 files written to Peloton exports (11 workouts matched).".into(),
+        }));
+        w.c.handle(Request::Export);
+        let sentence = "The folder /media/cd cannot be written (permission denied); choose another folder and export again.";
+        w.c.handle(Request::ExportFinished(ExportOutcome::Failed {
+            sentence: sentence.into(),
+        }));
+        assert_eq!(w.count(|e| *e == Effect::StartExport), 3);
+        assert_eq!(
+            w.notifications(),
+            [
+                Notification {
+                    title: "Export finished".into(),
+                    body: "14 files written to Peloton exports (11 workouts matched).".into(),
+                },
+                Notification {
+                    title: "Export failed".into(),
+                    body: sentence.into(),
+                },
+            ]
+        );
+        // An export never starts or stops a sync.
+        assert_eq!(w.starts(), 0);
     }
 
     #[test]

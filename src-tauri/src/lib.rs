@@ -111,6 +111,7 @@ fn on_tray_event(app: &AppHandle<Wry>, e: Event) {
         Event::Quit => state.send(Request::Quit),
         Event::OpenWindow => desktop::show(app, WindowKind::Main),
         Event::OpenSettings => desktop::show(app, WindowKind::Settings),
+        Event::Export => state.send(Request::Export),
         Event::OpenLogFolder => {
             use tauri_plugin_opener::OpenerExt;
             let dir = state.paths.log_dir.display().to_string();
@@ -218,6 +219,9 @@ fn builder(state: Arc<AppState>, demo: bool) -> tauri::Builder<Wry> {
                 .build(),
         )
         .plugin(tauri_plugin_opener::init())
+        // The tray's "Export..." folder chooser, called from Rust only: the
+        // capability file grants the windows none of its commands.
+        .plugin(tauri_plugin_dialog::init())
         .manage(state)
         .manage(sign_in::Slot::default())
         .invoke_handler(commands::handler())

@@ -1,12 +1,13 @@
 //! The controller's effects on the real desktop: tray, notifications,
-//! windows, status events and sync tasks.
+//! windows, status events, sync tasks and exports (the folder chooser is
+//! the dialog plugin's, called from Rust only, so no window is granted it).
 
 use std::sync::Arc;
 
 use tauri::{AppHandle, Emitter, Runtime};
 use tokio_util::sync::CancellationToken;
 
-use crate::controller::{LiveStatus, Notification, Request, Shell, WindowKind};
+use crate::controller::{ExportOutcome, LiveStatus, Notification, Request, Shell, WindowKind};
 use crate::state::AppState;
 use crate::tray::TrayState;
 use crate::tray_adapter::TrayAdapter;
@@ -98,6 +99,17 @@ impl<R: Runtime> Shell for TauriShell<R> {
         }
     }
 
+    fn start_export(&mut self) {
+        let app = self.app.clone();
+        let state = self.state.clone();
+        // The chooser blocks until it is closed: never on the controller's
+        // task nor on the main thread, which draws it.
+        std::thread::spawn(move || {
+            let outcome = export_to_chosen_folder(&app, &state);
+            state.send(Request::ExportFinished(outcome));
+        });
+    }
+
     fn quit(&mut self) {
         tracing::info!("quitting");
         let app = self.app.clone();
@@ -112,5 +124,41 @@ impl<R: Runtime> Shell for TauriShell<R> {
             }
             None => app.exit(0),
         }
+    }
+}
+
+/// Asks for a folder, then writes core's app export there.
+fn export_to_chosen_folder<R: Runtime>(app: &AppHandle<R>, state: &AppState) -> ExportOutcome {
+    use pcs_core::export::{export_formats, APP_FORMATS};
+    use tauri_plugin_dialog::DialogExt;
+    let Some(chosen) = app
+        .dialog()
+        .file()
+        .set_title("Export your workouts to a folder")
+        .blocking_pick_folder()
+    else {
+        return ExportOutcome::Cancelled;
+    };
+    let Ok(folder) = chosen.into_path() else {
+        return ExportOutcome::Failed {
+            sentence:
+                "That place cannot hold files; choose a folder on this computer and export again."
+                    .to_owned(),
+        };
+    };
+    tracing::info!(folder = %folder.display(), "exporting");
+    let exported = pcs_core::store::Store::open(&state.paths.state_db)
+        .map_err(|e| e.user_message())
+        .and_then(|store| {
+            export_formats(&store, &folder, &APP_FORMATS).map_err(|e| {
+                tracing::warn!(error = %e, "export failed");
+                e.user_message()
+            })
+        });
+    match exported {
+        Ok(report) => ExportOutcome::Written {
+            summary: report.summary(),
+        },
+        Err(sentence) => ExportOutcome::Failed { sentence },
     }
 }

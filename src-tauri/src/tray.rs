@@ -19,6 +19,9 @@ pub struct TrayState {
     /// Automatic syncs are paused (also true during a "Sync now" while
     /// paused, so the menu keeps offering Resume).
     pub paused: bool,
+    /// An export is under way (its folder chooser open or files being
+    /// written): "Export..." waits for it.
+    pub exporting: bool,
 }
 
 impl Default for TrayState {
@@ -27,6 +30,7 @@ impl Default for TrayState {
             phase: Phase::Idle { last_ok_at: None },
             next_sync_at: None,
             paused: false,
+            exporting: false,
         }
     }
 }
@@ -75,6 +79,8 @@ pub enum Event {
     OpenWindow,
     /// Show the settings window.
     OpenSettings,
+    /// Choose a folder and export every workout into it.
+    Export,
     /// Open the folder holding the log files.
     OpenLogFolder,
     /// Leave the app.
@@ -226,6 +232,7 @@ pub fn menu(state: &TrayState) -> Menu {
             Entry::Separator,
             item("Open Peloton Coda Sync", Event::OpenWindow, true),
             item("Settings...", Event::OpenSettings, true),
+            item("Export...", Event::Export, !state.exporting),
             item("Open log folder", Event::OpenLogFolder, true),
             Entry::Separator,
             item("Quit", Event::Quit, true),
@@ -289,6 +296,7 @@ mod tests {
             phase,
             next_sync_at: Some(at(11, 42)),
             paused: false,
+            exporting: false,
         }
     }
 
@@ -319,6 +327,7 @@ mod tests {
                 "Pause syncing",
                 "Open Peloton Coda Sync",
                 "Settings...",
+                "Export...",
                 "Open log folder",
                 "Quit"
             ]
@@ -327,6 +336,19 @@ mod tests {
         assert!(!first.enabled);
         assert_eq!(first.event, None);
         assert!(m.items().skip(1).all(|i| i.enabled && i.event.is_some()));
+    }
+
+    #[test]
+    fn export_waits_while_an_export_is_under_way() {
+        assert!(menu(&idle()).item(Event::Export).unwrap().enabled);
+        // During a sync too: the export reads the state as it stands.
+        assert!(menu(&syncing()).item(Event::Export).unwrap().enabled);
+        let busy = TrayState {
+            exporting: true,
+            ..idle()
+        };
+        assert!(!menu(&busy).item(Event::Export).unwrap().enabled);
+        assert_eq!(Event::Export.id(), "\"export\"");
     }
 
     #[test]
@@ -343,6 +365,7 @@ mod tests {
             phase: Phase::SetupNeeded,
             next_sync_at: None,
             paused: false,
+            exporting: false,
         };
         let m = menu(&s);
         assert_eq!(m.items().next().unwrap().title, "Set up needed");
@@ -391,6 +414,7 @@ mod tests {
             Event::Resume,
             Event::OpenWindow,
             Event::OpenSettings,
+            Event::Export,
             Event::OpenLogFolder,
             Event::Quit,
         ] {
@@ -418,6 +442,7 @@ mod tests {
                 phase: Phase::Paused,
                 next_sync_at: None,
                 paused: true,
+                exporting: false,
             },
             "Paused",
         );

@@ -172,6 +172,20 @@ pub struct ChartView {
     pub max_output_label: String,
     /// An accessible description of the whole chart.
     pub summary: String,
+    /// Some week has minutes per heart-rate zone: the window offers its
+    /// "Heart-rate zones" view (each bar stacked by zone).
+    pub has_zones: bool,
+}
+
+/// One heart-rate zone's part of a week's bar, on the bar's minutes scale.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ZoneSegment {
+    /// 1 to 5.
+    pub zone: u8,
+    /// Top edge.
+    pub y: f64,
+    /// Height.
+    pub height: f64,
 }
 
 /// One week's bar.
@@ -189,6 +203,12 @@ pub struct ChartBar {
     pub label: String,
     /// "Week of 2 Mar: 65 min, 550.0 kJ, 2 workouts" (the bar's tooltip).
     pub title: String,
+    /// The week's minutes per heart-rate zone stacked from the bottom,
+    /// zone 1 first (empty without zones; they may sum to less than the
+    /// bar: workouts without heart rate have no zones).
+    pub zones: Vec<ZoneSegment>,
+    /// "Week of 2 Mar, heart-rate zones 1 to 5: 1, 2.2, 7.6, 23.8, 3.9 min".
+    pub zones_title: String,
 }
 
 const CHART_W: f64 = 360.0;
@@ -381,6 +401,33 @@ pub fn chart(weeks: &[WeekTotal]) -> ChartView {
         .enumerate()
         .map(|(i, w)| {
             let h = round1(scale(w.minutes, max_min));
+            let mut top = base;
+            let zones: Vec<ZoneSegment> = if w.hr_zone_minutes.iter().sum::<f64>() > 0.0 {
+                (1u8..)
+                    .zip(w.hr_zone_minutes)
+                    .map(|(zone, m)| {
+                        let height = round1(scale(m, max_min));
+                        top -= height;
+                        ZoneSegment {
+                            zone,
+                            y: round1(top),
+                            height,
+                        }
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let zones_title = if zones.is_empty() {
+                format!("Week of {}: no heart-rate zones", day_month(w.week_start))
+            } else {
+                let mins: Vec<String> = w.hr_zone_minutes.iter().map(|m| m.to_string()).collect();
+                format!(
+                    "Week of {}, heart-rate zones 1 to 5: {} min",
+                    day_month(w.week_start),
+                    mins.join(", ")
+                )
+            };
             ChartBar {
                 x: round1(i as f64 * slot + slot * 0.15),
                 y: round1(base - h),
@@ -399,9 +446,12 @@ pub fn chart(weeks: &[WeekTotal]) -> ChartView {
                     w.workouts,
                     if w.workouts == 1 { "" } else { "s" }
                 ),
+                zones,
+                zones_title,
             }
         })
-        .collect();
+        .collect::<Vec<ChartBar>>();
+    let has_zones = bars.iter().any(|b| !b.zones.is_empty());
     let output_points = weeks
         .iter()
         .enumerate()
@@ -429,6 +479,7 @@ pub fn chart(weeks: &[WeekTotal]) -> ChartView {
             total_min.round(),
             total_kj
         ),
+        has_zones,
     }
 }
 
@@ -453,6 +504,8 @@ pub struct ChecklistTableView {
     pub state: String,
     /// The table itself must be made (its name gets a copy button).
     pub table_missing: bool,
+    /// Never required: an optional table the doc does not have.
+    pub optional: bool,
     /// Every column of the spec.
     pub columns: Vec<ChecklistColumnView>,
     /// The missing required names, one per line, for "Copy all missing
@@ -496,6 +549,10 @@ pub fn checklist_view(list: &Checklist) -> ChecklistView {
                 TableStatus::IsView => {
                     "a view, not a table: enter the name of its base table below".to_owned()
                 }
+                TableStatus::Optional => {
+                    "optional, not in the doc: add a table of this name with these columns to fill it too"
+                        .to_owned()
+                }
                 TableStatus::NeedsColumns => {
                     format!(
                         "{to_fix} column{} to fix",
@@ -508,7 +565,8 @@ pub fn checklist_view(list: &Checklist) -> ChecklistView {
                 name: t.name.clone(),
                 ok: t.status == TableStatus::Ok,
                 state,
-                table_missing: t.status == TableStatus::Missing,
+                table_missing: matches!(t.status, TableStatus::Missing | TableStatus::Optional),
+                optional: t.status == TableStatus::Optional,
                 columns: t
                     .columns
                     .iter()
@@ -1018,6 +1076,7 @@ mod tests {
             minutes,
             output_kj: kj,
             workouts: 1,
+            hr_zone_minutes: [0.0; 5],
         };
         let c = chart(&[
             week(16, 30.0, 100.0),
@@ -1045,6 +1104,44 @@ mod tests {
         };
         assert_eq!(chart_if_any(&[none.clone(), none]), None);
         assert!(chart_if_any(&[week(2, 30.0, 0.0)]).is_some());
+        assert!(!c.has_zones && c.bars.iter().all(|b| b.zones.is_empty()));
+    }
+
+    #[test]
+    fn the_chart_stacks_zone_minutes_on_the_minutes_scale() {
+        let week = |d: u32, minutes: f64, zones: [f64; 5]| WeekTotal {
+            week_start: NaiveDate::from_ymd_opt(2026, 2, d).unwrap(),
+            minutes,
+            output_kj: 0.0,
+            workouts: 1,
+            hr_zone_minutes: zones,
+        };
+        // 60 min is the full plot height; the first week's 40 zone minutes
+        // (a 20-minute ride without heart rate beside) stack to two thirds.
+        let c = chart(&[
+            week(16, 60.0, [0.0, 10.0, 10.0, 15.0, 5.0]),
+            week(23, 30.0, [0.0; 5]),
+        ]);
+        assert!(c.has_zones);
+        let plot_h = CHART_H - CHART_TOP - CHART_BOTTOM;
+        let base = CHART_TOP + plot_h;
+        let z = &c.bars[0].zones;
+        assert_eq!(
+            z.iter().map(|s| s.zone).collect::<Vec<_>>(),
+            [1, 2, 3, 4, 5]
+        );
+        assert_eq!(z[0].height, 0.0);
+        assert_eq!(z[0].y, base);
+        assert_eq!(z[1].height, round1(plot_h / 6.0));
+        assert_eq!(z[1].y, round1(base - plot_h / 6.0));
+        let stacked: f64 = z.iter().map(|s| s.height).sum();
+        assert!((stacked - plot_h * 40.0 / 60.0).abs() < 0.3, "{stacked}");
+        assert_eq!(
+            c.bars[0].zones_title,
+            "Week of 16 Feb, heart-rate zones 1 to 5: 0, 10, 10, 15, 5 min"
+        );
+        assert!(c.bars[1].zones.is_empty());
+        assert_eq!(c.bars[1].zones_title, "Week of 23 Feb: no heart-rate zones");
     }
 
     fn input() -> SettingsInput {
@@ -1125,8 +1222,9 @@ mod tests {
         assert_eq!(json["coda_token_set"], false);
         assert!(json.get("peloton_password").is_none());
         assert!(json.get("coda_token").is_none());
-        assert_eq!(v.tables.len(), 4);
+        assert_eq!(v.tables.len(), 5);
         assert_eq!(v.tables[3].key, "friend_workouts");
+        assert_eq!(v.tables[4].key, "personal_bests");
     }
 
     #[test]

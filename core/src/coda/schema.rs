@@ -65,17 +65,35 @@ impl SchemaReport {
             .and_then(|c| c.result.as_ref().ok())
     }
 
-    /// Every problem, table by table.
+    /// Every problem, table by table (an optional table's absence is none).
     pub fn problems(&self) -> impl Iterator<Item = &SchemaProblem> {
-        self.tables
-            .iter()
-            .filter_map(|c| c.result.as_ref().err())
-            .flatten()
+        self.tables.iter().flat_map(TableCheck::problems)
     }
 
-    /// True when every table passed.
+    /// True when no table has a problem.
     pub fn is_ok(&self) -> bool {
-        self.tables.iter().all(|c| c.result.is_ok())
+        self.problems().next().is_none()
+    }
+}
+
+impl TableCheck {
+    /// An optional table (`Table::is_optional`) the doc does not have: it
+    /// gets nothing written and that is no problem.
+    pub fn is_absent_optional(&self) -> bool {
+        self.table.is_optional()
+            && matches!(
+                self.result.as_ref().err().map(Vec::as_slice),
+                Some([SchemaProblem::TableMissing { .. }])
+            )
+    }
+
+    /// What is wrong with the table for the user to fix: nothing when it
+    /// passed or is an absent optional table.
+    pub fn problems(&self) -> &[SchemaProblem] {
+        match &self.result {
+            Err(problems) if !self.is_absent_optional() => problems.as_slice(),
+            _ => &[],
+        }
     }
 }
 
@@ -286,6 +304,9 @@ pub enum TableStatus {
     Missing,
     /// The configured name is a view, not a table.
     IsView,
+    /// An optional table the doc does not have: nothing is written to it,
+    /// and nothing is wrong.
+    Optional,
 }
 
 /// One configured table in the set-up checklist.
@@ -336,6 +357,11 @@ impl SchemaReport {
                         _ => None,
                     }),
                     Ok(_) => None,
+                };
+                let not_found = if c.is_absent_optional() {
+                    Some(TableStatus::Optional)
+                } else {
+                    not_found
                 };
                 let status = not_found.unwrap_or(if c.result.is_ok() {
                     TableStatus::Ok
@@ -657,6 +683,47 @@ mod tests {
         assert_eq!(
             t.missing_names(),
             ["Instructor ID", "Name", "Disciplines", "Image URL"]
+        );
+    }
+
+    #[test]
+    fn an_absent_optional_table_is_no_problem_and_listed_as_optional() {
+        let missing = |table: Table| TableCheck {
+            table,
+            configured_name: table.default_name().into(),
+            result: Err(vec![SchemaProblem::TableMissing {
+                table_name: table.default_name().into(),
+            }]),
+            columns: vec![],
+        };
+        let report = SchemaReport {
+            tables: vec![missing(Table::PersonalBests)],
+        };
+        assert!(report.is_ok());
+        assert_eq!(report.problems().count(), 0);
+        assert_eq!(report.resolved(Table::PersonalBests), None);
+        let t = &report.checklist().tables[0];
+        assert_eq!(t.status, TableStatus::Optional);
+        assert_eq!(
+            t.missing_names().len(),
+            Table::PersonalBests.columns().len()
+        );
+        // A required table missing is still a problem; an optional table
+        // that is there must have its columns.
+        let report = SchemaReport {
+            tables: vec![missing(Table::PersonalBests), missing(Table::Friends)],
+        };
+        assert!(!report.is_ok());
+        assert_eq!(report.problems().count(), 1);
+        let bests = report_for(
+            Table::PersonalBests,
+            "Personal Bests",
+            &[col("Best ID", "text", false)],
+        );
+        assert!(!bests.is_ok());
+        assert_eq!(
+            bests.checklist().tables[0].status,
+            TableStatus::NeedsColumns
         );
     }
 

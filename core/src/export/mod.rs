@@ -25,7 +25,8 @@ use serde_json::Value;
 use crate::peloton::types::{Me, PerformanceGraph, Workout};
 use crate::rows::{self, discipline_label, CellValue, Row};
 use crate::store::{Store, StoreError};
-use samples::{metres_per, Samples};
+pub(crate) use samples::metres_per;
+use samples::Samples;
 
 /// What to export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +65,43 @@ impl Format {
             Format::Json => "json",
         }
     }
+}
+
+/// What the app's "Export..." writes: every file a training tool reads
+/// (the CSV of all workouts, a TCX per workout, a GPX per GPS track); the
+/// raw JSON, for developers, stays with the CLI's `--format json`.
+pub const APP_FORMATS: [Format; 3] = [Format::Csv, Format::Tcx, Format::Gpx];
+
+/// Every workout in each of `formats` into `out_dir`, as one report (the
+/// app's "Export..."). Stops at the first folder that cannot be written.
+pub fn export_formats(
+    store: &Store,
+    out_dir: &Path,
+    formats: &[Format],
+) -> Result<ExportReport, ExportError> {
+    let mut all = ExportReport {
+        out_dir: out_dir.to_path_buf(),
+        ..ExportReport::default()
+    };
+    for format in formats {
+        let report = export(
+            store,
+            &ExportRequest {
+                format: *format,
+                out_dir: out_dir.to_path_buf(),
+                since: None,
+                discipline: None,
+            },
+        )?;
+        all.files.extend(report.files);
+        all.workouts = all.workouts.max(report.workouts);
+        for note in report.notes {
+            if !all.notes.contains(&note) {
+                all.notes.push(note);
+            }
+        }
+    }
+    Ok(all)
 }
 
 /// An export to run.

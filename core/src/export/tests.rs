@@ -369,3 +369,34 @@ fn an_unwritable_folder_is_one_sentence() {
     );
     assert_eq!(msg.matches(". ").count(), 0, "one sentence: {msg}");
 }
+
+#[test]
+fn the_apps_export_writes_csv_tcx_and_gpx_as_one_report() {
+    let store = state(true);
+    let dir = tempfile::tempdir().unwrap();
+    let report = export_formats(&store, dir.path(), &APP_FORMATS).unwrap();
+    let count = |ext: &str| {
+        report
+            .files
+            .iter()
+            .filter(|f| f.extension().is_some_and(|e| e == ext))
+            .count()
+    };
+    let tcx = export(&store, &request(Format::Tcx, dir.path()))
+        .unwrap()
+        .files
+        .len();
+    assert!(tcx > 0);
+    assert_eq!((count("csv"), count("tcx"), count("gpx")), (1, tcx, 1));
+    assert_eq!(report.files.len(), 1 + tcx + 1);
+    assert_eq!(report.workouts, 11);
+    assert_eq!(report.out_dir, dir.path());
+    assert!(report
+        .summary()
+        .starts_with(&format!("{} files written to ", tcx + 2)));
+    // A folder that cannot be written stops it with one sentence.
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let err = export_formats(&store, &file, &APP_FORMATS).unwrap_err();
+    assert!(err.user_message().starts_with("The folder "));
+}

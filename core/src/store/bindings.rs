@@ -63,8 +63,8 @@ impl Store {
 
     /// Binds the workout state to the Peloton account `user_id`. Returns true
     /// when another account's state was there: then, in one transaction, its
-    /// workouts, listing queue, friends and their workouts, the Workouts rows
-    /// counted as written and the meta keys in `forget` are dropped. Friends'
+    /// workouts, listing queue, friends and their workouts, the Workouts and
+    /// Personal Bests rows counted as written and the meta keys in `forget` are dropped. Friends'
     /// rows stay counted as written, so the run deletes them from the doc as
     /// friends who left. A first binding adopts what is there.
     pub fn bind_user(&mut self, user_id: &str, forget: &[&str]) -> Result<bool, StoreError> {
@@ -86,9 +86,10 @@ impl Store {
                  DELETE FROM friend_workouts; DELETE FROM friends;",
             )
             .map_err(sql(OP))?;
+            // Personal Bests are the account's too: the new one's are all sent.
             tx.execute(
-                "DELETE FROM written_rows WHERE table_key = ?1",
-                [Table::Workouts.key()],
+                "DELETE FROM written_rows WHERE table_key IN (?1, ?2)",
+                [Table::Workouts.key(), Table::PersonalBests.key()],
             )
             .map_err(sql(OP))?;
             for key in forget {

@@ -62,14 +62,13 @@ impl OpenedDoc {
             Ok(report) => {
                 out.checklist = Some(report.checklist());
                 for check in report.tables {
-                    match check.result {
-                        Ok(resolved) => {
-                            out.resolved.insert(check.table, resolved);
-                        }
-                        Err(problems) => out.problems.extend(problems.iter().map(|p| Problem {
+                    out.problems
+                        .extend(check.problems().iter().map(|p| Problem {
                             area: ProblemArea::CodaDoc,
                             message: p.user_message(),
-                        })),
+                        }));
+                    if let Ok(resolved) = check.result {
+                        out.resolved.insert(check.table, resolved);
                     }
                 }
                 out.doc_id = Some(doc.id);

@@ -16,6 +16,7 @@ use futures::StreamExt;
 use super::context::{Abort, Run};
 use super::report::{NewWorkout, Problem, ProblemArea, Progress};
 use super::writer::EarlyWriter;
+use crate::bests;
 use crate::peloton::types::{Me, PerformanceGraph, Workout};
 use crate::peloton::{PelotonError, Skipped};
 use crate::rows::{self, Row, WorkoutSummary};
@@ -244,10 +245,12 @@ impl Run<'_> {
     }
 
     /// Derives the Workouts rows from the state and writes those Coda has
-    /// not accepted yet (all of them with `--full`).
+    /// not accepted yet (all of them with `--full`), then the Personal
+    /// Bests rows they give, where the doc has that table (a best's row
+    /// changes only when the best does, so only a new best is sent).
     pub(super) async fn write_workouts(&mut self, new_ids: &HashSet<String>) -> Result<(), Abort> {
         let stored = self.with_store(|s| s.stored_workouts())?;
-        let (rows, summaries) = self.workout_rows(&stored);
+        let (rows, summaries, bests) = self.workout_rows(&stored);
         // With the table switched off, the notification still names what arrived.
         let enabled = self.svc.table_enabled(Table::Workouts);
         let written = if enabled {
@@ -273,13 +276,20 @@ impl Run<'_> {
         self.report
             .new_workouts
             .sort_by(|a, b| b.start_time.cmp(&a.start_time));
+        self.write_changed(Table::PersonalBests, bests).await?;
         Ok(())
     }
 
-    /// Each stored workout's row and summary, in the same order.
-    fn workout_rows(&mut self, stored: &[StoredWorkout]) -> (Vec<Row>, Vec<WorkoutSummary>) {
+    /// Each stored workout's row and summary, in the same order, and the
+    /// Personal Bests rows computed from them (each workout's JSON parsed
+    /// once for all three).
+    fn workout_rows(
+        &mut self,
+        stored: &[StoredWorkout],
+    ) -> (Vec<Row>, Vec<WorkoutSummary>, Vec<Row>) {
         let mut rows = Vec::with_capacity(stored.len());
         let mut summaries = Vec::with_capacity(stored.len());
+        let mut details = Vec::with_capacity(stored.len());
         for s in stored {
             let parsed =
                 serde_json::from_str::<Workout>(&s.detail_json).and_then(|w| match &s.graph_json {
@@ -291,6 +301,7 @@ impl Run<'_> {
                     Ok(summary) => {
                         rows.push(rows::workout_row_of(&summary, &w, &g));
                         summaries.push(summary);
+                        details.push(w);
                     }
                     Err(e) => self.problem(ProblemArea::Peloton, e.user_message()),
                 },
@@ -302,7 +313,8 @@ impl Run<'_> {
                 ),
             }
         }
-        (rows, summaries)
+        let bests = bests::personal_best_rows(details.iter().zip(&rows));
+        (rows, summaries, bests)
     }
 }
 

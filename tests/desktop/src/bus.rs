@@ -19,6 +19,8 @@ const NOTIFICATIONS_NAME: &str = "org.freedesktop.Notifications";
 const NOTIFICATIONS_PATH: &str = "/org/freedesktop/Notifications";
 const ITEM_IFACE: &str = "org.kde.StatusNotifierItem";
 const MENU_IFACE: &str = "com.canonical.dbusmenu";
+/// The longest any D-Bus call of the tests may wait for its answer.
+pub const CALL_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -111,6 +113,10 @@ impl DesktopBus {
             .context("no session bus (DBUS_SESSION_BUS_ADDRESS); run under scripts/e2e-desktop.sh")?
             .serve_at(WATCHER_PATH, watcher)?
             .serve_at(NOTIFICATIONS_PATH, notifications)?
+            // A deadline on every call this connection makes (the tray's
+            // properties and menu): an app that stops answering fails the
+            // wait that called, never hangs the test.
+            .method_timeout(CALL_DEADLINE)
             .build()
             .await
             .context("connecting to the session bus")?;

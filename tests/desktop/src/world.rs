@@ -121,6 +121,8 @@ impl World {
         make_recent(&peloton);
         let coda = FakeCoda::start(fake_coda::Config::default().without_rate_limits()).await;
         let bus = DesktopBus::start().await?;
+        // An earlier test may have left it locked; reading it then prompts.
+        keychain::unlock().await?;
         keychain::clear().await?;
         Ok(World {
             peloton,
@@ -219,6 +221,18 @@ impl World {
     /// Starts the app (with `args`) through tauri-driver and opens a
     /// WebDriver session on it.
     pub async fn launch(&mut self, args: &[&str]) -> Result<()> {
+        self.launch_through_driver(&app_binary(), args, Vec::new())
+            .await
+    }
+
+    /// Starts `application` (with `args`, and `env` beside the app's
+    /// environment) through tauri-driver and opens a WebDriver session on it.
+    async fn launch_through_driver(
+        &mut self,
+        application: &Path,
+        args: &[&str],
+        env: Vec<(String, String)>,
+    ) -> Result<()> {
         if self.app.is_some() {
             bail!("the app is already running in this world");
         }
@@ -241,7 +255,8 @@ impl World {
             "/usr/bin/WebKitWebDriver",
         ])
         .env_clear()
-        .envs(self.app_env());
+        .envs(self.app_env())
+        .envs(env);
         let group = Group::spawn(cmd, "tauri-driver", &self.log_file())?;
         until("tauri-driver to listen", || async {
             Ok(tokio::net::TcpStream::connect(("127.0.0.1", port))
@@ -253,7 +268,7 @@ impl World {
         let caps = json!({
             "browserName": "wry",
             "tauri:options": {
-                "application": app.display().to_string(),
+                "application": application.display().to_string(),
                 "args": args,
             },
         });
@@ -464,6 +479,16 @@ impl World {
         Ok(())
     }
 
+    /// Whether the element `id` is shown (not hidden, nor in a hidden parent).
+    pub async fn shown(&self, id: &str) -> Result<bool> {
+        let client = self.client()?;
+        let e = until(&format!("the element #{id}"), || async {
+            Ok(Some(client.find(Locator::Id(id)).await?))
+        })
+        .await?;
+        Ok(e.is_displayed().await?)
+    }
+
     /// The text of the element `id`.
     pub async fn text(&self, id: &str) -> Result<String> {
         Ok(self.element(id).await?.text().await?)
@@ -539,15 +564,28 @@ impl World {
     /// Saves a screenshot of the current window as `<name>.png`.
     pub async fn screenshot(&self, name: &str) -> Result<PathBuf> {
         let client = self.client()?;
-        // Back to the top, then two frames so the scroll is painted.
-        client
-            .execute_async(
-                "const done = arguments[0]; window.scrollTo(0, 0); \
-                 requestAnimationFrame(() => requestAnimationFrame(() => done(window.scrollY)));",
+        // Back to the top, then two frames so the scroll is painted. A
+        // window shown after being created hidden (under WebDriver every
+        // window is) may draw no frame until it is exposed again, and
+        // WebKitWebDriver then waits on the script for ever: a timer ends
+        // the wait, and every step has a deadline.
+        let deadline = Duration::from_secs(30);
+        tokio::time::timeout(
+            deadline,
+            client.execute_async(
+                "const done = arguments[0]; let sent = false; \
+                 const finish = () => { if (!sent) { sent = true; done(window.scrollY); } }; \
+                 window.scrollTo(0, 0); \
+                 requestAnimationFrame(() => requestAnimationFrame(finish)); \
+                 setTimeout(finish, 1000);",
                 vec![],
-            )
-            .await?;
-        let png = client.screenshot().await?;
+            ),
+        )
+        .await
+        .map_err(|_| anyhow!("scrolling to the top took over {deadline:?}"))??;
+        let png = tokio::time::timeout(deadline, client.screenshot())
+            .await
+            .map_err(|_| anyhow!("the screenshot took over {deadline:?}"))??;
         let dir = screenshot_dir();
         std::fs::create_dir_all(&dir)?;
         let path = dir.join(format!("{name}.png"));
@@ -672,11 +710,19 @@ impl World {
         cmd.arg(repo_dir().join("scripts/demo-app.sh"))
             .env_clear()
             .envs(self.app_env())
-            .env("PCS_APP_BIN", app_binary())
-            .env("PCS_FAKES_DIR", target_dir().join("debug"))
-            .env("WORKOUTS", "20")
-            .env("TMPDIR", self.demo_tmp());
+            .envs(self.demo_env());
         cmd
+    }
+
+    /// What the demo script gets beside the app's environment.
+    fn demo_env(&self) -> Vec<(String, String)> {
+        let path = |p: PathBuf| p.display().to_string();
+        vec![
+            ("PCS_APP_BIN".to_owned(), path(app_binary())),
+            ("PCS_FAKES_DIR".to_owned(), path(target_dir().join("debug"))),
+            ("WORKOUTS".to_owned(), "20".to_owned()),
+            ("TMPDIR".to_owned(), path(self.demo_tmp())),
+        ]
     }
 
     /// Starts the demo (the script, its fakes and the app in one group).

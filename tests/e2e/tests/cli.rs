@@ -581,7 +581,7 @@ mod schema {
         assert_eq!(json["ok"], false);
         assert_eq!(json["doc_name"], "Training Log");
         let tables = json["checklist"]["tables"].as_array().expect("tables");
-        assert_eq!(tables.len(), 4, "{json:#}");
+        assert_eq!(tables.len(), 5, "{json:#}");
         let workouts = &tables[0];
         assert_eq!(workouts["name"], "Workouts");
         assert_eq!(workouts["status"], "needs_columns");

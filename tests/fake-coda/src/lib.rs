@@ -122,6 +122,12 @@ impl FakeCoda {
         &self.faults
     }
 
+    /// The names of the doc's tables and views, in the doc's order.
+    pub fn table_names(&self) -> Vec<String> {
+        let st = self.shared.state();
+        st.live.tables.iter().map(|t| t.name.clone()).collect()
+    }
+
     /// A table's ID (`grid-…`, or `table-…` for a view).
     pub fn table_id(&self, table: &str) -> String {
         let st = self.shared.state();
