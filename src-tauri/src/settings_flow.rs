@@ -14,7 +14,7 @@ use std::sync::Arc;
 use pcs_core::peloton::SignedIn;
 use pcs_core::secrets::{apply_changes, Overlay, SecretChanges, SecretKey, SecretStore};
 use pcs_core::settings::Settings;
-use pcs_core::setup::{self, build_engine, Overrides, SetupInput};
+use pcs_core::setup::{self, build_engine, Overrides, SetupError, SetupInput};
 use pcs_core::sync::{CheckReport, Engine, ProblemArea};
 use secrecy::SecretString;
 use serde::Serialize;
@@ -257,7 +257,7 @@ pub async fn test_and_save(
     let trial = trial_keychain(state, &changes);
     let engine = match trial_engine(state, &after, trial.clone()) {
         Ok(e) => e,
-        Err(sentence) => return Ok(TestResult::failed(sentence)),
+        Err(e) => return Ok(TestResult::failed(e.user_message())),
     };
     let mut result = TestResult::from_report(engine.check().await);
     if !result.ok {
@@ -284,13 +284,13 @@ fn trial_keychain(state: &AppState, changes: &SecretChanges) -> Arc<Overlay> {
     Arc::new(Overlay::new(changes, state.secrets.clone()))
 }
 
-/// An engine over the typed settings and a trial keychain, or the sentence
-/// saying why none can be built.
+/// An engine over the typed settings and a trial keychain, or why none can
+/// be built.
 fn trial_engine(
     state: &AppState,
     settings: &Settings,
     trial: Arc<Overlay>,
-) -> Result<Engine, String> {
+) -> Result<Engine, SetupError> {
     // Only the endpoints come from the environment: the values under test
     // are the typed ones.
     let overrides = Overrides {
@@ -307,7 +307,6 @@ fn trial_engine(
         clock: state.clock.clone(),
         lock_wait: std::time::Duration::ZERO,
     })
-    .map_err(|e| e.user_message())
 }
 
 /// "Check the doc again" in the checklist: reads only the Coda doc (its
@@ -324,7 +323,7 @@ pub async fn recheck_doc(
     let trial = trial_keychain(state, &changes);
     Ok(match trial_engine(state, &after, trial) {
         Ok(engine) => TestResult::from_report(engine.check_doc().await),
-        Err(sentence) => TestResult::failed(sentence),
+        Err(e) => TestResult::failed(e.user_message()),
     })
 }
 

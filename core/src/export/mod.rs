@@ -331,38 +331,11 @@ pub fn export(store: &Store, req: &ExportRequest) -> Result<ExportReport, Export
         path: req.out_dir.clone(),
         source,
     })?;
-    let tz = fallback_tz(store);
     let mut report = ExportReport {
         out_dir: req.out_dir.clone(),
         ..ExportReport::default()
     };
-    let mut selected = Vec::new();
-    let mut unreadable = 0;
-    for s in store.stored_workouts()? {
-        let parsed = serde_json::from_str::<Workout>(&s.detail_json).and_then(|w| {
-            let g = match &s.graph_json {
-                Some(g) => serde_json::from_str::<PerformanceGraph>(g)?,
-                None => PerformanceGraph::default(),
-            };
-            Ok((w, g))
-        });
-        let Ok((workout, graph)) = parsed else {
-            unreadable += 1;
-            continue;
-        };
-        let Ok(row) = rows::workout_row(&workout, &graph, tz.as_deref()) else {
-            unreadable += 1;
-            continue;
-        };
-        if matches(req, &workout, &row) {
-            selected.push(Selected {
-                workout,
-                detail_json: s.detail_json,
-                graph,
-                row,
-            });
-        }
-    }
+    let (selected, unreadable) = select(store, req)?;
     if unreadable > 0 {
         report.notes.push(format!(
             "{unreadable} stored workout(s) could not be read back and were left out; `peloton-coda-sync sync --full` fetches them again."
@@ -384,15 +357,7 @@ pub fn export(store: &Store, req: &ExportRequest) -> Result<ExportReport, Export
         let archived = store.archived_graph(&s.workout.id)?;
         let name = file_name(&s.row, &s.workout, ext);
         let bytes = match req.format {
-            Format::Json => {
-                let detail: Value = serde_json::from_str(&s.detail_json).unwrap_or(Value::Null);
-                let graph: Value = match &archived {
-                    Some(body) => serde_json::from_slice(body).unwrap_or(Value::Null),
-                    None => serde_json::to_value(&s.graph).unwrap_or(Value::Null),
-                };
-                let both = serde_json::json!({"workout": detail, "performance_graph": graph});
-                serde_json::to_vec_pretty(&both).unwrap_or_default()
-            }
+            Format::Json => json_file(s, archived.as_deref()),
             Format::Tcx | Format::Gpx => {
                 let Some(body) = archived else {
                     no_archive += 1;
@@ -426,6 +391,52 @@ pub fn export(store: &Store, req: &ExportRequest) -> Result<ExportReport, Export
         ));
     }
     Ok(report)
+}
+
+/// The stored workouts `req` selects, each read back with its row, and how
+/// many could not be read.
+fn select(store: &Store, req: &ExportRequest) -> Result<(Vec<Selected>, usize), ExportError> {
+    let tz = fallback_tz(store);
+    let mut selected = Vec::new();
+    let mut unreadable = 0;
+    for s in store.stored_workouts()? {
+        let parsed = serde_json::from_str::<Workout>(&s.detail_json).and_then(|w| {
+            let g = match &s.graph_json {
+                Some(g) => serde_json::from_str::<PerformanceGraph>(g)?,
+                None => PerformanceGraph::default(),
+            };
+            Ok((w, g))
+        });
+        let Ok((workout, graph)) = parsed else {
+            unreadable += 1;
+            continue;
+        };
+        let Ok(row) = rows::workout_row(&workout, &graph, tz.as_deref()) else {
+            unreadable += 1;
+            continue;
+        };
+        if matches(req, &workout, &row) {
+            selected.push(Selected {
+                workout,
+                detail_json: s.detail_json,
+                graph,
+                row,
+            });
+        }
+    }
+    Ok((selected, unreadable))
+}
+
+/// The raw JSON file of one workout: its detail and its full graph (the
+/// archived one, else the trimmed one the sync kept).
+fn json_file(s: &Selected, archived: Option<&[u8]>) -> Vec<u8> {
+    let detail: Value = serde_json::from_str(&s.detail_json).unwrap_or(Value::Null);
+    let graph: Value = match archived {
+        Some(body) => serde_json::from_slice(body).unwrap_or(Value::Null),
+        None => serde_json::to_value(&s.graph).unwrap_or(Value::Null),
+    };
+    let both = serde_json::json!({"workout": detail, "performance_graph": graph});
+    serde_json::to_vec_pretty(&both).unwrap_or_default()
 }
 
 #[cfg(test)]
