@@ -9,7 +9,8 @@ from codaio import Cell, Coda, Document
 
 from conftest import CODA_DOC, CODA_TOKEN, unexpected_requests
 
-TABLES = ["Workouts", "Instructors", "Friends", "Friend Workouts"]
+# The fake's doc: the four tables the sync needs, then the optional Personal Bests.
+TABLES = ["Workouts", "Instructors", "Friends", "Friend Workouts", "Personal Bests"]
 
 
 def wait_for(what, probe, timeout=20.0):
