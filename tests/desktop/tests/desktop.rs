@@ -192,8 +192,8 @@ async fn the_checklist_names_the_two_missing_columns_and_rechecks_the_doc() -> R
     );
     assert_eq!(
         w.count("details.ck-table.ok").await?,
-        3,
-        "the other tables are ready"
+        4,
+        "the other tables are ready (the three required and Personal Bests)"
     );
     w.click("copy-missing-workouts").await?;
     w.wait_text("copy-missing-workouts", "the copy confirmed", |t| {
