@@ -115,7 +115,12 @@ fn build<R: Runtime>(
         .title(TITLE)
         .inner_size(480.0, 720.0)
         .center()
-        .incognito(true)
+        // Incognito: Peloton's cookies go with the window. wry gives an
+        // incognito webview an ephemeral WebKit context without automation
+        // (WebKitGTK allows one automation context), so under WebDriver
+        // alone (the desktop tests) the window shares the app's context,
+        // which WebKitWebDriver can drive.
+        .incognito(!crate::desktop::under_webdriver())
         .initialization_script(STRIP_GLOBALS)
         .on_navigation(move |url| allow(&handle, url))
         .on_new_window(|_, _| NewWindowResponse::Deny)
