@@ -648,7 +648,12 @@ async fn signing_in_in_the_window_keeps_a_token_not_a_password_until_it_dies() -
             t.starts_with("Signed in as ")
         })
         .await?;
-    let way = w.text("peloton-sign-in-way").await?;
+    // Settings reloads its view after the result: wait for the way in use.
+    let way = w
+        .wait_text("peloton-sign-in-way", "the window way in use", |t| {
+            t.contains("no password is kept")
+        })
+        .await?;
     assert!(
         way.starts_with(&said.trim_end_matches('.').to_string())
             && way.contains("no password is kept"),
