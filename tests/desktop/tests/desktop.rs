@@ -355,6 +355,13 @@ async fn a_new_interval_moves_the_next_sync_and_survives_a_restart() -> Result<(
     w.click("open-settings").await?;
     w.wait_shown(SETTINGS_TITLE).await?;
     w.in_settings_window().await?;
+    // Settings fills its form from the saved file after it shows: typed
+    // before that, the number ran into the loaded one (a run saw "Some
+    // settings need a fix").
+    until("Settings to show the saved interval", || async {
+        Ok((!w.value("interval").await?.is_empty()).then_some(()))
+    })
+    .await?;
     w.type_into("interval", "240").await?;
     save_settings(&w).await?;
 
