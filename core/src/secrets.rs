@@ -466,6 +466,24 @@ impl SecretStore for TokenCacheFile {
     }
 }
 
+/// A store whose every call fails, as a locked or absent keychain does
+/// (tests of this crate).
+#[cfg(test)]
+pub(crate) struct Failing(pub(crate) fn(String) -> SecretsError);
+
+#[cfg(test)]
+impl SecretStore for Failing {
+    fn get(&self, _: SecretKey) -> Result<Option<SecretString>, SecretsError> {
+        Err((self.0)("x".into()))
+    }
+    fn set(&self, _: SecretKey, _: &SecretString) -> Result<(), SecretsError> {
+        Err((self.0)("x".into()))
+    }
+    fn delete(&self, _: SecretKey) -> Result<(), SecretsError> {
+        Err((self.0)("x".into()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -515,21 +533,6 @@ mod tests {
 
     fn value(s: &dyn SecretStore, k: SecretKey) -> Option<String> {
         s.get(k).unwrap().map(|v| v.expose_secret().to_owned())
-    }
-
-    /// A store whose every call fails, as a locked or absent keychain does.
-    struct Failing(fn(String) -> SecretsError);
-
-    impl SecretStore for Failing {
-        fn get(&self, _: SecretKey) -> Result<Option<SecretString>, SecretsError> {
-            Err((self.0)("x".into()))
-        }
-        fn set(&self, _: SecretKey, _: &SecretString) -> Result<(), SecretsError> {
-            Err((self.0)("x".into()))
-        }
-        fn delete(&self, _: SecretKey) -> Result<(), SecretsError> {
-            Err((self.0)("x".into()))
-        }
     }
 
     #[test]

@@ -420,30 +420,19 @@ pub fn build_engine(input: SetupInput<'_>) -> Result<Engine, SetupError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::secrets::MemoryStore;
+    use crate::secrets::{Failing, MemoryStore};
 
     /// Issue 16: a locked keychain is not "setup incomplete"; the sync
     /// says it is locked instead.
     #[test]
     fn a_locked_keychain_is_not_missing_setup() {
-        struct Locked;
-        impl SecretStore for Locked {
-            fn get(&self, _: SecretKey) -> Result<Option<SecretString>, SecretsError> {
-                Err(SecretsError::Locked("locked".into()))
-            }
-            fn set(&self, _: SecretKey, _: &SecretString) -> Result<(), SecretsError> {
-                Err(SecretsError::Locked("locked".into()))
-            }
-            fn delete(&self, _: SecretKey) -> Result<(), SecretsError> {
-                Err(SecretsError::Locked("locked".into()))
-            }
-        }
+        let store = Failing(SecretsError::Locked);
         let settings = Settings {
             peloton_email: "rider@example.com".into(),
             coda_doc: "AbC123".into(),
             ..Settings::default()
         };
-        assert!(missing(&settings, &Overrides::default(), &Locked).is_empty());
+        assert!(missing(&settings, &Overrides::default(), &store).is_empty());
     }
 
     /// Issue 18: a browser sign-in keeps no e-mail; it is not asked for.
@@ -512,25 +501,14 @@ mod tests {
 
     #[test]
     fn no_keychain_at_all_counts_as_empty() {
-        struct Locked;
-        impl SecretStore for Locked {
-            fn get(&self, _: SecretKey) -> Result<Option<SecretString>, SecretsError> {
-                Err(SecretsError::Unavailable("locked".into()))
-            }
-            fn set(&self, _: SecretKey, _: &SecretString) -> Result<(), SecretsError> {
-                Err(SecretsError::Unavailable("locked".into()))
-            }
-            fn delete(&self, _: SecretKey) -> Result<(), SecretsError> {
-                Err(SecretsError::Unavailable("locked".into()))
-            }
-        }
+        let store = Failing(SecretsError::Unavailable);
         let settings = Settings {
             peloton_email: "rider@example.com".into(),
             coda_doc: "AbC123".into(),
             ..Settings::default()
         };
         assert_eq!(
-            missing(&settings, &Overrides::default(), &Locked),
+            missing(&settings, &Overrides::default(), &store),
             [Missing::PelotonPassword, Missing::CodaToken]
         );
     }
