@@ -13,6 +13,7 @@ pub mod bus;
 pub mod icons;
 pub mod keychain;
 pub mod procs;
+pub mod screen;
 pub mod world;
 
 pub use world::{Credentials, World};

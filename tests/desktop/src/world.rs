@@ -593,6 +593,25 @@ impl World {
         Ok(path)
     }
 
+    /// Saves what the screen shows of the window titled `title` as
+    /// `<name>.png`, raised above the others, once it is drawn and still.
+    /// For windows WebDriver does not drive or cannot photograph (see
+    /// [`crate::screen`]).
+    pub async fn screen_shot(&self, title: &str, name: &str) -> Result<PathBuf> {
+        crate::screen::screenshot(title, &screenshot_dir(), name, |_| true).await
+    }
+
+    /// [`World::screen_shot`] once the window's pixels differ from `before`
+    /// (pixels [`crate::screen::settled`] gave earlier): the window changed.
+    pub async fn screen_shot_changed(
+        &self,
+        title: &str,
+        name: &str,
+        before: &[u8],
+    ) -> Result<PathBuf> {
+        crate::screen::screenshot(title, &screenshot_dir(), name, |now| now != before).await
+    }
+
     // ---- tray and notifications -----------------------------------------
 
     /// The app's tray item, once it registered and its menu is readable.

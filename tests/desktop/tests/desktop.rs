@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Result};
 use desktop_e2e::world::{app_binary, MAIN_TITLE, MINIMIZED_FLAG, SETTINGS_TITLE};
-use desktop_e2e::{keychain, procs, World};
+use desktop_e2e::{keychain, procs, screen, World};
 use pcs_core::peloton::PelotonError;
 use pcs_core::secrets::LOCKED_SENTENCE;
 use pcs_core::sync::FULL_RESEND_SENTENCE;
@@ -137,11 +137,10 @@ async fn the_first_run_window_guides_to_settings() -> Result<()> {
         empty.starts_with("Your workouts will appear here"),
         "{empty}"
     );
-    // No screenshot yet: WebKitWebDriver's screenshot of this window
-    // (created hidden, shown from the tray while Settings is open) waits
-    // for a paint that never comes, even after a resize (World::screenshot
-    // fails after 30 s). The tray-sync test's main window, shown at launch,
-    // is drawn.
+    // Read off the screen: WebKitWebDriver's screenshot of this window
+    // (shown at launch, then covered by Settings) waits for a frame that
+    // never comes, though the page renders (requestAnimationFrame runs).
+    w.screen_shot(MAIN_TITLE, "first-run").await?;
 
     // Its one button leads to Settings.
     w.click("setup-open-settings").await?;
@@ -535,6 +534,8 @@ async fn the_demo_app_syncs_its_fakes_and_leaves_the_real_setup_alone() -> Resul
 
     let mut demo = w.start_demo()?;
     w.wait_tray_status("Not synced yet").await?;
+    w.wait_shown(MAIN_TITLE).await?;
+    let (_, _, before_sync) = screen::settled(MAIN_TITLE, |_| true).await?;
     w.tray().await?.click("Sync now").await?;
     w.wait_tray_status("Up to date").await?;
     let told = w.wait_notifications(1).await?;
@@ -542,6 +543,10 @@ async fn the_demo_app_syncs_its_fakes_and_leaves_the_real_setup_alone() -> Resul
         told[0].body.starts_with("20 new workouts synced: "),
         "{told:?}"
     );
+    // The demo's window after its first sync, read off the screen (the demo
+    // runs without WebDriver): it must have changed from the empty one.
+    w.screen_shot_changed(MAIN_TITLE, "demo", &before_sync)
+        .await?;
 
     // A second demo while this one runs says so and leaves.
     let second = w.demo_command().output()?;
