@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 
 use crate::data::{list_entry, strip_instructor, subsample_graph, NOT_LOGGED_IN};
-use crate::faults::ListKind;
+use crate::faults::{GraphFault, ListKind};
 use crate::log::lock;
 use crate::Shared;
 
@@ -322,6 +322,18 @@ pub async fn performance_graph(
     let t = &s.fixtures.templates[w.template];
     let mut g = t.graph.clone();
     drop(world);
+    match s.faults.graph_fault(&id) {
+        Some(GraphFault::Missing) => return api_error(StatusCode::NOT_FOUND, "Not found"),
+        Some(GraphFault::Unavailable) => {
+            return api_error(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+        }
+        Some(GraphFault::Drifted) => {
+            if let Some(o) = g.as_object_mut() {
+                o.insert("summaries".into(), json!("unexpected"));
+            }
+        }
+        None => {}
+    }
     if let Some(n) = every_n {
         subsample_graph(&mut g, t.step, n);
     }

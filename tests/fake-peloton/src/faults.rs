@@ -1,11 +1,13 @@
 //! Fault switches, settable at runtime from tests (through [`Faults`]) or over HTTP
 //! (`POST /__control/faults` with a [`FaultSettings`] JSON body): errors, latency, dropped
-//! connections, auth refusals, drifted workout fields, one drifted entry in a list, and a
-//! list answered `200 {}` without its `data` array.
+//! connections, auth refusals, drifted workout fields, one drifted entry in a list, a
+//! list answered `200 {}` without its `data` array, and one workout's performance graph
+//! missing, drifted or failing.
 //!
 //! Fractions are stored as parts per million in atomics so handlers read them without locks;
 //! random draws come from one seeded RNG so a failing run can be replayed with the same seed.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
 
@@ -34,7 +36,20 @@ pub struct Faults {
     throttle_logins: AtomicU32,
     fields: Mutex<FieldFaults>,
     lists: Mutex<ListFaults>,
+    graphs: Mutex<BTreeMap<String, GraphFault>>,
     rng: Mutex<StdRng>,
+}
+
+/// How the performance graph of one workout answers, while its detail answers normally.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GraphFault {
+    /// `404` in the API's error envelope, as for a workout Peloton has no graph of.
+    Missing,
+    /// `200` with the graph whose `summaries` is a string instead of a list.
+    Drifted,
+    /// `503` on every try.
+    Unavailable,
 }
 
 /// A paged list the API serves.
@@ -178,6 +193,9 @@ pub struct FaultSettings {
     pub drift_entries: Option<Vec<EntryDrift>>,
     /// The lists answered `200 {}`, without a `data` array (replaces the set).
     pub lists_without_data: Option<Vec<ListKind>>,
+    /// The workouts whose performance graph answers otherwise, by workout id (replaces
+    /// the set).
+    pub graph_faults: Option<BTreeMap<String, GraphFault>>,
     /// Switch every fault off (applied before the other members).
     pub clear: Option<bool>,
 }
@@ -198,6 +216,7 @@ impl Faults {
             throttle_logins: AtomicU32::new(0),
             fields: Mutex::new(FieldFaults::default()),
             lists: Mutex::new(ListFaults::default()),
+            graphs: Mutex::new(BTreeMap::new()),
             rng: Mutex::new(StdRng::seed_from_u64(seed ^ 0x5eed_fa17)),
         }
     }
@@ -319,6 +338,21 @@ impl Faults {
         lock(&self.lists).without_data.contains(&list)
     }
 
+    /// Makes the performance graph of workout `id` answer as `fault` says, or normally
+    /// again with `None`.
+    pub fn set_graph_fault(&self, id: &str, fault: Option<GraphFault>) {
+        let mut graphs = lock(&self.graphs);
+        match fault {
+            Some(f) => graphs.insert(id.to_owned(), f),
+            None => graphs.remove(id),
+        };
+    }
+
+    /// How the performance graph of workout `id` answers, when not normally.
+    pub(crate) fn graph_fault(&self, id: &str) -> Option<GraphFault> {
+        lock(&self.graphs).get(id).copied()
+    }
+
     /// Applies the drifts to one page of `list` whose first entry is at `start`.
     pub(crate) fn drift_page(&self, list: ListKind, start: usize, items: &mut [Value]) {
         let lists = lock(&self.lists);
@@ -354,6 +388,7 @@ impl Faults {
         self.throttle_next_logins(0);
         *lock(&self.fields) = FieldFaults::default();
         *lock(&self.lists) = ListFaults::default();
+        lock(&self.graphs).clear();
     }
 
     /// Applies a control-endpoint body.
@@ -393,6 +428,9 @@ impl Faults {
         }
         if let Some(lists) = &s.lists_without_data {
             lock(&self.lists).without_data = lists.clone();
+        }
+        if let Some(graphs) = &s.graph_faults {
+            *lock(&self.graphs) = graphs.clone();
         }
         if let Some(on) = s.lockout_logins {
             self.set_lockout_logins(on);
@@ -435,6 +473,7 @@ impl Faults {
             extra_field: fields.extra,
             drift_entries: Some(lists.drifts),
             lists_without_data: Some(lists.without_data),
+            graph_faults: Some(lock(&self.graphs).clone()),
             clear: None,
         }
     }
@@ -608,6 +647,24 @@ mod tests {
         assert!(f.list_without_data(ListKind::Workouts));
         f.set_list_without_data(ListKind::Workouts, false);
         assert!(!f.list_without_data(ListKind::Workouts));
+    }
+
+    #[test]
+    fn graph_faults_are_per_workout_and_cleared() {
+        let f = Faults::new(1, 10);
+        f.set_graph_fault("a", Some(GraphFault::Missing));
+        f.apply(&FaultSettings {
+            graph_faults: Some(BTreeMap::from([("b".into(), GraphFault::Drifted)])),
+            ..Default::default()
+        });
+        assert_eq!(f.graph_fault("a"), None);
+        assert_eq!(f.graph_fault("b"), Some(GraphFault::Drifted));
+        f.set_graph_fault("c", Some(GraphFault::Unavailable));
+        f.set_graph_fault("b", None);
+        assert_eq!(f.graph_fault("b"), None);
+        assert_eq!(f.graph_fault("c"), Some(GraphFault::Unavailable));
+        f.clear();
+        assert_eq!(f.graph_fault("c"), None);
     }
 
     #[test]

@@ -33,7 +33,7 @@ use crate::auth::AuthStore;
 pub use crate::auth::{AUDIENCE, MOBILE_CLIENT_ID, REDIRECT_URI, WEB_CLIENT_ID};
 use crate::data::{Fixtures, NewFriend, World};
 use crate::faults::Injected;
-pub use crate::faults::{EntryDrift, FaultSettings, Faults, ListKind};
+pub use crate::faults::{EntryDrift, FaultSettings, Faults, GraphFault, ListKind};
 pub use crate::log::Logged;
 use crate::log::{lock, RequestLog};
 use testkit::conn::{KillSwitch, KillableListener};

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use fake_peloton::{
-    Config, EntryDrift, FakePeloton, FriendSpec, ListKind, AUDIENCE, MOBILE_CLIENT_ID,
+    Config, EntryDrift, FakePeloton, FriendSpec, GraphFault, ListKind, AUDIENCE, MOBILE_CLIENT_ID,
     REDIRECT_URI, WEB_CLIENT_ID,
 };
 use rand::RngCore;
@@ -1175,4 +1175,31 @@ async fn revoking_over_http_refuses_the_refresh_token() {
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     let refused = refresh(&fake, &refresh_token, true).await;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn one_workouts_graph_can_be_missing_drifted_or_failing_while_its_detail_reads() {
+    let fake = FakePeloton::start(Config::default()).await;
+    let t = token(&fake).await;
+    let ids = fake.workout_ids();
+    let graph = |id: &str| format!("/api/workout/{id}/performance_graph?every_n=5");
+    fake.faults()
+        .set_graph_fault(&ids[0], Some(GraphFault::Missing));
+    fake.faults()
+        .set_graph_fault(&ids[1], Some(GraphFault::Drifted));
+    fake.faults()
+        .set_graph_fault(&ids[2], Some(GraphFault::Unavailable));
+    let missing = api(&fake, &t, &graph(&ids[0])).await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    let drifted = api_json(&fake, &t, &graph(&ids[1])).await;
+    assert!(drifted["summaries"].is_string(), "{drifted}");
+    assert!(drifted["average_summaries"].is_array());
+    let failing = api(&fake, &t, &graph(&ids[2])).await;
+    assert_eq!(failing.status(), StatusCode::SERVICE_UNAVAILABLE);
+    for id in &ids[..3] {
+        api_json(&fake, &t, &format!("/api/workout/{id}")).await;
+    }
+    assert!(api_json(&fake, &t, &graph(&ids[3])).await["summaries"].is_array());
+    fake.faults().clear();
+    assert!(api_json(&fake, &t, &graph(&ids[0])).await["summaries"].is_array());
 }
