@@ -3,7 +3,8 @@
 //! Workouts rows derived from the state.
 //!
 //! Invariant (the listing queue): a workout seen in a listing and not stored
-//! yet is in the queue, and leaves it only when stored. The listing stops at
+//! yet is in the queue (an entry that did not decode, by its id), and leaves
+//! it only when stored or when Peloton answers 404 for it. The listing stops at
 //! a page holding only stored workouts once a listing reached the end; a
 //! workout listed before a stop (a kill, a cancel, a failure) is fetched
 //! from the queue by the next run, whatever page it was on.
@@ -18,7 +19,7 @@ use super::report::{NewWorkout, Problem, ProblemArea, Progress};
 use super::writer::EarlyWriter;
 use crate::bests;
 use crate::peloton::types::{Me, PerformanceGraph, Workout};
-use crate::peloton::{PelotonError, Skipped};
+use crate::peloton::{Listed, PelotonError, Skipped};
 use crate::rows::{self, Row, WorkoutSummary};
 use crate::store::{QueuedWorkout, StoredWorkout};
 use crate::tables::Table;
@@ -99,8 +100,7 @@ impl Run<'_> {
             .workout_pages(user_id)
             .take_until(self.cancel.cancelled());
         futures::pin_mut!(pages);
-        let mut seen_ids = HashSet::new();
-        let mut left_out: Vec<Skipped> = Vec::new();
+        let mut listing = Listing::default();
         let mut seen = 0u64;
         let mut reached_end = true;
         while let Some(page) = pages.next().await {
@@ -113,26 +113,7 @@ impl Run<'_> {
                 }
             };
             seen += page.entries as u64;
-            left_out.extend(page.skipped);
-            let mut queued = Vec::new();
-            for w in page.items.iter().filter(|w| is_complete(w)) {
-                if !seen_ids.insert(w.id.clone()) {
-                    continue;
-                }
-                let fp = fingerprint(w);
-                let old = self.with_store(|s| s.workout_fingerprint(&w.id))?;
-                if old.as_deref() != Some(fp.as_str()) {
-                    queued.push(QueuedWorkout {
-                        id: w.id.clone(),
-                        user_id: user_id.to_string(),
-                        entry_json: serde_json::to_string(w).unwrap_or_default(),
-                        is_new: old.is_none(),
-                    });
-                }
-            }
-            let all_known = queued.is_empty();
-            let now = self.now();
-            self.with_store(|s| s.queue_workouts(&queued, now))?;
+            let all_known = self.queue_page(user_id, page, &mut listing)?;
             (self.progress)(Progress::Listing { seen });
             // Incremental: once a listing reached the end, a page holding only
             // stored workouts means everything older is stored or queued.
@@ -143,14 +124,78 @@ impl Run<'_> {
         }
         // One of the user's own workouts left out is a workout missing from
         // the doc: the run says so as a problem (one sentence), not a note.
-        if let Some(message) = left_out_sentence(&left_out) {
+        if let Some(message) = left_out_sentence(&listing.left_out) {
             self.problem(ProblemArea::Peloton, message);
+        }
+        // An entry that did not decode but had its id is fetched on its own:
+        // its detail decides (stored, or named as a problem every run).
+        if let Some(message) = fetched_alone_sentence(&listing.fetched_alone) {
+            self.note(message);
         }
         self.check_cancel()?;
         if reached_end && !backfill_done {
             self.with_store(|s| s.set_meta(META_BACKFILL_DONE, "1"))?;
         }
         Ok(())
+    }
+
+    /// Puts one listed page's new or changed workouts into the listing queue
+    /// (one transaction). An entry that did not decode but has an id is
+    /// queued too, unless stored already: its detail may well decode, and
+    /// the queue keeps it across runs until it does. Returns whether every
+    /// entry of the page was stored already.
+    fn queue_page(
+        &mut self,
+        user_id: &str,
+        page: Listed<Workout>,
+        listing: &mut Listing,
+    ) -> Result<bool, Abort> {
+        let mut queued = Vec::new();
+        let mut waiting = false;
+        for s in page.skipped {
+            let Some(id) = s.id.clone() else {
+                listing.left_out.push(s);
+                continue;
+            };
+            if !listing.seen_ids.insert(id.clone()) {
+                continue;
+            }
+            let (stored, in_queue) = self.with_store(|st| {
+                Ok((st.workout_fingerprint(&id)?.is_some(), st.is_queued(&id)?))
+            })?;
+            if !stored {
+                waiting = true;
+                // A queued entry keeps the entry it was queued with.
+                if !in_queue {
+                    queued.push(QueuedWorkout {
+                        entry_json: serde_json::json!({ "id": id }).to_string(),
+                        id,
+                        user_id: user_id.to_string(),
+                        is_new: true,
+                    });
+                }
+            }
+            listing.fetched_alone.push(s);
+        }
+        for w in page.items.iter().filter(|w| is_complete(w)) {
+            if !listing.seen_ids.insert(w.id.clone()) {
+                continue;
+            }
+            let fp = fingerprint(w);
+            let old = self.with_store(|s| s.workout_fingerprint(&w.id))?;
+            if old.as_deref() != Some(fp.as_str()) {
+                queued.push(QueuedWorkout {
+                    id: w.id.clone(),
+                    user_id: user_id.to_string(),
+                    entry_json: serde_json::to_string(w).unwrap_or_default(),
+                    is_new: old.is_none(),
+                });
+            }
+        }
+        let all_known = queued.is_empty() && !waiting;
+        let now = self.now();
+        self.with_store(|s| s.queue_workouts(&queued, now))?;
+        Ok(all_known)
     }
 
     /// Notes each list entry Peloton sent that could not be read.
@@ -190,58 +235,100 @@ impl Run<'_> {
         let peloton = self.svc.peloton;
         let total = queued.len() as u64;
         let mut done = 0u64;
-        let mut new_ids = HashSet::new();
-        let mut ready: Vec<Row> = Vec::new();
+        let mut tally = Tally::default();
         (self.progress)(Progress::Fetching { done, total });
         let fetches = futures::stream::iter(queued.into_iter().map(|q| async move {
-            let detail = peloton.workout(&q.id).await;
-            let graph = match &detail {
-                Ok(_) => Some(peloton.performance_graph_with_body(&q.id).await),
-                Err(_) => None,
+            let fetched = match peloton.workout(&q.id).await {
+                Err(e) => Fetched::DetailFailed(e),
+                Ok((detail, detail_json)) => {
+                    match peloton.performance_graph_with_body(&q.id).await {
+                        Ok((graph, graph_json, graph_body)) => Fetched::Whole {
+                            detail,
+                            detail_json,
+                            graph,
+                            graph_json,
+                            graph_body,
+                        },
+                        Err(e) => Fetched::GraphFailed(e),
+                    }
+                }
             };
-            (q, detail, graph)
+            (q, fetched)
         }))
         .buffer_unordered(FETCH_CONCURRENCY)
         .take_until(self.cancel.cancelled());
         futures::pin_mut!(fetches);
-        while let Some((q, detail, graph)) = fetches.next().await {
-            let fetched = match (detail, graph) {
-                (Ok((detail, detail_json)), Some(Ok((graph, graph_json, graph_body)))) => {
-                    Ok((detail, detail_json, graph, graph_json, graph_body))
-                }
-                (Err(e), _) | (_, Some(Err(e))) => Err(e),
-                (Ok(_), None) => continue,
-            };
-            match fetched {
-                Ok((detail, detail_json, graph, graph_json, graph_body)) => {
-                    if writer.wants_rows() {
-                        if let Ok(row) =
-                            rows::workout_row(&detail, &graph, self.fallback_tz.as_deref())
-                        {
-                            ready.push(row);
-                        }
-                        writer.offer(&mut ready);
-                    }
-                    let record = stored(&q, &detail, &detail_json, &graph_json);
-                    let now = self.now();
-                    self.with_store(|s| {
-                        s.save_workout(&record, now)?;
-                        s.save_graph_archive(&record.id, &graph_body, now)
-                    })?;
-                    if q.is_new {
-                        new_ids.insert(q.id);
-                    }
-                }
-                Err(PelotonError::NotFound { .. }) => {
-                    // Deleted on Peloton since it was listed: nothing to keep.
-                    self.with_store(|s| s.unqueue_workout(&q.id))?;
-                }
-                Err(e) => self.report_problem(Problem::from(&e)),
-            }
+        while let Some((q, fetched)) = fetches.next().await {
+            self.keep_fetched(q, fetched, writer, &mut tally)?;
             done += 1;
             (self.progress)(Progress::Fetching { done, total });
         }
-        Ok(new_ids)
+        if let Some(message) = unreadable_sentence(&tally.unreadable) {
+            self.problem(ProblemArea::Peloton, message);
+        }
+        Ok(tally.new_ids)
+    }
+
+    /// Keeps what fetching one queued workout gave: stores it (which takes
+    /// it off the queue) and offers its row to the early writer, or leaves
+    /// it queued for the next run and says why. Only a 404 for the workout
+    /// itself (deleted on Peloton) takes it off the queue unstored.
+    fn keep_fetched(
+        &mut self,
+        q: QueuedWorkout,
+        fetched: Fetched,
+        writer: &mut EarlyWriter,
+        tally: &mut Tally,
+    ) -> Result<(), Abort> {
+        let (detail, detail_json, graph, graph_json, graph_body) = match fetched {
+            Fetched::Whole {
+                detail,
+                detail_json,
+                graph,
+                graph_json,
+                graph_body,
+            } => (detail, detail_json, graph, graph_json, graph_body),
+            Fetched::DetailFailed(PelotonError::NotFound { .. }) => {
+                // Deleted on Peloton since it was listed: nothing to keep.
+                return self.with_store(|s| s.unqueue_workout(&q.id));
+            }
+            Fetched::DetailFailed(PelotonError::Decode { path, .. }) => {
+                tally.unreadable.push((q.id, path));
+                return Ok(());
+            }
+            Fetched::DetailFailed(e) => {
+                self.report_problem(Problem::from(&e));
+                return Ok(());
+            }
+            Fetched::GraphFailed(PelotonError::NotFound { .. }) => {
+                return self.with_store(|s| s.unqueue_workout(&q.id));
+            }
+            Fetched::GraphFailed(e) => {
+                self.report_problem(Problem::from(&e));
+                return Ok(());
+            }
+        };
+        // Only an entry that did not decode is queued without knowing its
+        // status: an unfinished workout waits in the queue until it is done.
+        if !is_complete(&detail) {
+            return Ok(());
+        }
+        if writer.wants_rows() {
+            if let Ok(row) = rows::workout_row(&detail, &graph, self.fallback_tz.as_deref()) {
+                tally.ready.push(row);
+            }
+            writer.offer(&mut tally.ready);
+        }
+        let record = stored(&q, &detail, &detail_json, &graph_json);
+        let now = self.now();
+        self.with_store(|s| {
+            s.save_workout(&record, now)?;
+            s.save_graph_archive(&record.id, &graph_body, now)
+        })?;
+        if q.is_new {
+            tally.new_ids.insert(q.id);
+        }
+        Ok(())
     }
 
     /// Derives the Workouts rows from the state and writes those Coda has
@@ -318,6 +405,46 @@ impl Run<'_> {
     }
 }
 
+/// What fetching one queued workout gave. Unboxed: only the few fetches
+/// in flight hold one, moved once each.
+#[allow(clippy::large_enum_variant)]
+enum Fetched {
+    /// The detail and the graph: the aggregates, the trimmed answer, and
+    /// the bytes as Peloton sent them (for the archive).
+    Whole {
+        detail: Workout,
+        detail_json: serde_json::Value,
+        graph: PerformanceGraph,
+        graph_json: serde_json::Value,
+        graph_body: bytes::Bytes,
+    },
+    /// The detail failed (the graph is not asked for then).
+    DetailFailed(PelotonError),
+    /// The detail arrived, the graph failed.
+    GraphFailed(PelotonError),
+}
+
+/// What a fetch loop gathers across workouts.
+#[derive(Default)]
+struct Tally {
+    /// Workouts stored for the first time.
+    new_ids: HashSet<String>,
+    /// Rows waiting for the early writer's next full batch.
+    ready: Vec<Row>,
+    /// Workouts whose detail did not decode, and the field that failed.
+    unreadable: Vec<(String, String)>,
+}
+
+/// What one listing found beside the workouts it queued.
+#[derive(Default)]
+struct Listing {
+    seen_ids: HashSet<String>,
+    /// Entries without an id: nothing to fetch them by.
+    left_out: Vec<Skipped>,
+    /// Entries with an id that did not decode: queued, fetched on their own.
+    fetched_alone: Vec<Skipped>,
+}
+
 /// One sentence for the user's workouts a listing left out.
 fn left_out_sentence(left_out: &[Skipped]) -> Option<String> {
     match left_out {
@@ -328,6 +455,49 @@ fn left_out_sentence(left_out: &[Skipped]) -> Option<String> {
             left_out.len(),
             first.id.as_deref().unwrap_or("without an id"),
             first.path
+        )),
+    }
+}
+
+/// One note for the list entries that did not decode but are fetched on
+/// their own (by their id) instead.
+fn fetched_alone_sentence(skipped: &[Skipped]) -> Option<String> {
+    match skipped {
+        [] => None,
+        [one] => Some(format!(
+            "Peloton listed workout {} in a form this app cannot read (field {}), so it is fetched on its own; the raw answer is saved in the log folder, please report it.",
+            one.id.as_deref().unwrap_or_default(),
+            one.path
+        )),
+        [first, ..] => Some(format!(
+            "Peloton listed {} workouts in a form this app cannot read (the first: {}, field {}), so they are fetched on their own; the raw answer is saved in the log folder, please report it.",
+            skipped.len(),
+            first.id.as_deref().unwrap_or_default(),
+            first.path
+        )),
+    }
+}
+
+/// One problem for the queued workouts whose detail did not decode: their
+/// rows wait in the queue, and every run tries them again and says so.
+fn unreadable_sentence(unreadable: &[(String, String)]) -> Option<String> {
+    let field = |path: &str| {
+        if path.is_empty() {
+            "the whole answer".to_string()
+        } else {
+            format!("field {path}")
+        }
+    };
+    match unreadable {
+        [] => None,
+        [(id, path)] => Some(format!(
+            "Peloton sent workout {id} in a form this app cannot read ({}), so its row waits until Peloton sends it whole; the raw answer is saved in the log folder, please report it.",
+            field(path)
+        )),
+        [(id, path), ..] => Some(format!(
+            "Peloton sent {} workouts in a form this app cannot read (the first: {id}, {}), so their rows wait until Peloton sends them whole; the raw answer is saved in the log folder, please report it.",
+            unreadable.len(),
+            field(path)
         )),
     }
 }
