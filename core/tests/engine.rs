@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use chrono::TimeZone;
 use fake_coda::FakeCoda;
-use fake_peloton::{EntryDrift, FakePeloton, FriendSpec, ListKind};
+use fake_peloton::{EntryDrift, FakePeloton, FriendSpec, GraphFault, ListKind};
 use pcs_core::clock::{ManualClock, SharedClock};
 use pcs_core::coda::{CodaClient, CodaConfig};
 use pcs_core::net::{RateLimit, RetryBudget, RetryPolicy};
@@ -24,6 +24,14 @@ use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
 
 const WORKOUTS: usize = 12;
+
+/// Workouts columns filled from the performance graph alone.
+const GRAPH_COLUMNS: [&str; 4] = [
+    "Avg Output (W)",
+    "Calories (kcal)",
+    "Avg Heart Rate (bpm)",
+    "Distance",
+];
 
 /// Both fakes, a home for the state, a manual clock and the settings the
 /// next engine is built with.
@@ -237,6 +245,22 @@ impl World {
             .collect()
     }
 
+    /// The Workouts row of workout `id`.
+    fn workout_row(&self, id: &str) -> serde_json::Map<String, serde_json::Value> {
+        let rows = self.coda().rows(Table::Workouts.default_name());
+        rows.into_iter()
+            .find(|r| r[Table::Workouts.key_column()] == id)
+            .unwrap_or_else(|| panic!("no Workouts row for {id}"))
+    }
+
+    /// Whether the graph's cells of workout `id`'s row are all empty.
+    fn graph_cells_empty(&self, id: &str) -> bool {
+        let row = self.workout_row(id);
+        GRAPH_COLUMNS
+            .iter()
+            .all(|c| row.get(*c).is_none_or(|v| v.is_null() || v == ""))
+    }
+
     /// Every complete workout of the signed-in account is in the doc, once.
     fn assert_workouts_complete(&self) {
         let p = self.peloton();
@@ -303,6 +327,11 @@ enum Step {
     DriftListEntry(usize),
     /// One listed workout loses its id.
     DriftNullId(usize),
+    /// The performance graph of one workout answers otherwise (its detail
+    /// reads fine).
+    Graph(usize, GraphFault),
+    /// Every performance graph answers normally again.
+    GraphsWhole,
     /// The friend-workout setting changes.
     PerFriend(u32),
     /// Both fakes forget their request logs.
@@ -368,6 +397,15 @@ async fn play(w: &World, steps: &[Step]) -> Vec<RunReport> {
                 let id = w.peloton().workout_ids()[*i].clone();
                 w.peloton()
                     .update_workout(&id, |v| v["id"] = serde_json::Value::Null);
+            }
+            Step::Graph(i, fault) => {
+                let id = w.peloton().workout_ids()[*i].clone();
+                w.peloton().faults().set_graph_fault(&id, Some(*fault));
+            }
+            Step::GraphsWhole => {
+                for id in w.peloton().workout_ids() {
+                    w.peloton().faults().set_graph_fault(&id, None);
+                }
             }
             Step::PerFriend(n) => *w.per_friend.lock().unwrap() = *n,
             Step::AddUserRow(table) => {
@@ -575,6 +613,61 @@ fn cases() -> Vec<Case> {
                 // Stored, it is not fetched again while its entry stays odd.
                 assert!(last(r).ok(), "{:?}", last(r).problems);
                 assert_eq!(last(r).written.get("workouts").copied().unwrap_or(0), 0);
+            },
+        },
+        Case {
+            name: "a workout Peloton has no graph of is written without the graph's cells",
+            steps: vec![Graph(3, GraphFault::Missing), Sync],
+            expect: |w, r| {
+                let id = w.peloton().workout_ids()[3].clone();
+                w.assert_workouts_complete();
+                assert!(w.graph_cells_empty(&id), "{:?}", w.workout_row(&id));
+                let other = w.peloton().workout_ids()[4].clone();
+                assert!(!w.graph_cells_empty(&other), "{:?}", w.workout_row(&other));
+                assert!(last(r).ok(), "{:?}", last(r).problems);
+                let notes = &last(r).notes;
+                assert!(notes.iter().any(|n| n.contains(&id)), "{notes:?}");
+                assert!(w
+                    .state()
+                    .queued_workouts(&w.peloton().user_id())
+                    .unwrap()
+                    .is_empty());
+            },
+        },
+        Case {
+            name: "a workout whose graph drifted is written without the graph's cells, said once",
+            steps: vec![
+                Graph(3, GraphFault::Drifted),
+                Graph(6, GraphFault::Drifted),
+                Sync,
+            ],
+            expect: |w, r| {
+                let ids = w.peloton().workout_ids();
+                w.assert_workouts_complete();
+                assert!(w.graph_cells_empty(&ids[3]), "{:?}", w.workout_row(&ids[3]));
+                assert!(w.graph_cells_empty(&ids[6]), "{:?}", w.workout_row(&ids[6]));
+                assert!(last(r).ok(), "{:?}", last(r).problems);
+                let said: Vec<&String> = last(r)
+                    .notes
+                    .iter()
+                    .filter(|n| n.contains("performance graph"))
+                    .collect();
+                assert_eq!(said.len(), 1, "{said:?}");
+                assert!(said[0].contains("2 workouts") && said[0].contains("report"));
+            },
+        },
+        Case {
+            // A graph that may come back (5xx after the retries) keeps the
+            // workout queued; the next run writes it whole.
+            name: "a workout whose graph fails for now waits in the queue",
+            steps: vec![Graph(3, GraphFault::Unavailable), Sync, GraphsWhole, Sync],
+            expect: |w, r| {
+                let id = w.peloton().workout_ids()[3].clone();
+                assert!(!r[0].ok());
+                assert_eq!(r[0].written.get("workouts"), Some(&(WORKOUTS as u64 - 1)));
+                assert!(last(r).ok(), "{:?}", last(r).problems);
+                w.assert_workouts_complete();
+                assert!(!w.graph_cells_empty(&id), "{:?}", w.workout_row(&id));
             },
         },
         Case {

@@ -249,7 +249,7 @@ impl Run<'_> {
                             graph_json,
                             graph_body,
                         },
-                        Err(e) => Fetched::GraphFailed(e),
+                        Err(e) => Fetched::GraphFailed(e, detail, detail_json),
                     }
                 }
             };
@@ -266,6 +266,9 @@ impl Run<'_> {
         if let Some(message) = unreadable_sentence(&tally.unreadable) {
             self.problem(ProblemArea::Peloton, message);
         }
+        for message in without_graph_sentences(&tally.without_graph) {
+            self.note(message);
+        }
         Ok(tally.new_ids)
     }
 
@@ -280,14 +283,14 @@ impl Run<'_> {
         writer: &mut EarlyWriter,
         tally: &mut Tally,
     ) -> Result<(), Abort> {
-        let (detail, detail_json, graph, graph_json, graph_body) = match fetched {
+        let (detail, detail_json, graph) = match fetched {
             Fetched::Whole {
                 detail,
                 detail_json,
                 graph,
                 graph_json,
                 graph_body,
-            } => (detail, detail_json, graph, graph_json, graph_body),
+            } => (detail, detail_json, Some((graph, graph_json, graph_body))),
             Fetched::DetailFailed(PelotonError::NotFound { .. }) => {
                 // Deleted on Peloton since it was listed: nothing to keep.
                 return self.with_store(|s| s.unqueue_workout(&q.id));
@@ -296,14 +299,16 @@ impl Run<'_> {
                 tally.unreadable.push((q.id, path));
                 return Ok(());
             }
-            Fetched::DetailFailed(e) => {
-                self.report_problem(Problem::from(&e));
-                return Ok(());
+            Fetched::GraphFailed(e, detail, detail_json) if graph_lacks_for_good(&e) => {
+                // The workout is there; only its graph is not. The row is
+                // written without the graph's cells, and the archive
+                // backfill asks for the graph again later.
+                tally.without_graph.push((q.id.clone(), e));
+                (detail, detail_json, None)
             }
-            Fetched::GraphFailed(PelotonError::NotFound { .. }) => {
-                return self.with_store(|s| s.unqueue_workout(&q.id));
-            }
-            Fetched::GraphFailed(e) => {
+            // Anything that may pass (5xx, 429, the network, a cut answer)
+            // leaves the workout queued for the next run.
+            Fetched::DetailFailed(e) | Fetched::GraphFailed(e, ..) => {
                 self.report_problem(Problem::from(&e));
                 return Ok(());
             }
@@ -313,17 +318,22 @@ impl Run<'_> {
         if !is_complete(&detail) {
             return Ok(());
         }
+        let no_graph = PerformanceGraph::default();
         if writer.wants_rows() {
-            if let Ok(row) = rows::workout_row(&detail, &graph, self.fallback_tz.as_deref()) {
+            let g = graph.as_ref().map_or(&no_graph, |(g, ..)| g);
+            if let Ok(row) = rows::workout_row(&detail, g, self.fallback_tz.as_deref()) {
                 tally.ready.push(row);
             }
             writer.offer(&mut tally.ready);
         }
-        let record = stored(&q, &detail, &detail_json, &graph_json);
+        let record = stored(&q, &detail, &detail_json, graph.as_ref().map(|(_, j, _)| j));
         let now = self.now();
         self.with_store(|s| {
             s.save_workout(&record, now)?;
-            s.save_graph_archive(&record.id, &graph_body, now)
+            match &graph {
+                Some((_, _, body)) => s.save_graph_archive(&record.id, body, now),
+                None => Ok(()),
+            }
         })?;
         if q.is_new {
             tally.new_ids.insert(q.id);
@@ -420,8 +430,8 @@ enum Fetched {
     },
     /// The detail failed (the graph is not asked for then).
     DetailFailed(PelotonError),
-    /// The detail arrived, the graph failed.
-    GraphFailed(PelotonError),
+    /// The detail arrived (kept, with its raw answer), the graph failed.
+    GraphFailed(PelotonError, Workout, serde_json::Value),
 }
 
 /// What a fetch loop gathers across workouts.
@@ -433,6 +443,55 @@ struct Tally {
     ready: Vec<Row>,
     /// Workouts whose detail did not decode, and the field that failed.
     unreadable: Vec<(String, String)>,
+    /// Workouts stored without their graph, and why it is missing.
+    without_graph: Vec<(String, PelotonError)>,
+}
+
+/// Whether a graph that failed is not worth waiting for: Peloton has none
+/// for the workout (404, another 4xx) or sends one this app cannot read.
+/// Anything else may pass by itself, and the workout waits in the queue.
+fn graph_lacks_for_good(e: &PelotonError) -> bool {
+    matches!(
+        e,
+        PelotonError::NotFound { .. } | PelotonError::Decode { .. } | PelotonError::Rejected { .. }
+    )
+}
+
+/// Notes for the workouts written without their graph: one sentence for
+/// those Peloton has none of, one for those whose graph did not decode
+/// (a changed API, to report).
+fn without_graph_sentences(without: &[(String, PelotonError)]) -> Vec<String> {
+    let (drifted, missing): (Vec<_>, Vec<_>) = without
+        .iter()
+        .partition(|(_, e)| matches!(e, PelotonError::Decode { .. }));
+    let mut out = Vec::new();
+    match missing.as_slice() {
+        [] => {}
+        [(id, _)] => out.push(format!(
+            "Peloton did not send the performance graph of workout {id}, so its row was written without the graph's columns; the sync asks for it again later."
+        )),
+        [(id, _), ..] => out.push(format!(
+            "Peloton did not send the performance graphs of {} workouts (the first: {id}), so their rows were written without the graph's columns; the sync asks for them again later.",
+            missing.len()
+        )),
+    }
+    let field = |e: &PelotonError| match e {
+        PelotonError::Decode { path, .. } if !path.is_empty() => format!("field {path}"),
+        _ => "the whole answer".to_string(),
+    };
+    match drifted.as_slice() {
+        [] => {}
+        [(id, e)] => out.push(format!(
+            "Peloton sent the performance graph of workout {id} in a form this app cannot read ({}), so its row was written without the graph's columns; the raw answer is saved in the log folder, please report it.",
+            field(e)
+        )),
+        [(id, e), ..] => out.push(format!(
+            "Peloton sent the performance graphs of {} workouts in a form this app cannot read (the first: {id}, {}), so their rows were written without the graph's columns; the raw answer is saved in the log folder, please report it.",
+            drifted.len(),
+            field(e)
+        )),
+    }
+    out
 }
 
 /// What one listing found beside the workouts it queued.
@@ -508,7 +567,7 @@ fn stored(
     q: &QueuedWorkout,
     detail: &Workout,
     detail_json: &serde_json::Value,
-    graph_json: &serde_json::Value,
+    graph_json: Option<&serde_json::Value>,
 ) -> StoredWorkout {
     let entry: Option<Workout> = serde_json::from_str(&q.entry_json).ok();
     StoredWorkout {
@@ -522,7 +581,7 @@ fn stored(
         ),
         fingerprint: entry.as_ref().map(fingerprint).unwrap_or_default(),
         detail_json: detail_json.to_string(),
-        graph_json: Some(graph_json.to_string()),
+        graph_json: graph_json.map(serde_json::Value::to_string),
     }
 }
 
