@@ -332,6 +332,8 @@ enum Step {
     Graph(usize, GraphFault),
     /// Every performance graph answers normally again.
     GraphsWhole,
+    /// The performance graph of one workout answers normally again.
+    GraphWhole(usize),
     /// The friend-workout setting changes.
     PerFriend(u32),
     /// Both fakes forget their request logs.
@@ -401,6 +403,10 @@ async fn play(w: &World, steps: &[Step]) -> Vec<RunReport> {
             Step::Graph(i, fault) => {
                 let id = w.peloton().workout_ids()[*i].clone();
                 w.peloton().faults().set_graph_fault(&id, Some(*fault));
+            }
+            Step::GraphWhole(i) => {
+                let id = w.peloton().workout_ids()[*i].clone();
+                w.peloton().faults().set_graph_fault(&id, None);
             }
             Step::GraphsWhole => {
                 for id in w.peloton().workout_ids() {
@@ -668,6 +674,49 @@ fn cases() -> Vec<Case> {
                 assert!(last(r).ok(), "{:?}", last(r).problems);
                 w.assert_workouts_complete();
                 assert!(!w.graph_cells_empty(&id), "{:?}", w.workout_row(&id));
+            },
+        },
+        Case {
+            // Newest first, the four graphs Peloton never sends come first
+            // (as many as are fetched at once): the backfill passes them by
+            // for a week instead of stopping there every run.
+            name: "graphs that never come do not stop the archive backfill",
+            steps: vec![
+                Graph(0, GraphFault::Missing),
+                Graph(1, GraphFault::Missing),
+                Graph(2, GraphFault::Drifted),
+                Graph(3, GraphFault::Missing),
+                Graph(4, GraphFault::Drifted),
+                Sync,
+                GraphWhole(4),
+                Hours(24 * 8),
+                Sync,
+                ResetLogs,
+                Hours(1),
+                Sync,
+            ],
+            expect: |w, r| {
+                let ids = w.peloton().workout_ids();
+                let state = w.state();
+                assert!(state.archived_graph(&ids[4]).unwrap().is_some());
+                assert!(
+                    !w.graph_cells_empty(&ids[4]),
+                    "{:?}",
+                    w.workout_row(&ids[4])
+                );
+                for id in &ids[..4] {
+                    assert!(state.archived_graph(id).unwrap().is_none());
+                    assert!(w.graph_cells_empty(id));
+                }
+                // Within the week, nobody asks for them.
+                let graphs = w
+                    .peloton()
+                    .count(|l| l.path.ends_with("/performance_graph"));
+                assert_eq!(graphs, 0);
+                w.assert_workouts_complete();
+                for report in r {
+                    assert!(report.ok(), "{:?}", report.problems);
+                }
             },
         },
         Case {

@@ -106,23 +106,47 @@ impl Store {
         Ok(Some(body))
     }
 
-    /// Up to `limit` stored workouts without an archived graph, newest first.
-    pub fn workouts_without_archive(&self, limit: usize) -> Result<Vec<String>, StoreError> {
+    /// Up to `limit` stored workouts without an archived graph, newest first,
+    /// leaving out those whose graph was unavailable until after `now`.
+    pub fn workouts_without_archive(
+        &self,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let mut stmt = self
             .conn
             .prepare_cached(
                 "SELECT w.id FROM workouts w
                  WHERE NOT EXISTS (SELECT 1 FROM graph_archive a WHERE a.workout_id = w.id)
+                   AND NOT EXISTS (SELECT 1 FROM graph_unavailable u
+                                   WHERE u.workout_id = w.id AND u.retry_after > ?2)
                  ORDER BY w.start_time DESC, w.id DESC LIMIT ?1",
             )
             .map_err(sql("reading the archive"))?;
         let ids = stmt
-            .query_map([limit], |r| r.get(0))
+            .query_map(params![limit, to_ms(now)], |r| r.get(0))
             .map_err(sql("reading the archive"))?
             .collect::<rusqlite::Result<Vec<String>>>()
             .map_err(sql("reading the archive"));
         ids
+    }
+
+    /// Records that Peloton did not send workout `id`'s graph in a usable
+    /// form: the backfill passes it by until `retry_after`.
+    pub fn mark_graph_unavailable(
+        &mut self,
+        id: &str,
+        retry_after: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO graph_unavailable(workout_id, retry_after) VALUES (?1, ?2)
+                 ON CONFLICT(workout_id) DO UPDATE SET retry_after = excluded.retry_after",
+                params![id, to_ms(retry_after)],
+            )
+            .map(drop)
+            .map_err(sql("recording a missing performance graph"))
     }
 
     /// How many graphs are archived and how much room they take.
@@ -163,8 +187,10 @@ fn upsert_archive(
             archived_at = excluded.archived_at",
         params![id, packed, raw_len, to_ms(at)],
     )
-    .map(drop)
-    .map_err(sql("archiving a performance graph"))
+    .map_err(sql("archiving a performance graph"))?;
+    conn.execute("DELETE FROM graph_unavailable WHERE workout_id = ?1", [id])
+        .map(drop)
+        .map_err(sql("archiving a performance graph"))
 }
 
 #[cfg(test)]
@@ -228,11 +254,14 @@ mod tests {
         for (id, start) in [("a", 100), ("b", 300), ("c", 200)] {
             s.save_workout(&stored(id, start), t(1)).unwrap();
         }
-        assert_eq!(s.workouts_without_archive(10).unwrap(), ["b", "c", "a"]);
-        assert_eq!(s.workouts_without_archive(1).unwrap(), ["b"]);
+        assert_eq!(
+            s.workouts_without_archive(10, t(1)).unwrap(),
+            ["b", "c", "a"]
+        );
+        assert_eq!(s.workouts_without_archive(1, t(1)).unwrap(), ["b"]);
         s.save_backfilled_graph("b", b"{\"x\":1}", "{\"summaries\":[]}", t(2))
             .unwrap();
-        assert_eq!(s.workouts_without_archive(10).unwrap(), ["c", "a"]);
+        assert_eq!(s.workouts_without_archive(10, t(2)).unwrap(), ["c", "a"]);
         assert_eq!(
             s.workout("b").unwrap().unwrap().graph_json.as_deref(),
             Some("{\"summaries\":[]}")
@@ -241,6 +270,26 @@ mod tests {
         s.delete_workouts(&["b"]).unwrap();
         assert_eq!(s.archived_graph("b").unwrap(), None);
         assert_eq!(s.archive_size().unwrap().graphs, 0);
+    }
+
+    #[test]
+    fn an_unavailable_graph_is_passed_by_until_its_retry_time() {
+        let mut s = Store::open_in_memory().unwrap();
+        for (id, start) in [("a", 100), ("b", 300)] {
+            s.save_workout(&stored(id, start), t(1)).unwrap();
+        }
+        s.mark_graph_unavailable("b", t(50)).unwrap();
+        assert_eq!(s.workouts_without_archive(10, t(49)).unwrap(), ["a"]);
+        assert_eq!(s.workouts_without_archive(10, t(50)).unwrap(), ["b", "a"]);
+        s.mark_graph_unavailable("b", t(90)).unwrap();
+        assert_eq!(s.workouts_without_archive(10, t(60)).unwrap(), ["a"]);
+        // Archived at last, it is no longer marked.
+        s.save_backfilled_graph("b", b"{}", "{}", t(95)).unwrap();
+        let marked: i64 = s
+            .conn
+            .query_row("SELECT COUNT(*) FROM graph_unavailable", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(marked, 0);
     }
 
     #[test]

@@ -112,6 +112,15 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         queued_at  INTEGER NOT NULL
     );
     "#,
+    // 4: performance graphs Peloton does not send (404) or sends in a form
+    // that does not decode: the archive backfill passes them by until
+    // `retry_after` instead of stopping at them.
+    r#"
+    CREATE TABLE graph_unavailable (
+        workout_id  TEXT PRIMARY KEY NOT NULL,
+        retry_after INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

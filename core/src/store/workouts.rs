@@ -125,10 +125,16 @@ impl Store {
             let mut archived = tx
                 .prepare_cached("DELETE FROM graph_archive WHERE workout_id = ?1")
                 .map_err(sql("deleting workouts"))?;
+            let mut unavailable = tx
+                .prepare_cached("DELETE FROM graph_unavailable WHERE workout_id = ?1")
+                .map_err(sql("deleting workouts"))?;
             for id in ids {
                 stmt.execute([id.as_ref()])
                     .map_err(sql("deleting workouts"))?;
                 archived
+                    .execute([id.as_ref()])
+                    .map_err(sql("deleting workouts"))?;
+                unavailable
                     .execute([id.as_ref()])
                     .map_err(sql("deleting workouts"))?;
             }

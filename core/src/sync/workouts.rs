@@ -14,6 +14,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 
+use super::archive::{graph_lacks_for_good, GRAPH_RETRY};
 use super::context::{Abort, Run};
 use super::report::{NewWorkout, Problem, ProblemArea, Progress};
 use super::writer::EarlyWriter;
@@ -332,7 +333,8 @@ impl Run<'_> {
             s.save_workout(&record, now)?;
             match &graph {
                 Some((_, _, body)) => s.save_graph_archive(&record.id, body, now),
-                None => Ok(()),
+                // Asked for just now: the backfill waits before asking again.
+                None => s.mark_graph_unavailable(&record.id, now + GRAPH_RETRY),
             }
         })?;
         if q.is_new {
@@ -445,16 +447,6 @@ struct Tally {
     unreadable: Vec<(String, String)>,
     /// Workouts stored without their graph, and why it is missing.
     without_graph: Vec<(String, PelotonError)>,
-}
-
-/// Whether a graph that failed is not worth waiting for: Peloton has none
-/// for the workout (404, another 4xx) or sends one this app cannot read.
-/// Anything else may pass by itself, and the workout waits in the queue.
-fn graph_lacks_for_good(e: &PelotonError) -> bool {
-    matches!(
-        e,
-        PelotonError::NotFound { .. } | PelotonError::Decode { .. } | PelotonError::Rejected { .. }
-    )
 }
 
 /// Notes for the workouts written without their graph: one sentence for
