@@ -334,6 +334,9 @@ enum Step {
     GraphsWhole,
     /// The performance graph of one workout answers normally again.
     GraphWhole(usize),
+    /// The newest workout of the friend with this username loses its start
+    /// time (`null`) in their list.
+    DriftFriendStartTime(&'static str),
     /// The friend-workout setting changes.
     PerFriend(u32),
     /// Both fakes forget their request logs.
@@ -412,6 +415,16 @@ async fn play(w: &World, steps: &[Step]) -> Vec<RunReport> {
                 for id in w.peloton().workout_ids() {
                     w.peloton().faults().set_graph_fault(&id, None);
                 }
+            }
+            Step::DriftFriendStartTime(name) => {
+                let friend = w.peloton().friend_id(name).unwrap();
+                let id = w.peloton().user_workout_ids(&friend)[0].clone();
+                w.peloton().faults().drift_entry(EntryDrift::of(
+                    ListKind::Workouts,
+                    &id,
+                    "start_time",
+                    serde_json::Value::Null,
+                ));
             }
             Step::PerFriend(n) => *w.per_friend.lock().unwrap() = *n,
             Step::AddUserRow(table) => {
@@ -717,6 +730,31 @@ fn cases() -> Vec<Case> {
                 for report in r {
                     assert!(report.ok(), "{:?}", report.problems);
                 }
+            },
+        },
+        Case {
+            name: "one friend's odd workout is said by name and fails nothing",
+            steps: vec![DriftFriendStartTime("PowerZonePal"), Sync],
+            expect: |w, r| {
+                let report = last(r);
+                assert!(report.ok(), "{:?}", report.problems);
+                let friend = w.peloton().friend_id("PowerZonePal").unwrap();
+                let theirs = w.peloton().user_workout_ids(&friend);
+                let other = w.peloton().friend_id("TreadBuddy").unwrap();
+                let keys: BTreeSet<String> = w.keys(Table::FriendWorkouts).into_iter().collect();
+                let want: BTreeSet<String> = theirs[1..3]
+                    .iter()
+                    .chain(&w.peloton().user_workout_ids(&other)[..3])
+                    .cloned()
+                    .collect();
+                assert_eq!(keys, want);
+                let said: Vec<&String> = report.problems.iter().map(|p| &p.message).collect();
+                assert!(
+                    said.iter()
+                        .any(|m| m.contains("PowerZonePal") && m.contains(&theirs[0])),
+                    "{said:?}"
+                );
+                w.assert_workouts_complete();
             },
         },
         Case {

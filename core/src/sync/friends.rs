@@ -125,7 +125,12 @@ impl Run<'_> {
                         json: serde_json::to_string(w).unwrap_or_default(),
                     });
                 }
-                Err(e) => self.problem(ProblemArea::Peloton, e.user_message()),
+                // One friend's odd workout is theirs alone: said, naming
+                // them, without failing the run (see `RunReport::failure`).
+                Err(e) => self.problem(
+                    ProblemArea::Friend,
+                    format!("A workout of {name} was skipped: {}", e.user_message()),
+                ),
             }
         }
         self.with_store(|s| s.replace_friend_workouts(&friend.id, &kept, now))?;
