@@ -314,6 +314,20 @@ impl Run<'_> {
                 return Ok(());
             }
         };
+        self.store_fetched(q, (detail, detail_json), graph, writer, tally)
+    }
+
+    /// Stores a fetched workout, with its graph or without (then the
+    /// backfill waits a while before asking for the graph again), and
+    /// offers its row to the early writer.
+    fn store_fetched(
+        &mut self,
+        q: QueuedWorkout,
+        (detail, detail_json): (Workout, serde_json::Value),
+        graph: Option<(PerformanceGraph, serde_json::Value, bytes::Bytes)>,
+        writer: &mut EarlyWriter,
+        tally: &mut Tally,
+    ) -> Result<(), Abort> {
         // Only an entry that did not decode is queued without knowing its
         // status: an unfinished workout waits in the queue until it is done.
         if !is_complete(&detail) {
@@ -460,10 +474,10 @@ fn without_graph_sentences(without: &[(String, PelotonError)]) -> Vec<String> {
     match missing.as_slice() {
         [] => {}
         [(id, _)] => out.push(format!(
-            "Peloton did not send the performance graph of workout {id}, so its row was written without the graph's columns; the sync asks for it again later."
+            "Peloton did not send the performance graph of workout {id}, so its row was written without the graph's columns; the sync asks for it again in a week."
         )),
         [(id, _), ..] => out.push(format!(
-            "Peloton did not send the performance graphs of {} workouts (the first: {id}), so their rows were written without the graph's columns; the sync asks for them again later.",
+            "Peloton did not send the performance graphs of {} workouts (the first: {id}), so their rows were written without the graph's columns; the sync asks for them again in a week.",
             missing.len()
         )),
     }
