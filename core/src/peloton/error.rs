@@ -11,7 +11,8 @@ use crate::secrets::SecretsError;
 
 /// What a user reads after Auth0's brute-force block.
 pub const LOGIN_BLOCKED_SENTENCE: &str =
-    "Peloton is refusing logins for now (too many attempts); wait an hour, then sync again.";
+    "Peloton blocked logins to this account (too many attempts); \
+     unblock it from Peloton's e-mail, then test the connection in Settings.";
 /// What a person reads when Peloton ended a browser sign-in; the app
 /// recognises this state by its problem area, not by this text.
 pub const SIGNED_OUT: &str = "Signed out of Peloton: sign in again.";
@@ -230,11 +231,12 @@ mod tests {
     }
 
     #[test]
-    fn a_login_block_says_to_wait_an_hour() {
+    fn a_login_block_says_how_to_lift_it() {
         let e = PelotonError::LoginBlocked;
         assert_eq!(
             e.user_message(),
-            "Peloton is refusing logins for now (too many attempts); wait an hour, then sync again."
+            "Peloton blocked logins to this account (too many attempts); unblock it from \
+             Peloton's e-mail, then test the connection in Settings."
         );
         assert!(!e.is_transient());
     }
