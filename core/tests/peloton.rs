@@ -806,6 +806,43 @@ async fn three_submissions_are_the_most_a_run_sends() {
     assert_eq!(fake.login_count(), 3);
 }
 
+#[tokio::test]
+async fn a_login_that_did_not_finish_holds_the_password_back_for_an_hour() {
+    let fake = start(Config::default()).await;
+    fake.faults().throttle_next_logins(100);
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(chrono::Utc.with_ymd_and_hms(2026, 3, 1, 8, 0, 0).unwrap());
+    let password = fake.password();
+    let run = || {
+        client_with(
+            &fake,
+            stop_config(&fake, dir.path()),
+            Arc::new(clock.clone()),
+            Arc::new(MemoryStore::new()),
+            Some(&password),
+        )
+    };
+    let err = run().ensure_login().await.unwrap_err();
+    assert!(err.is_transient(), "{err:?}");
+    assert_eq!(fake.login_count(), 3);
+
+    // The app's backoff retries within minutes: nothing is sent.
+    fake.faults().throttle_next_logins(0);
+    for _ in 0..3 {
+        clock.advance(chrono::Duration::minutes(10));
+        let err = run().ensure_login().await.unwrap_err();
+        assert!(matches!(err, PelotonError::LoginPaused), "{err:?}");
+        assert!(err.is_transient());
+    }
+    assert_eq!(fake.login_count(), 3);
+
+    // Past the hour the password goes out again, and works.
+    clock.advance(pcs_core::peloton::PASSWORD_PAUSE);
+    run().ensure_login().await.unwrap();
+    assert_eq!(fake.login_count(), 4);
+    assert!(!dir.path().join("peloton-login-stopped").exists());
+}
+
 /// Issue 16: a refresh token rotated by another client (the CLI, "Test
 /// connection") is read from the store before renewing, so the stale one
 /// in memory is never spent and no password login follows.

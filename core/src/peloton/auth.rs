@@ -15,8 +15,10 @@
 //! same e-mail and password again. Only the person lifts it: by giving
 //! another password (or e-mail), or by asking for a login themselves
 //! ("Test connection", saving a typed password, `peloton-coda-sync login`),
-//! which clears the record. A plain rate limit or a 5xx may be tried again
-//! within the submissions, after `Retry-After`.
+//! which clears the record. A login that sent the password and did not
+//! finish for another reason holds it back for [`PASSWORD_PAUSE`]. A plain
+//! rate limit or a 5xx may be tried again within the submissions, after
+//! `Retry-After`.
 //!
 //! Invariant: the access token lives only in memory; the refresh token is
 //! written only through the store. No token, code, `_csrf` value, cookie or
@@ -289,14 +291,22 @@ struct PasswordGate {
 enum StopReason {
     Refused,
     Blocked,
+    /// The password was sent and the login still did not finish (the flow
+    /// changed, Auth0 failed): not sent again for [`PASSWORD_PAUSE`].
+    Unfinished,
 }
 
-impl From<StopReason> for Closed {
-    fn from(r: StopReason) -> Self {
-        match r {
-            StopReason::Refused => Closed::Refused,
-            StopReason::Blocked => Closed::Blocked,
-        }
+/// How long a password whose login did not finish is not sent again: a
+/// broken sign-in is not mended by retrying it every few minutes, and each
+/// retry would send the password up to [`MAX_PASSWORD_SUBMISSIONS`] times.
+pub const PASSWORD_PAUSE: chrono::Duration = chrono::Duration::hours(1);
+
+/// The error a run meets while a stop holds.
+fn stopped_error(reason: StopReason) -> PelotonError {
+    match reason {
+        StopReason::Refused => PelotonError::LoginRefused,
+        StopReason::Blocked => PelotonError::LoginBlocked,
+        StopReason::Unfinished => PelotonError::LoginPaused,
     }
 }
 
@@ -339,13 +349,24 @@ impl LoginStopFile {
         Self { path }
     }
 
-    /// Whether a stop is recorded for `email` and `password`, and which. An
-    /// unreadable record counts as none: at most one more password is sent,
-    /// and the record is written again.
-    fn stopped(&self, email: &str, password: &SecretString) -> Option<StopReason> {
+    /// Whether a stop holds at `now` for `email` and `password`, and which.
+    /// An unreadable record counts as none: at most one more password is
+    /// sent, and the record is written again.
+    fn stopped(
+        &self,
+        email: &str,
+        password: &SecretString,
+        now: DateTime<Utc>,
+    ) -> Option<StopReason> {
         let text = std::fs::read_to_string(&self.path).ok()?;
         let record: StopRecord = serde_json::from_str(&text).ok()?;
-        (stop_mark(&record.salt, email, password) == record.mark).then_some(record.reason)
+        if stop_mark(&record.salt, email, password) != record.mark {
+            return None;
+        }
+        // A pause from the future is a clock set back: it is not trusted
+        // (at most one more login), rather than holding for a day.
+        let paused = record.at <= now && now < record.at + PASSWORD_PAUSE;
+        (record.reason != StopReason::Unfinished || paused).then_some(record.reason)
     }
 
     /// Records that Peloton refused or blocked `email` and `password` at `at`.
@@ -720,14 +741,13 @@ impl Authenticator {
         }
         let password = self.password()?;
         let stop_file = self.settings.stop_file.as_ref();
-        if let Some(reason) = stop_file.and_then(|f| f.stopped(&self.email, &password)) {
+        let now = self.clock.now();
+        if let Some(reason) = stop_file.and_then(|f| f.stopped(&self.email, &password, now)) {
             tracing::warn!(
                 ?reason,
-                "Peloton said no to this e-mail and password before; it is not sent again"
+                "an earlier login with this e-mail and password went wrong; it is not sent now"
             );
-            let closed = Closed::from(reason);
-            self.lock_gate().closed = Some(closed);
-            return Err(closed_error(closed));
+            return Err(stopped_error(reason));
         }
         let result = match self.login_web(&password).await {
             Err(PelotonError::LoginFlowChanged(why)) => {
@@ -739,21 +759,18 @@ impl Authenticator {
         let Some(file) = stop_file else {
             return result;
         };
-        let written = match &result {
-            Ok(_) => file.clear(),
-            Err(PelotonError::LoginRefused) => file.record(
-                StopReason::Refused,
-                self.clock.now(),
-                &self.email,
-                &password,
-            ),
-            Err(PelotonError::LoginBlocked) => file.record(
-                StopReason::Blocked,
-                self.clock.now(),
-                &self.email,
-                &password,
-            ),
-            Err(_) => Ok(()),
+        let sent = self.lock_gate().sent > 0;
+        let reason = match &result {
+            Ok(_) => None,
+            Err(PelotonError::LoginRefused) => Some(StopReason::Refused),
+            Err(PelotonError::LoginBlocked) => Some(StopReason::Blocked),
+            Err(_) if sent => Some(StopReason::Unfinished),
+            // Nothing was sent (Auth0 could not be reached): nothing to hold.
+            Err(_) => return result,
+        };
+        let written = match reason {
+            None => file.clear(),
+            Some(r) => file.record(r, self.clock.now(), &self.email, &password),
         };
         if let Err(e) = written {
             tracing::warn!(error = %e, "could not keep Peloton's answer to the login");
@@ -1248,17 +1265,17 @@ mod tests {
         let at = DateTime::parse_from_rfc3339("2026-03-01T08:00:00Z")
             .unwrap()
             .with_timezone(&Utc);
-        assert_eq!(file.stopped("rider@example.com", &wrong), None);
+        assert_eq!(file.stopped("rider@example.com", &wrong, at), None);
         file.record(StopReason::Refused, at, "rider@example.com", &wrong)
             .unwrap();
         // The e-mail as typed another time still matches.
         assert_eq!(
-            file.stopped(" Rider@Example.com", &wrong),
+            file.stopped(" Rider@Example.com", &wrong, at),
             Some(StopReason::Refused)
         );
         let other = SecretString::from("another password");
-        assert_eq!(file.stopped("rider@example.com", &other), None);
-        assert_eq!(file.stopped("someone@example.com", &wrong), None);
+        assert_eq!(file.stopped("rider@example.com", &other, at), None);
+        assert_eq!(file.stopped("someone@example.com", &wrong, at), None);
         // Neither the password nor the e-mail is in the file.
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(
@@ -1269,14 +1286,34 @@ mod tests {
         file.record(StopReason::Blocked, at, "rider@example.com", &wrong)
             .unwrap();
         assert_eq!(
-            file.stopped("rider@example.com", &wrong),
+            file.stopped("rider@example.com", &wrong, at),
             Some(StopReason::Blocked)
         );
+        // A refusal or a block holds for ever; an unfinished login for an hour.
+        let later = at + chrono::Duration::days(30);
+        assert_eq!(
+            file.stopped("rider@example.com", &wrong, later),
+            Some(StopReason::Blocked)
+        );
+        file.record(StopReason::Unfinished, at, "rider@example.com", &wrong)
+            .unwrap();
+        let minute = chrono::Duration::minutes(1);
+        assert_eq!(
+            file.stopped("rider@example.com", &wrong, at + PASSWORD_PAUSE - minute),
+            Some(StopReason::Unfinished)
+        );
+        assert_eq!(
+            file.stopped("rider@example.com", &wrong, at + PASSWORD_PAUSE),
+            None
+        );
+        // A clock set back a day does not wait 25 hours.
+        let earlier = at - chrono::Duration::days(1);
+        assert_eq!(file.stopped("rider@example.com", &wrong, earlier), None);
         file.clear().unwrap();
-        assert_eq!(file.stopped("rider@example.com", &wrong), None);
+        assert_eq!(file.stopped("rider@example.com", &wrong, at), None);
         file.clear().unwrap();
         std::fs::write(&path, "garbage").unwrap();
-        assert_eq!(file.stopped("rider@example.com", &wrong), None);
+        assert_eq!(file.stopped("rider@example.com", &wrong, at), None);
     }
 
     #[test]

@@ -26,9 +26,13 @@ pub enum PelotonError {
     #[error("Peloton refused the e-mail or password")]
     LoginRefused,
     /// Auth0's brute-force protection blocks logins (`too_many_attempts`,
-    /// `blocked_user`), now or within the last hour: no password is sent.
+    /// `blocked_user`), now or in an earlier run: no password is sent.
     #[error("Peloton is blocking logins (too many attempts)")]
     LoginBlocked,
+    /// A login with this password was sent and did not finish less than
+    /// [`super::PASSWORD_PAUSE`] ago: it is not sent again before then.
+    #[error("a Peloton login did not finish less than an hour ago; waiting")]
+    LoginPaused,
     /// The login did not go the way the client expects (no form, no code,
     /// no `_csrf` cookie, an unexpected status): Peloton changed its sign-in.
     #[error("the Peloton sign-in did not go as expected: {0}")]
@@ -114,6 +118,9 @@ impl PelotonError {
                 "Peloton refused the email or password; check them in Settings.".to_string()
             }
             PelotonError::LoginBlocked => LOGIN_BLOCKED_SENTENCE.to_string(),
+            PelotonError::LoginPaused => "The last Peloton login did not finish; the app waits \
+                 an hour before sending the password again, then the sync continues."
+                .to_string(),
             PelotonError::LoginFlowChanged(_) => "Peloton's sign-in did not go as expected; \
                  the sync will try again later, please report this if it keeps happening."
                 .to_string(),
@@ -167,6 +174,7 @@ impl PelotonError {
             self,
             PelotonError::Unreachable { .. }
                 | PelotonError::RateLimited { .. }
+                | PelotonError::LoginPaused
                 | PelotonError::Server(_)
                 | PelotonError::Incomplete { .. }
         )
