@@ -20,17 +20,8 @@
 # DEMO_CODA_PORT (8701, 8702) when free, else on ports the system picks.
 # WORKOUTS=N changes the rider's history (default 300).
 set -euo pipefail
-# The fakes' built-in test credentials (tests/fake-peloton, tests/fake-coda), not real ones.
-FAKE_PELOTON_PASSWORD='correct horse'
-FAKE_CODA_TOKEN='coda-test-token'
-FAKE_CODA_DOC='AbCDeFGH'
 DEMO_SERVICE='peloton-coda-sync-demo'
-
-cd "$(dirname "$0")/.."
-CARGO=${CARGO:-cargo}
-if ! command -v "$CARGO" >/dev/null 2>&1 && [[ -x "$HOME/.cargo/bin/cargo" ]]; then
-  CARGO="$HOME/.cargo/bin/cargo"
-fi
+source "$(dirname "$0")/demo-lib.sh"
 WORKOUTS=${WORKOUTS:-300}
 say() { echo "demo-app: $*" >&2; }
 
@@ -56,59 +47,17 @@ else
   say "building the app (release) and the fakes..."
   "$CARGO" build --quiet --locked --release -p peloton-coda-sync-app
   "$CARGO" build --quiet --locked -p fake-peloton -p fake-coda
-  # Wherever the target folder is (CARGO_TARGET_DIR, .cargo/config.toml).
-  target_dir=$("$CARGO" metadata --format-version 1 --no-deps |
-    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
-  target_dir=${target_dir:-target}
-  app=$target_dir/release/peloton-coda-sync-app
-  fakes=$target_dir/debug
+  app=$(target_dir)/release/peloton-coda-sync-app
+  fakes=$(target_dir)/debug
 fi
 
-tmp=$(mktemp -d -t pcs-demo.XXXXXX)
-pids=()
 keychain=0
-cleanup() {
-  for pid in "${pids[@]}"; do
-    kill "$pid" 2>/dev/null || true
-  done
-  wait 2>/dev/null || true
+demo_on_exit() {
   if [[ $keychain == 1 ]]; then
     secret-tool clear service "$DEMO_SERVICE" 2>/dev/null || true
   fi
-  rm -rf "$tmp"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# Starts a fake on $2 (a port, or 0 for any free one) and sets fake_url to
-# the URL it announces; a taken port makes it exit, and then it is started
-# on another. (Not in a $(...) subshell: its pid must reach `pids`.)
-fake_url=""
-start_fake() {
-  local name=$1 port=$2
-  shift 2
-  local attempt
-  for attempt in "$port" 0; do
-    "$fakes/$name" --port "$attempt" "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" &
-    local pid=$!
-    local i line
-    for i in $(seq 1 100); do
-      line=$(head -n 1 "$tmp/$name.out" 2>/dev/null || true)
-      if [[ $line == "listening on "* ]]; then
-        pids+=("$pid")
-        fake_url=${line#listening on }
-        return 0
-      fi
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    [[ $attempt != 0 ]] && say "port $attempt is taken; $name takes another."
-  done
-  say "$name did not start: $(cat "$tmp/$name.err")"
-  return 1
-}
+demo_start
 
 start_fake fake-peloton "${DEMO_PELOTON_PORT:-8701}" \
   --workouts "$WORKOUTS" --recent --friend-ride-after 60

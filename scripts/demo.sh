@@ -8,58 +8,20 @@
 # WORKOUTS=N changes how many workouts the fake rider has (default 200; the
 # sync is paced like the real APIs, about 0.4 s per new workout).
 set -euo pipefail
-# The fake Peloton's built-in test account (tests/fake-peloton), not a real credential.
-FAKE_PELOTON_PASSWORD='correct horse'
-
-cd "$(dirname "$0")/.."
-CARGO=${CARGO:-cargo}
-if ! command -v "$CARGO" >/dev/null 2>&1 && [[ -x "$HOME/.cargo/bin/cargo" ]]; then
-  CARGO="$HOME/.cargo/bin/cargo"
-fi
+source "$(dirname "$0")/demo-lib.sh"
 WORKOUTS=${WORKOUTS:-200}
+say() { echo "demo: $*" >&2; }
 
 echo "Building peloton-coda-sync, fake-peloton and fake-coda..."
 "$CARGO" build --quiet -p peloton-coda-sync -p fake-peloton -p fake-coda
-# Wherever the target folder is (CARGO_TARGET_DIR, .cargo/config.toml).
-target_dir=$("$CARGO" metadata --format-version 1 --no-deps |
-  sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
-bin="${target_dir:-target}/debug"
+bin="$(target_dir)/debug"
+fakes=$bin
+demo_start
 
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do
-    kill "$pid" 2>/dev/null || true
-  done
-  wait 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# Prints the URL a fake announces on its first stdout line.
-url_of() {
-  local out=$1 name=$2
-  for _ in $(seq 1 100); do
-    local line
-    line=$(head -n 1 "$out" 2>/dev/null || true)
-    if [[ $line == "listening on "* ]]; then
-      echo "${line#listening on }"
-      return 0
-    fi
-    sleep 0.1
-  done
-  echo "$name did not start; its stderr:" >&2
-  cat "$tmp/$name.err" >&2 || true
-  return 1
-}
-
-"$bin/fake-peloton" --port 0 --workouts "$WORKOUTS" >"$tmp/fake-peloton.out" 2>"$tmp/fake-peloton.err" &
-pids+=($!)
-"$bin/fake-coda" --port 0 >"$tmp/fake-coda.out" 2>"$tmp/fake-coda.err" &
-pids+=($!)
-peloton_url=$(url_of "$tmp/fake-peloton.out" fake-peloton)
-coda_url=$(url_of "$tmp/fake-coda.out" fake-coda)
+start_fake fake-peloton 0 --workouts "$WORKOUTS"
+peloton_url=$fake_url
+start_fake fake-coda 0 --doc-id "$FAKE_CODA_DOC" --token "$FAKE_CODA_TOKEN"
+coda_url=$fake_url
 coda_origin=${coda_url%/apis/v1}
 echo "Fake Peloton at $peloton_url ($WORKOUTS workouts), fake Coda at $coda_url"
 
@@ -76,8 +38,8 @@ env -u DBUS_SESSION_BUS_ADDRESS -u RUST_LOG \
   XDG_STATE_HOME="$home/.local/state" \
   PELOTON_USERNAME="rider@example.com" \
   PELOTON_PASSWORD="$FAKE_PELOTON_PASSWORD" \
-  CODA_API_TOKEN="coda-test-token" \
-  CODA_DOC="AbCDeFGH" \
+  CODA_API_TOKEN="$FAKE_CODA_TOKEN" \
+  CODA_DOC="$FAKE_CODA_DOC" \
   PELOTON_API_URL="$peloton_url" \
   PELOTON_AUTH_URL="$peloton_url" \
   CODA_API_URL="$coda_url" \

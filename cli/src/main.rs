@@ -646,6 +646,9 @@ async fn login(paths: &Paths) -> ExitCode {
         Ok(undo) => undo,
         Err(e) => return fail(EXIT_FAILED, &e.user_message()),
     };
+    // The person typed the login again: it may be sent once more, even if
+    // Peloton refused or blocked it before.
+    setup::lift_login_stop(paths);
     settings.peloton_email = email;
     settings.peloton_sign_in = SignInWay::Password;
     settings.peloton_username.clear();

@@ -141,10 +141,11 @@ impl Paths {
         self.data_dir.join("avatars")
     }
 
-    /// Where the time of Peloton's last login block is kept (inside
-    /// `data_dir`): no password is sent within an hour of it.
-    pub fn login_block_file(&self) -> PathBuf {
-        self.data_dir.join("peloton-login-blocked")
+    /// Where Peloton's refusal or block of the password is kept (inside
+    /// `data_dir`): the same password is not sent again until the person
+    /// acts (`peloton::LoginStopFile`).
+    pub fn login_stop_file(&self) -> PathBuf {
+        self.data_dir.join("peloton-login-stopped")
     }
 
     /// The file locked while Peloton's tokens are renewed (inside `data_dir`).

@@ -138,6 +138,9 @@ fn locked_on_linux(service: &str, account: &str) -> Result<bool, SecretsError> {
     use secret_service::blocking::SecretService;
     use secret_service::EncryptionType;
     // No secret crosses this session: a plain one is enough to search.
+    // A connection a read, not one kept in the store (as keyring does for
+    // its own calls): a keyring daemon that restarted since (a new login, a
+    // crash) is found again, for a few D-Bus round trips a sync.
     let ss = SecretService::connect(EncryptionType::Plain)
         .map_err(|e| SecretsError::Unavailable(e.to_string()))?;
     let found = ss
@@ -466,12 +469,13 @@ impl SecretStore for TokenCacheFile {
     }
 }
 
-/// A store whose every call fails, as a locked or absent keychain does
-/// (tests of this crate).
-#[cfg(test)]
-pub(crate) struct Failing(pub(crate) fn(String) -> SecretsError);
+/// A store whose every call fails, as a locked or absent keychain does:
+/// `Failing(SecretsError::Locked)`. For tests, here and (with the
+/// `test-support` feature) in the crates over core.
+#[cfg(any(test, feature = "test-support"))]
+pub struct Failing(pub fn(String) -> SecretsError);
 
-#[cfg(test)]
+#[cfg(any(test, feature = "test-support"))]
 impl SecretStore for Failing {
     fn get(&self, _: SecretKey) -> Result<Option<SecretString>, SecretsError> {
         Err((self.0)("x".into()))

@@ -13,7 +13,7 @@ use crate::coda::{CodaClient, CodaConfig, CodaError};
 use crate::net::RetryBudget;
 use crate::paths::Paths;
 use crate::peloton::client::{PelotonClient, PelotonConfig};
-use crate::peloton::{BrowserSignIn, PelotonError, SignInError};
+use crate::peloton::{BrowserSignIn, LoginStopFile, PelotonError, SignInError};
 use crate::secrets::{is_set, SecretChanges, SecretKey, SecretStore, SecretsError};
 use crate::settings::{Settings, SignInWay};
 use crate::store::{Store, StoreError};
@@ -237,6 +237,24 @@ pub fn credential_changes(
     changes
 }
 
+/// Lets the password be sent again after Peloton refused or blocked it:
+/// only for a person's own act ("Test connection", saving a typed password
+/// or another e-mail, `peloton-coda-sync login`), never for a scheduled or
+/// a plain sync (`peloton::LoginStopFile`).
+pub fn lift_login_stop(paths: &Paths) {
+    if let Err(e) = LoginStopFile::new(paths.login_stop_file()).clear() {
+        tracing::warn!(error = %e, "could not lift the stop on Peloton logins");
+    }
+}
+
+/// Whether `changes` give Peloton another e-mail or password (core's rule
+/// in [`credential_changes`]: those drop the kept refresh token).
+pub fn changes_peloton_login(changes: &SecretChanges) -> bool {
+    changes
+        .iter()
+        .any(|(key, _)| *key == SecretKey::PelotonRefreshToken)
+}
+
 /// The Peloton e-mail: the environment's, else the settings'.
 fn peloton_email(settings: &Settings, overrides: &Overrides) -> Option<String> {
     overrides
@@ -335,7 +353,7 @@ pub fn browser_sign_in(
 fn peloton_config(input: &SetupInput<'_>) -> PelotonConfig {
     let mut config = PelotonConfig {
         dump_dir: Some(input.paths.log_dir.clone()),
-        login_block_file: Some(input.paths.login_block_file()),
+        login_stop_file: Some(input.paths.login_stop_file()),
         token_lock_file: Some(input.paths.token_lock_file()),
         ..PelotonConfig::default()
     };

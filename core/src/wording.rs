@@ -51,6 +51,10 @@ const CLI: &[(&str, &str)] = &[
         "into Settings.",
         "into `peloton-coda-sync login` (or CODA_DOC).",
     ),
+    (
+        "then test the connection in Settings.",
+        "then run `peloton-coda-sync login` to let it log in again.",
+    ),
     ("in Settings", "in the settings file"),
 ];
 

@@ -4,34 +4,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use fake_peloton::{Config, FakePeloton};
 use pcs_core::clock::SystemClock;
-use pcs_core::net::{RateLimit, RetryBudget, RetryPolicy};
 use pcs_core::peloton::{BrowserSignIn, PelotonClient, PelotonConfig, PelotonError, SignInError};
 use pcs_core::secrets::{MemoryStore, SecretKey, SecretStore};
 use secrecy::{ExposeSecret, SecretString};
 
-fn config(fake: &FakePeloton) -> PelotonConfig {
-    PelotonConfig {
-        api_url: fake.url(),
-        auth_url: fake.url(),
-        rate: RateLimit {
-            requests: 1000,
-            per: Duration::from_secs(1),
-        },
-        retry: RetryPolicy {
-            base: Duration::from_millis(1),
-            floor_429: Duration::from_millis(1),
-            max_delay: Duration::from_millis(20),
-            max_attempts: 5,
-            max_consecutive_429: 5,
-            budget: RetryBudget::new(Duration::from_secs(30)),
-        },
-        ..PelotonConfig::default()
-    }
-}
+mod common;
+use common::config;
 
 /// A client as the app builds one after a browser sign-in: no e-mail, no password.
 fn client(fake: &FakePeloton, store: Arc<MemoryStore>) -> PelotonClient {

@@ -3,41 +3,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::TimeZone;
 use fake_peloton::{Config, FakePeloton, FriendSpec};
 use futures::TryStreamExt;
 use pcs_core::clock::{ManualClock, SharedClock, SystemClock};
-use pcs_core::net::{RateLimit, RetryBudget, RetryPolicy};
-use pcs_core::peloton::{PelotonClient, PelotonConfig, PelotonError};
+use pcs_core::peloton::{LoginStopFile, PelotonClient, PelotonConfig, PelotonError};
 use pcs_core::secrets::{MemoryStore, SecretKey, SecretStore};
 use secrecy::{ExposeSecret, SecretString};
 
-/// Retries in milliseconds, so fault storms finish fast.
-fn fast_retry() -> RetryPolicy {
-    RetryPolicy {
-        base: Duration::from_millis(1),
-        floor_429: Duration::from_millis(1),
-        max_delay: Duration::from_millis(20),
-        max_attempts: 30,
-        max_consecutive_429: 30,
-        budget: RetryBudget::new(Duration::from_secs(120)),
-    }
-}
-
-fn config(fake: &FakePeloton) -> PelotonConfig {
-    PelotonConfig {
-        api_url: fake.url(),
-        auth_url: fake.url(),
-        rate: RateLimit {
-            requests: 1000,
-            per: Duration::from_secs(1),
-        },
-        retry: fast_retry(),
-        ..PelotonConfig::default()
-    }
-}
+mod common;
+use common::config;
 
 fn client_with(
     fake: &FakePeloton,
@@ -636,17 +612,18 @@ async fn a_stored_mobile_refresh_token_is_recognised() {
     assert_eq!(fake.refresh_count(), 2);
 }
 
-// Password attempts (issue 16): the password is sent rarely, never after a block.
+// Password attempts (issue 16): the password is sent rarely, and never again
+// after a refusal or a block, whatever run comes next, until the person acts.
 
-fn blocked_config(fake: &FakePeloton, dir: &std::path::Path) -> PelotonConfig {
+fn stop_config(fake: &FakePeloton, dir: &std::path::Path) -> PelotonConfig {
     PelotonConfig {
-        login_block_file: Some(dir.join("peloton-login-blocked")),
+        login_stop_file: Some(dir.join("peloton-login-stopped")),
         ..config(fake)
     }
 }
 
 #[tokio::test]
-async fn a_lockout_stops_the_password_at_once_and_for_an_hour() {
+async fn a_lockout_stops_the_password_until_the_person_acts() {
     let fake = start(Config::default()).await;
     fake.faults().set_lockout_logins(true);
     let dir = tempfile::tempdir().unwrap();
@@ -655,7 +632,7 @@ async fn a_lockout_stops_the_password_at_once_and_for_an_hour() {
     let make = || {
         client_with(
             &fake,
-            blocked_config(&fake, dir.path()),
+            stop_config(&fake, dir.path()),
             Arc::new(clock.clone()),
             Arc::new(MemoryStore::new()),
             Some(&password),
@@ -667,25 +644,31 @@ async fn a_lockout_stops_the_password_at_once_and_for_an_hour() {
     assert!(matches!(err, PelotonError::LoginBlocked), "{err:?}");
     assert_eq!(
         err.user_message(),
-        "Peloton is refusing logins for now (too many attempts); wait an hour, then sync again."
+        "Peloton blocked logins to this account (too many attempts); unblock it from \
+         Peloton's e-mail, then test the connection in Settings."
     );
     assert_eq!(fake.login_count(), 1, "submitted once");
-    // Not again in this run, nor in the next runs within the hour.
+    // Not again in this run, nor in any later run, even days later and
+    // with the block over at Peloton's end.
     assert!(matches!(
         c.ensure_login().await.unwrap_err(),
         PelotonError::LoginBlocked
     ));
-    clock.advance(chrono::Duration::minutes(59));
     fake.faults().set_lockout_logins(false);
-    assert!(matches!(
-        make().ensure_login().await.unwrap_err(),
-        PelotonError::LoginBlocked
-    ));
+    for _ in 0..3 {
+        clock.advance(chrono::Duration::days(2));
+        assert!(matches!(
+            make().ensure_login().await.unwrap_err(),
+            PelotonError::LoginBlocked
+        ));
+    }
     assert_eq!(fake.login_count(), 1);
     assert_eq!(fake.count(|r| r.path == "/authorize"), 1);
 
-    // After the hour, a login goes through again.
-    clock.advance(chrono::Duration::minutes(2));
+    // The person unblocked the account and asks for a login.
+    LoginStopFile::new(dir.path().join("peloton-login-stopped"))
+        .clear()
+        .unwrap();
     make().ensure_login().await.unwrap();
     assert_eq!(fake.login_count(), 2);
 }
@@ -699,7 +682,7 @@ async fn a_lockout_of_the_password_grant_is_also_final() {
     let password = fake.password();
     let c = client_with(
         &fake,
-        blocked_config(&fake, dir.path()),
+        stop_config(&fake, dir.path()),
         Arc::new(SystemClock),
         Arc::new(MemoryStore::new()),
         Some(&password),
@@ -709,7 +692,7 @@ async fn a_lockout_of_the_password_grant_is_also_final() {
 
     assert!(matches!(err, PelotonError::LoginBlocked), "{err:?}");
     assert_eq!(fake.login_count(), 1, "one password grant");
-    assert!(dir.path().join("peloton-login-blocked").exists());
+    assert!(dir.path().join("peloton-login-stopped").exists());
 }
 
 #[tokio::test]
@@ -730,6 +713,71 @@ async fn a_refused_password_is_not_sent_again_in_the_run() {
 
     assert_eq!(fake.login_count(), 1);
     assert_eq!(fake.count(|r| r.path == "/authorize"), 1);
+}
+
+#[tokio::test]
+async fn a_refused_password_is_never_sent_by_a_later_run_but_a_new_one_is() {
+    let fake = start(Config::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let run = |password: &str| {
+        client_with(
+            &fake,
+            stop_config(&fake, dir.path()),
+            Arc::new(SystemClock),
+            Arc::new(MemoryStore::new()),
+            Some(password),
+        )
+    };
+
+    // Every scheduled run after the refusal, with the same password.
+    for _ in 0..3 {
+        let err = run("hunter2-wrong").ensure_login().await.unwrap_err();
+        assert!(matches!(err, PelotonError::LoginRefused), "{err:?}");
+    }
+    assert_eq!(fake.login_count(), 1, "the wrong password went out once");
+    let kept = std::fs::read_to_string(dir.path().join("peloton-login-stopped")).unwrap();
+    assert!(!kept.contains("hunter2"), "{kept}");
+
+    // The person types the right one: it is sent, and the stop is gone.
+    run(&fake.password()).ensure_login().await.unwrap();
+    assert_eq!(fake.login_count(), 2);
+    assert!(!dir.path().join("peloton-login-stopped").exists());
+}
+
+#[tokio::test]
+async fn a_bot_wall_on_the_refresh_keeps_the_token_and_sends_no_password() {
+    let fake = start(Config::default()).await;
+    let store = Arc::new(MemoryStore::new());
+    client(&fake, store.clone()).me().await.unwrap();
+    assert_eq!(fake.login_count(), 1);
+    let kept = store.get(SecretKey::PelotonRefreshToken).unwrap().unwrap();
+
+    // The next run's refresh meets a 403 page that is not Auth0's.
+    fake.faults().wall_next_refreshes(1);
+    let password = fake.password();
+    let next_run = client_with(
+        &fake,
+        config(&fake),
+        Arc::new(SystemClock),
+        store.clone(),
+        Some(&password),
+    );
+    let err = next_run.me().await.unwrap_err();
+    assert!(err.is_transient(), "{err:?}");
+    assert_eq!(fake.login_count(), 1, "no password sent");
+    assert_eq!(
+        store
+            .get(SecretKey::PelotonRefreshToken)
+            .unwrap()
+            .map(|t| t.expose_secret().to_owned()),
+        Some(kept.expose_secret().to_owned()),
+        "the token is kept"
+    );
+
+    // The run after: the kept token works.
+    let later = client_with(&fake, config(&fake), Arc::new(SystemClock), store, None);
+    assert_eq!(later.me().await.unwrap().id, fake.user_id());
+    assert_eq!(fake.login_count(), 1);
 }
 
 #[tokio::test]
@@ -756,6 +804,43 @@ async fn three_submissions_are_the_most_a_run_sends() {
     assert!(again.is_transient(), "{again:?}");
 
     assert_eq!(fake.login_count(), 3);
+}
+
+#[tokio::test]
+async fn a_login_that_did_not_finish_holds_the_password_back_for_an_hour() {
+    let fake = start(Config::default()).await;
+    fake.faults().throttle_next_logins(100);
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(chrono::Utc.with_ymd_and_hms(2026, 3, 1, 8, 0, 0).unwrap());
+    let password = fake.password();
+    let run = || {
+        client_with(
+            &fake,
+            stop_config(&fake, dir.path()),
+            Arc::new(clock.clone()),
+            Arc::new(MemoryStore::new()),
+            Some(&password),
+        )
+    };
+    let err = run().ensure_login().await.unwrap_err();
+    assert!(err.is_transient(), "{err:?}");
+    assert_eq!(fake.login_count(), 3);
+
+    // The app's backoff retries within minutes: nothing is sent.
+    fake.faults().throttle_next_logins(0);
+    for _ in 0..3 {
+        clock.advance(chrono::Duration::minutes(10));
+        let err = run().ensure_login().await.unwrap_err();
+        assert!(matches!(err, PelotonError::LoginPaused), "{err:?}");
+        assert!(err.is_transient());
+    }
+    assert_eq!(fake.login_count(), 3);
+
+    // Past the hour the password goes out again, and works.
+    clock.advance(pcs_core::peloton::PASSWORD_PAUSE);
+    run().ensure_login().await.unwrap();
+    assert_eq!(fake.login_count(), 4);
+    assert!(!dir.path().join("peloton-login-stopped").exists());
 }
 
 /// Issue 16: a refresh token rotated by another client (the CLI, "Test

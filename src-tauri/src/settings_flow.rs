@@ -234,6 +234,10 @@ pub async fn save(state: &AppState, input: &SettingsInput) -> Result<SettingsVie
         }
         return Err(e);
     }
+    if setup::changes_peloton_login(&changes) {
+        // The person gave the login again: it may be sent once more.
+        setup::lift_login_stop(&state.paths);
+    }
     tracing::info!("settings saved");
     state.send(Request::SettingsChanged(changed(
         state, &before, &after, &changes,
@@ -254,6 +258,9 @@ pub async fn test_and_save(
     let email_changed = before.peloton_email != after.peloton_email;
     let changes = typed_changes(input, email_changed);
 
+    // The person asks for a login: a password Peloton refused before may
+    // be sent once more.
+    setup::lift_login_stop(&state.paths);
     let trial = trial_keychain(state, &changes);
     let engine = match trial_engine(state, &after, trial.clone()) {
         Ok(e) => e,
@@ -332,7 +339,7 @@ mod tests {
     use super::*;
     use pcs_core::clock::ManualClock;
     use pcs_core::paths::Paths;
-    use pcs_core::secrets::{MemoryStore, SecretsError};
+    use pcs_core::secrets::{Failing, MemoryStore, SecretsError};
     use pcs_core::settings::Notifications;
     use secrecy::ExposeSecret;
     use std::ffi::OsString;
@@ -467,6 +474,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn saving_a_typed_password_lets_a_refused_login_be_tried_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let (st, _rx) = state(dir.path(), Arc::new(MemoryStore::new()));
+        let stop = st.paths.login_stop_file();
+        let mark = |p: &std::path::Path| {
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, "{}").unwrap();
+        };
+        save(&st, &input()).await.unwrap();
+        mark(&stop);
+        // Other settings only: Peloton's answer still stands.
+        let mut i = input();
+        i.peloton_password.clear();
+        i.coda_token.clear();
+        save(&st, &i).await.unwrap();
+        assert!(stop.exists());
+        // The password typed again: the person asks for a login.
+        save(&st, &input()).await.unwrap();
+        assert!(!stop.exists());
+        // So does another e-mail.
+        mark(&stop);
+        i.peloton_email = "other@example.com".into();
+        save(&st, &i).await.unwrap();
+        assert!(!stop.exists());
+    }
+
+    #[tokio::test]
     async fn a_keychain_failure_midway_undoes_the_first_writes() {
         let dir = tempfile::tempdir().unwrap();
         let flaky = Arc::new(Flaky::default());
@@ -487,19 +521,7 @@ mod tests {
 
     #[test]
     fn an_unavailable_keychain_is_reported_not_worked_around() {
-        struct NoKeychain;
-        impl SecretStore for NoKeychain {
-            fn get(&self, _: SecretKey) -> Result<Option<SecretString>, SecretsError> {
-                Err(SecretsError::Unavailable("no secret service".into()))
-            }
-            fn set(&self, _: SecretKey, _: &SecretString) -> Result<(), SecretsError> {
-                Err(SecretsError::Unavailable("no secret service".into()))
-            }
-            fn delete(&self, _: SecretKey) -> Result<(), SecretsError> {
-                Err(SecretsError::Unavailable("no secret service".into()))
-            }
-        }
-        let (creds, error) = credentials(&NoKeychain);
+        let (creds, error) = credentials(&Failing(SecretsError::Unavailable));
         assert_eq!(creds, CredentialsSet::default());
         assert!(error.unwrap().contains("No system keychain"));
     }

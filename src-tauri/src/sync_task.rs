@@ -26,7 +26,10 @@ const LOCK_WAIT: Duration = Duration::ZERO;
 pub fn attention(area: ProblemArea) -> (String, bool) {
     let (s, settings) = match area {
         ProblemArea::PelotonLogin => ("Peloton login refused - open Settings", true),
-        ProblemArea::PelotonBlocked => ("Peloton refuses logins for an hour - wait", false),
+        ProblemArea::PelotonBlocked => (
+            "Peloton blocked logins - unblock, then test in Settings",
+            false,
+        ),
         ProblemArea::PelotonSignedOut => ("Signed out of Peloton: sign in again", true),
         ProblemArea::CodaToken => ("Coda token refused - open Settings", true),
         ProblemArea::Settings => (crate::controller::SETUP_SENTENCE, true),
@@ -269,7 +272,7 @@ mod tests {
             Some(Failure {
                 message: sentence,
                 kind: FailureKind::NeedsUser {
-                    short: "Peloton refuses logins for an hour - wait".into(),
+                    short: "Peloton blocked logins - unblock, then test in Settings".into(),
                     open_settings: false
                 }
             })

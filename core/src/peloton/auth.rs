@@ -8,11 +8,17 @@
 //! grant of the mobile client id (method B) is tried once.
 //!
 //! The password is sent rarely (cli.md, "Secrets"): at most
-//! [`MAX_PASSWORD_SUBMISSIONS`] times a run over both methods; never again in
-//! the run after a 4xx refusal; and after Auth0's brute-force block (`429`
-//! `too_many_attempts` or `blocked_user`) not for [`LOGIN_BLOCK`], recorded in
-//! a file so a restart keeps it. A plain rate limit or a 5xx may be tried
-//! again within the submissions, after `Retry-After`.
+//! [`MAX_PASSWORD_SUBMISSIONS`] times a run over both methods, and never
+//! again after a 4xx refusal or Auth0's brute-force block (`429`
+//! `too_many_attempts` or `blocked_user`): the stop is recorded in a
+//! [`LoginStopFile`], so no later run, restart or scheduled sync sends the
+//! same e-mail and password again. Only the person lifts it: by giving
+//! another password (or e-mail), or by asking for a login themselves
+//! ("Test connection", saving a typed password, `peloton-coda-sync login`),
+//! which clears the record. A login that sent the password and did not
+//! finish for another reason holds it back for [`PASSWORD_PAUSE`]. A plain
+//! rate limit or a 5xx may be tried again within the submissions, after
+//! `Retry-After`.
 //!
 //! Invariant: the access token lives only in memory; the refresh token is
 //! written only through the store. No token, code, `_csrf` value, cookie or
@@ -30,7 +36,7 @@ use reqwest::cookie::{CookieStore as _, Jar};
 use reqwest::header::{ACCEPT, CONTENT_TYPE, LOCATION, ORIGIN, REFERER, RETRY_AFTER};
 use reqwest::{redirect, Client, RequestBuilder, Response, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use url::Url;
 
@@ -70,8 +76,6 @@ const DEFAULT_LIFETIME_SECS: i64 = 172_800;
 const TOKEN_LOCK_WAIT: Duration = Duration::from_secs(120);
 /// Password submissions allowed in one run, both methods and retries together.
 pub const MAX_PASSWORD_SUBMISSIONS: u32 = 3;
-/// How long no password is sent after Auth0's brute-force block.
-pub const LOGIN_BLOCK: chrono::Duration = chrono::Duration::hours(1);
 /// Auth0's codes for its brute-force protection (`too_many_attempts`) and a
 /// blocked account (`blocked_user`; `user_blocked` in some of its answers).
 const BLOCK_CODES: &[&str] = &["too_many_attempts", "blocked_user", "user_blocked"];
@@ -242,14 +246,17 @@ struct Auth0Error {
     code: Option<String>,
 }
 
-/// The error code of an Auth0 answer body, or "no error code".
+/// What [`error_code_of`] answers for a body without Auth0's error code.
+const NO_ERROR_CODE: &str = "no error code";
+
+/// The error code of an Auth0 answer body, or [`NO_ERROR_CODE`].
 fn error_code_of(body: &[u8]) -> String {
     let parsed = serde_json::from_slice::<Auth0Error>(body).unwrap_or_default();
     parsed
         .error
         .or(parsed.code)
         .filter(|e| e.len() <= 64 && e.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_'))
-        .unwrap_or_else(|| "no error code".to_string())
+        .unwrap_or_else(|| NO_ERROR_CODE.to_string())
 }
 
 async fn auth0_error_code(resp: Response) -> String {
@@ -278,41 +285,118 @@ struct PasswordGate {
     closed: Option<Closed>,
 }
 
-/// Where the time of Auth0's last block is kept, so that no password is sent
-/// for [`LOGIN_BLOCK`] after it, across runs and restarts.
+/// Why password logins stopped, as a [`LoginStopFile`] keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum StopReason {
+    Refused,
+    Blocked,
+    /// The password was sent and the login still did not finish (the flow
+    /// changed, Auth0 failed): not sent again for [`PASSWORD_PAUSE`].
+    Unfinished,
+}
+
+/// How long a password whose login did not finish is not sent again: a
+/// broken sign-in is not mended by retrying it every few minutes, and each
+/// retry would send the password up to [`MAX_PASSWORD_SUBMISSIONS`] times.
+pub const PASSWORD_PAUSE: chrono::Duration = chrono::Duration::hours(1);
+
+/// The error a run meets while a stop holds.
+fn stopped_error(reason: StopReason) -> PelotonError {
+    match reason {
+        StopReason::Refused => PelotonError::LoginRefused,
+        StopReason::Blocked => PelotonError::LoginBlocked,
+        StopReason::Unfinished => PelotonError::LoginPaused,
+    }
+}
+
+/// The record: why, when, and which e-mail and password it stops. The pair
+/// is kept as a 16-bit mark of a salted hash, never as itself: enough to tell
+/// a new password from the refused one (a new one matches by chance once in
+/// 65,536, and then "Test connection" lifts the stop), too little to learn
+/// anything of the password from the file.
+#[derive(Serialize, Deserialize)]
+struct StopRecord {
+    reason: StopReason,
+    at: DateTime<Utc>,
+    salt: String,
+    mark: String,
+}
+
+/// The 16-bit mark of `email` and `password` under `salt`.
+fn stop_mark(salt: &str, email: &str, password: &SecretString) -> String {
+    let mut h = Sha256::new();
+    h.update(salt.as_bytes());
+    h.update([0]);
+    h.update(email.trim().to_lowercase().as_bytes());
+    h.update([0]);
+    h.update(password.expose_secret().as_bytes());
+    let digest = h.finalize();
+    format!("{:02x}{:02x}", digest[0], digest[1])
+}
+
+/// Where a refusal or block of the password is kept across runs and
+/// restarts, so that the same e-mail and password are never sent again
+/// after Peloton said no (this module's header).
 #[derive(Debug, Clone)]
-pub struct LoginBlockFile {
+pub struct LoginStopFile {
     path: PathBuf,
 }
 
-impl LoginBlockFile {
-    /// The record at `path` (created at the first block).
+impl LoginStopFile {
+    /// The record at `path` (created at the first refusal or block).
     pub fn new(path: PathBuf) -> Self {
         Self { path }
     }
 
-    /// Until when logins are held back, if a block is recorded and not over
-    /// at `now`. An unreadable record counts as no block: it only ever
-    /// holds a time, and a missing one sends at most one refused password.
-    pub fn blocked_until(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    /// Whether a stop holds at `now` for `email` and `password`, and which.
+    /// An unreadable record counts as none: at most one more password is
+    /// sent, and the record is written again.
+    fn stopped(
+        &self,
+        email: &str,
+        password: &SecretString,
+        now: DateTime<Utc>,
+    ) -> Option<StopReason> {
         let text = std::fs::read_to_string(&self.path).ok()?;
-        let at = DateTime::parse_from_rfc3339(text.trim()).ok()?;
-        let until = at.with_timezone(&Utc) + LOGIN_BLOCK;
-        // A time in the future beyond the block is a clock that jumped: the
-        // block still lasts from now, never longer.
-        (now < until).then(|| until.min(now + LOGIN_BLOCK))
+        let record: StopRecord = serde_json::from_str(&text).ok()?;
+        if stop_mark(&record.salt, email, password) != record.mark {
+            return None;
+        }
+        // A pause from the future is a clock set back: it is not trusted
+        // (at most one more login), rather than holding for a day.
+        let paused = record.at <= now && now < record.at + PASSWORD_PAUSE;
+        (record.reason != StopReason::Unfinished || paused).then_some(record.reason)
     }
 
-    /// Records a block seen at `at`.
-    pub fn record(&self, at: DateTime<Utc>) -> std::io::Result<()> {
+    /// Records that Peloton refused or blocked `email` and `password` at `at`.
+    fn record(
+        &self,
+        reason: StopReason,
+        at: DateTime<Utc>,
+        email: &str,
+        password: &SecretString,
+    ) -> std::io::Result<()> {
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        crate::fs::write_replacing(
-            &self.path,
-            at.to_rfc3339().as_bytes(),
-            crate::fs::Access::Default,
-        )
+        let salt = random_b64(12, 16);
+        let record = StopRecord {
+            reason,
+            at,
+            mark: stop_mark(&salt, email, password),
+            salt,
+        };
+        let json = serde_json::to_vec(&record).map_err(std::io::Error::other)?;
+        crate::fs::write_replacing(&self.path, &json, crate::fs::Access::Default)
+    }
+
+    /// Lifts any stop: the person asked for a login, or one succeeded.
+    pub fn clear(&self) -> std::io::Result<()> {
+        match std::fs::remove_file(&self.path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -345,8 +429,9 @@ pub(crate) struct AuthSettings {
     pub(crate) timeout: Duration,
     pub(crate) retry: RetryPolicy,
     pub(crate) pacer: Arc<Pacer>,
-    /// Where Auth0's block is recorded; `None` keeps it for this run only.
-    pub(crate) block_file: Option<LoginBlockFile>,
+    /// Where a refusal or block is recorded; `None` keeps it for this
+    /// client only.
+    pub(crate) stop_file: Option<LoginStopFile>,
     /// The file locked while tokens are renewed, shared by every process.
     pub(crate) token_lock_file: Option<PathBuf>,
     /// The browser way is in use: with no login left, only the person can
@@ -620,8 +705,18 @@ impl Authenticator {
                 .await
                 .map(Some);
         }
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            return Err(PelotonError::RateLimited { attempts: 1 });
+        }
         if status.is_client_error() {
             let code = auth0_error_code(resp).await;
+            if code == NO_ERROR_CODE {
+                // Not Auth0 speaking (a proxy's or a bot wall's page): the
+                // token may be good, and dropping it would send the password
+                // (or sign a browser sign-in out). Kept, for a later run.
+                tracing::warn!(%status, ?source, "the token refresh was answered by something other than Auth0; the token is kept");
+                return Err(PelotonError::Server(status.as_u16()));
+            }
             tracing::info!(%status, auth0_error = code, ?source, "refresh token refused");
             return Ok(None);
         }
@@ -637,29 +732,50 @@ impl Authenticator {
             .ok_or(PelotonError::MissingPassword)
     }
 
-    /// A full login: method A, then method B when A's flow broke.
+    /// A full login: method A, then method B when A's flow broke. Never
+    /// with an e-mail and password Peloton already refused or blocked; a
+    /// refusal or block is recorded for later runs, a success lifts any.
     async fn login(&self) -> Result<Tokens, PelotonError> {
         if let Some(closed) = self.lock_gate().closed {
             return Err(closed_error(closed));
         }
-        if let Some(until) = self
-            .settings
-            .block_file
-            .as_ref()
-            .and_then(|f| f.blocked_until(self.clock.now()))
-        {
-            tracing::warn!(%until, "Peloton blocked logins recently; no password is sent");
-            return Err(PelotonError::LoginBlocked);
-        }
         let password = self.password()?;
-        match self.login_web(&password).await {
-            Ok(t) => Ok(t),
+        let stop_file = self.settings.stop_file.as_ref();
+        let now = self.clock.now();
+        if let Some(reason) = stop_file.and_then(|f| f.stopped(&self.email, &password, now)) {
+            tracing::warn!(
+                ?reason,
+                "an earlier login with this e-mail and password went wrong; it is not sent now"
+            );
+            return Err(stopped_error(reason));
+        }
+        let result = match self.login_web(&password).await {
             Err(PelotonError::LoginFlowChanged(why)) => {
                 tracing::warn!(why, "web login failed; trying the password grant");
                 self.login_password_grant(&password).await
             }
-            Err(e) => Err(e),
+            other => other,
+        };
+        let Some(file) = stop_file else {
+            return result;
+        };
+        let sent = self.lock_gate().sent > 0;
+        let reason = match &result {
+            Ok(_) => None,
+            Err(PelotonError::LoginRefused) => Some(StopReason::Refused),
+            Err(PelotonError::LoginBlocked) => Some(StopReason::Blocked),
+            Err(_) if sent => Some(StopReason::Unfinished),
+            // Nothing was sent (Auth0 could not be reached): nothing to hold.
+            Err(_) => return result,
+        };
+        let written = match reason {
+            None => file.clear(),
+            Some(r) => file.record(r, self.clock.now(), &self.email, &password),
+        };
+        if let Err(e) = written {
+            tracing::warn!(error = %e, "could not keep Peloton's answer to the login");
         }
+        result
     }
 
     /// Method B (§4): one token request with the mobile client id.
@@ -793,19 +909,14 @@ impl Authenticator {
         }
     }
 
-    /// Closes the gate after Auth0's block and records it for later runs.
+    /// Closes the gate after Auth0's block ([`Self::login`] records it for
+    /// later runs).
     fn blocked(&self, code: &str) -> PelotonError {
         self.lock_gate().closed = Some(Closed::Blocked);
-        let now = self.clock.now();
         tracing::warn!(
             auth0_error = code,
-            "Peloton is blocking logins; no password is sent for an hour"
+            "Peloton is blocking logins; the password is not sent again"
         );
-        if let Some(file) = &self.settings.block_file {
-            if let Err(e) = file.record(now) {
-                tracing::warn!(error = %e, "could not record Peloton's login block");
-            }
-        }
         PelotonError::LoginBlocked
     }
 
@@ -1146,22 +1257,63 @@ mod tests {
     }
 
     #[test]
-    fn a_recorded_block_lasts_one_hour_from_when_it_was_seen() {
+    fn a_stop_holds_for_its_email_and_password_only_until_cleared() {
         let dir = tempfile::tempdir().unwrap();
-        let file = LoginBlockFile::new(dir.path().join("sub/blocked"));
+        let path = dir.path().join("sub/stopped");
+        let file = LoginStopFile::new(path.clone());
+        let wrong = SecretString::from("hunter2-wrong");
         let at = DateTime::parse_from_rfc3339("2026-03-01T08:00:00Z")
             .unwrap()
             .with_timezone(&Utc);
-        assert_eq!(file.blocked_until(at), None);
-        file.record(at).unwrap();
+        assert_eq!(file.stopped("rider@example.com", &wrong, at), None);
+        file.record(StopReason::Refused, at, "rider@example.com", &wrong)
+            .unwrap();
+        // The e-mail as typed another time still matches.
+        assert_eq!(
+            file.stopped(" Rider@Example.com", &wrong, at),
+            Some(StopReason::Refused)
+        );
+        let other = SecretString::from("another password");
+        assert_eq!(file.stopped("rider@example.com", &other, at), None);
+        assert_eq!(file.stopped("someone@example.com", &wrong, at), None);
+        // Neither the password nor the e-mail is in the file.
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            !text.contains("hunter2") && !text.contains("rider"),
+            "{text}"
+        );
+
+        file.record(StopReason::Blocked, at, "rider@example.com", &wrong)
+            .unwrap();
+        assert_eq!(
+            file.stopped("rider@example.com", &wrong, at),
+            Some(StopReason::Blocked)
+        );
+        // A refusal or a block holds for ever; an unfinished login for an hour.
+        let later = at + chrono::Duration::days(30);
+        assert_eq!(
+            file.stopped("rider@example.com", &wrong, later),
+            Some(StopReason::Blocked)
+        );
+        file.record(StopReason::Unfinished, at, "rider@example.com", &wrong)
+            .unwrap();
         let minute = chrono::Duration::minutes(1);
-        assert_eq!(file.blocked_until(at + minute), Some(at + LOGIN_BLOCK));
-        assert_eq!(file.blocked_until(at + LOGIN_BLOCK), None);
-        // A clock set back by a day still waits one hour, not 25.
+        assert_eq!(
+            file.stopped("rider@example.com", &wrong, at + PASSWORD_PAUSE - minute),
+            Some(StopReason::Unfinished)
+        );
+        assert_eq!(
+            file.stopped("rider@example.com", &wrong, at + PASSWORD_PAUSE),
+            None
+        );
+        // A clock set back a day does not wait 25 hours.
         let earlier = at - chrono::Duration::days(1);
-        assert_eq!(file.blocked_until(earlier), Some(earlier + LOGIN_BLOCK));
-        std::fs::write(dir.path().join("sub/blocked"), "garbage").unwrap();
-        assert_eq!(file.blocked_until(at + minute), None);
+        assert_eq!(file.stopped("rider@example.com", &wrong, earlier), None);
+        file.clear().unwrap();
+        assert_eq!(file.stopped("rider@example.com", &wrong, at), None);
+        file.clear().unwrap();
+        std::fs::write(&path, "garbage").unwrap();
+        assert_eq!(file.stopped("rider@example.com", &wrong, at), None);
     }
 
     #[test]

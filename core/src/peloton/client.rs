@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use url::Url;
 
-use super::auth::{AuthSettings, Authenticator, LoginBlockFile};
+use super::auth::{AuthSettings, Authenticator, LoginStopFile};
 use super::error::PelotonError;
 use super::types::{FollowedUser, Instructor, Me, PerformanceGraph, Workout};
 use crate::clock::SharedClock;
@@ -66,10 +66,11 @@ pub struct PelotonConfig {
     pub page_limit: u32,
     /// Where raw answers that could not be decoded are saved; `None` keeps none.
     pub dump_dir: Option<PathBuf>,
-    /// Where Auth0's login block is recorded, so no password is sent for an
-    /// hour after it even across restarts; `None` remembers it for this
-    /// client only.
-    pub login_block_file: Option<PathBuf>,
+    /// Where Peloton's refusal or block of the password is recorded, so
+    /// the same password is never sent again, across runs and restarts,
+    /// until the person acts (see [`LoginStopFile`]); `None` remembers it
+    /// for this client only.
+    pub login_stop_file: Option<PathBuf>,
     /// The file locked while tokens are renewed, so that two processes
     /// (the app and the CLI, a sync and "Test connection") never spend the
     /// same refresh token; `None` locks nothing.
@@ -95,7 +96,7 @@ impl Default for PelotonConfig {
             every_n: 1,
             page_limit: 100,
             dump_dir: None,
-            login_block_file: None,
+            login_stop_file: None,
             token_lock_file: None,
             browser_sign_in: false,
         }
@@ -164,7 +165,7 @@ impl PelotonClient {
                 timeout: config.timeout,
                 retry: config.retry.clone(),
                 pacer: pacer.clone(),
-                block_file: config.login_block_file.clone().map(LoginBlockFile::new),
+                stop_file: config.login_stop_file.clone().map(LoginStopFile::new),
                 token_lock_file: config.token_lock_file.clone(),
                 browser_sign_in: config.browser_sign_in,
             },

@@ -11,7 +11,8 @@ use crate::secrets::SecretsError;
 
 /// What a user reads after Auth0's brute-force block.
 pub const LOGIN_BLOCKED_SENTENCE: &str =
-    "Peloton is refusing logins for now (too many attempts); wait an hour, then sync again.";
+    "Peloton blocked logins to this account (too many attempts); \
+     unblock it from Peloton's e-mail, then test the connection in Settings.";
 /// What a person reads when Peloton ended a browser sign-in; the app
 /// recognises this state by its problem area, not by this text.
 pub const SIGNED_OUT: &str = "Signed out of Peloton: sign in again.";
@@ -25,9 +26,13 @@ pub enum PelotonError {
     #[error("Peloton refused the e-mail or password")]
     LoginRefused,
     /// Auth0's brute-force protection blocks logins (`too_many_attempts`,
-    /// `blocked_user`), now or within the last hour: no password is sent.
+    /// `blocked_user`), now or in an earlier run: no password is sent.
     #[error("Peloton is blocking logins (too many attempts)")]
     LoginBlocked,
+    /// A login with this password was sent and did not finish less than
+    /// [`super::PASSWORD_PAUSE`] ago: it is not sent again before then.
+    #[error("a Peloton login did not finish less than an hour ago; waiting")]
+    LoginPaused,
     /// The login did not go the way the client expects (no form, no code,
     /// no `_csrf` cookie, an unexpected status): Peloton changed its sign-in.
     #[error("the Peloton sign-in did not go as expected: {0}")]
@@ -113,6 +118,9 @@ impl PelotonError {
                 "Peloton refused the email or password; check them in Settings.".to_string()
             }
             PelotonError::LoginBlocked => LOGIN_BLOCKED_SENTENCE.to_string(),
+            PelotonError::LoginPaused => "The last Peloton login did not finish; the app waits \
+                 an hour before sending the password again, then the sync continues."
+                .to_string(),
             PelotonError::LoginFlowChanged(_) => "Peloton's sign-in did not go as expected; \
                  the sync will try again later, please report this if it keeps happening."
                 .to_string(),
@@ -166,6 +174,7 @@ impl PelotonError {
             self,
             PelotonError::Unreachable { .. }
                 | PelotonError::RateLimited { .. }
+                | PelotonError::LoginPaused
                 | PelotonError::Server(_)
                 | PelotonError::Incomplete { .. }
         )
@@ -230,11 +239,12 @@ mod tests {
     }
 
     #[test]
-    fn a_login_block_says_to_wait_an_hour() {
+    fn a_login_block_says_how_to_lift_it() {
         let e = PelotonError::LoginBlocked;
         assert_eq!(
             e.user_message(),
-            "Peloton is refusing logins for now (too many attempts); wait an hour, then sync again."
+            "Peloton blocked logins to this account (too many attempts); unblock it from \
+             Peloton's e-mail, then test the connection in Settings."
         );
         assert!(!e.is_transient());
     }

@@ -6,7 +6,7 @@ pub mod client;
 pub mod error;
 pub mod types;
 
-pub use auth::{LoginBlockFile, LOGIN_BLOCK, MAX_PASSWORD_SUBMISSIONS};
+pub use auth::{LoginStopFile, MAX_PASSWORD_SUBMISSIONS, PASSWORD_PAUSE};
 pub use browser_login::{BrowserSignIn, Navigation, SignInError, SignedIn};
 pub use client::{Listed, PelotonClient, PelotonConfig, Skipped};
 pub use error::PelotonError;

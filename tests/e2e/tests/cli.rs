@@ -413,12 +413,27 @@ mod refusals {
         assert_eq!(w.peloton.login_count(), 1, "{:?}", w.peloton.requests());
         assert_eq!(w.coda.write_request_count(), 0);
         assert_eq!(w.rows("Workouts").len(), 0);
+
+        // cron's next runs: the refused password is not sent again.
+        for _ in 0..2 {
+            let again = w.cli(["sync"]).fails().no_panic();
+            assert!(
+                again
+                    .last_stderr_line()
+                    .starts_with("Peloton refused the email or password"),
+                "{again}"
+            );
+        }
+        assert_eq!(w.peloton.login_count(), 1, "{:?}", w.peloton.requests());
+        // Another password is a new login.
+        w.set_env("PELOTON_PASSWORD", &w.peloton.password());
+        w.cli(["sync"]).succeeds();
+        assert_eq!(w.peloton.login_count(), 2);
         w.assert_no_secrets();
     }
 
     /// Issue 16: after Auth0's brute-force block the password is not sent
-    /// again, the run ends at once, and the next run within the hour sends
-    /// nothing either.
+    /// again, the run ends at once, and no later run sends it either.
     #[test]
     fn a_login_lockout_sends_the_password_once_and_ends_quickly() {
         let w = World::builder().workouts(3).start();
@@ -428,7 +443,7 @@ mod refusals {
 
         assert_eq!(
             run.last_stderr_line(),
-            "Peloton is refusing logins for now (too many attempts); wait an hour, then sync again.",
+            "Peloton blocked logins to this account (too many attempts); unblock it from Peloton's e-mail, then run `peloton-coda-sync login` to let it log in again.",
             "{run}"
         );
         assert_eq!(w.peloton.login_count(), 1, "{:?}", w.peloton.requests());
@@ -442,7 +457,7 @@ mod refusals {
         assert!(
             again
                 .last_stderr_line()
-                .starts_with("Peloton is refusing logins"),
+                .starts_with("Peloton blocked logins"),
             "{again}"
         );
         assert_eq!(w.peloton.login_count(), 0, "{:?}", w.peloton.requests());

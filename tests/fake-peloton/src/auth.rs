@@ -927,6 +927,14 @@ fn refresh_grant(s: &Shared, client_id: &str, token: &str) -> Response {
     if s.faults.refuse_refresh() {
         return refused();
     }
+    if s.faults.take_walled_refresh() {
+        return (
+            StatusCode::FORBIDDEN,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            "<html><body><h1>Sorry, you have been blocked</h1></body></html>",
+        )
+            .into_response();
+    }
     let mut auth = lock(&s.auth);
     match auth.refresh.get(token) {
         Some(g) if g.client_id == client_id => {}

@@ -34,6 +34,7 @@ pub struct Faults {
     no_csrf_logins: AtomicU32,
     lockout_logins: AtomicBool,
     throttle_logins: AtomicU32,
+    walled_refreshes: AtomicU32,
     fields: Mutex<FieldFaults>,
     lists: Mutex<ListFaults>,
     graphs: Mutex<BTreeMap<String, GraphFault>>,
@@ -183,6 +184,9 @@ pub struct FaultSettings {
     /// Answer the next N password submissions with a plain `429` `too_many_requests`
     /// (with `Retry-After: 0`).
     pub throttle_logins: Option<u32>,
+    /// Answer the next N refresh-token grants with a bot wall's page: `403`
+    /// in HTML, no Auth0 error code (the token stays good).
+    pub walled_refreshes: Option<u32>,
     /// Remove this top-level field from every workout JSON (empty string clears).
     pub remove_field: Option<String>,
     /// Change the JSON type of this top-level workout field (empty string clears).
@@ -214,6 +218,7 @@ impl Faults {
             no_csrf_logins: AtomicU32::new(0),
             lockout_logins: AtomicBool::new(false),
             throttle_logins: AtomicU32::new(0),
+            walled_refreshes: AtomicU32::new(0),
             fields: Mutex::new(FieldFaults::default()),
             lists: Mutex::new(ListFaults::default()),
             graphs: Mutex::new(BTreeMap::new()),
@@ -299,6 +304,19 @@ impl Faults {
     /// Consumes one pending throttled login; true means answer the rate limit.
     pub(crate) fn take_throttled_login(&self) -> bool {
         self.throttle_logins
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+    }
+
+    /// Answer the next `n` refresh-token grants with a bot wall's `403`
+    /// page in HTML instead of Auth0's answer.
+    pub fn wall_next_refreshes(&self, n: u32) {
+        self.walled_refreshes.store(n, Ordering::SeqCst);
+    }
+
+    /// Consumes one pending walled refresh; true means answer the wall.
+    pub(crate) fn take_walled_refresh(&self) -> bool {
+        self.walled_refreshes
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok()
     }
@@ -438,6 +456,9 @@ impl Faults {
         if let Some(n) = s.throttle_logins {
             self.throttle_next_logins(n);
         }
+        if let Some(n) = s.walled_refreshes {
+            self.wall_next_refreshes(n);
+        }
         let non_empty = |v: &String| (!v.is_empty()).then(|| v.clone());
         let mut fields = lock(&self.fields);
         if let Some(v) = &s.remove_field {
@@ -468,6 +489,7 @@ impl Faults {
             no_csrf_logins: Some(self.no_csrf_logins.load(Ordering::SeqCst)),
             lockout_logins: Some(self.lockout_logins()),
             throttle_logins: Some(self.throttle_logins.load(Ordering::SeqCst)),
+            walled_refreshes: Some(self.walled_refreshes.load(Ordering::SeqCst)),
             remove_field: fields.remove,
             retype_field: fields.retype,
             extra_field: fields.extra,
