@@ -412,15 +412,20 @@ fn cases() -> Vec<Case> {
             },
         },
         Case {
-            name: "rows deleted by hand come back",
+            name: "rows deleted by hand come back, once Coda's reads can show them",
             steps: vec![
                 Sync,
                 DeleteRows(Table::Workouts, 5),
                 DeleteRows(Table::Instructors, usize::MAX),
                 DeleteRows(Table::Friends, 1),
+                // Within the hour a listing may lag the writes (coda-api.md
+                // §7): a row missing from it is not taken as deleted yet.
+                Sync,
+                Hours(2),
                 Sync,
             ],
             expect: |w, r| {
+                assert_eq!(r[1].written.get("workouts").copied().unwrap_or(0), 0);
                 w.assert_workouts_complete();
                 assert_eq!(w.keys(Table::Friends).len(), 2);
                 let want: BTreeSet<String> = w.peloton().instructor_ids().into_iter().collect();
