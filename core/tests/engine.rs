@@ -508,6 +508,24 @@ fn cases() -> Vec<Case> {
                     .notes
                     .iter()
                     .any(|n| n.contains("Another Peloton account")));
+                // Personal Bests hold the new account's bests only: the
+                // first account's that it lacks were deleted.
+                let doc: BTreeSet<String> = w.keys(Table::PersonalBests).into_iter().collect();
+                let kept: BTreeSet<String> = state
+                    .written_keys(Table::PersonalBests)
+                    .unwrap()
+                    .into_iter()
+                    .collect();
+                assert_eq!(doc, kept);
+                assert_eq!(
+                    last(r).written.get("personal_bests").copied(),
+                    Some(doc.len() as u64),
+                    "every best in the doc is the new account's"
+                );
+                assert!(
+                    r[0].written.get("personal_bests").copied().unwrap_or(0) > doc.len() as u64,
+                    "the first account had bests the second lacks"
+                );
             },
         },
         Case {
