@@ -324,13 +324,23 @@ fn peloton_client_with(
     let mut config = peloton_config(input);
     config.retry.budget = budget;
     config.browser_sign_in = input.settings.peloton_sign_in == SignInWay::Browser;
-    Ok(PelotonClient::new(
+    let client = PelotonClient::new(
         config,
         input.clock.clone(),
         input.secrets.clone(),
         email,
         input.overrides.peloton_password.clone(),
-    )?)
+    )?;
+    Ok(match input.settings.peloton_sign_in {
+        // Signed in as whoever the window recorded: another member signing
+        // in makes every cached answer about the member (`/api/me`) stale,
+        // whatever e-mail the settings still hold.
+        SignInWay::Browser => {
+            let who = format!("browser:{}", input.settings.peloton_username);
+            client.for_account(&who)
+        }
+        SignInWay::Password => client,
+    })
 }
 
 /// A browser sign-in attempt and the client that finishes it, both aimed
@@ -515,6 +525,39 @@ mod tests {
             .then(|| "x".to_owned())
         });
         assert_eq!(missing(&Settings::default(), &env, &MemoryStore::new()), []);
+    }
+
+    /// A browser sign-in as another member changes the account the cached
+    /// answers are kept for, even with the e-mail of the settings unchanged.
+    #[test]
+    fn a_browser_sign_in_keys_the_account_to_the_member_signed_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().to_owned();
+        let paths =
+            Paths::from_vars(|k| (k == "HOME").then(|| home.clone().into_os_string())).unwrap();
+        let account = |way: SignInWay, username: &str| {
+            let settings = Settings {
+                peloton_email: "rider@example.com".into(),
+                peloton_sign_in: way,
+                peloton_username: username.into(),
+                ..Settings::default()
+            };
+            let client = peloton_client(&SetupInput {
+                paths: &paths,
+                settings: &settings,
+                overrides: &Overrides::default(),
+                secrets: Arc::new(MemoryStore::new()),
+                clock: Arc::new(crate::clock::ManualClock::new(chrono::DateTime::UNIX_EPOCH)),
+                lock_wait: Duration::ZERO,
+            })
+            .unwrap();
+            client.account().to_owned()
+        };
+        assert_eq!(account(SignInWay::Password, ""), "rider@example.com");
+        let a = account(SignInWay::Browser, "RiderA");
+        let b = account(SignInWay::Browser, "RiderB");
+        assert_ne!(a, b);
+        assert_ne!(a, "rider@example.com");
     }
 
     #[test]

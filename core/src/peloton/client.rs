@@ -192,6 +192,14 @@ impl PelotonClient {
         &self.account
     }
 
+    /// The same client with its cached answers keyed to `account` instead
+    /// of the e-mail: a browser sign-in has no e-mail, and the member it
+    /// recorded is who the refresh token signs in as.
+    pub fn for_account(mut self, account: &str) -> Self {
+        self.account = account.trim().to_lowercase();
+        self
+    }
+
     /// The retry budget this client draws from (shared with Coda's when
     /// built by [`crate::setup`]).
     pub fn retry_budget(&self) -> &crate::net::RetryBudget {

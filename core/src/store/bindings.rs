@@ -63,10 +63,11 @@ impl Store {
 
     /// Binds the workout state to the Peloton account `user_id`. Returns true
     /// when another account's state was there: then, in one transaction, its
-    /// workouts, listing queue, friends and their workouts, the Workouts and
-    /// Personal Bests rows counted as written and the meta keys in `forget` are dropped. Friends'
-    /// rows stay counted as written, so the run deletes them from the doc as
-    /// friends who left. A first binding adopts what is there.
+    /// workouts, listing queue, friends and their workouts, the Workouts
+    /// rows counted as written and the meta keys in `forget` are dropped.
+    /// Friends' and Personal Bests rows stay counted as written, so the run
+    /// deletes from the doc those the new account does not have (friends
+    /// who left, bests it never set). A first binding adopts what is there.
     pub fn bind_user(&mut self, user_id: &str, forget: &[&str]) -> Result<bool, StoreError> {
         const OP: &str = "recording the Peloton account";
         let tx = self.conn.transaction().map_err(sql(OP))?;
@@ -86,10 +87,9 @@ impl Store {
                  DELETE FROM friend_workouts; DELETE FROM friends;",
             )
             .map_err(sql(OP))?;
-            // Personal Bests are the account's too: the new one's are all sent.
             tx.execute(
-                "DELETE FROM written_rows WHERE table_key IN (?1, ?2)",
-                [Table::Workouts.key(), Table::PersonalBests.key()],
+                "DELETE FROM written_rows WHERE table_key = ?1",
+                [Table::Workouts.key()],
             )
             .map_err(sql(OP))?;
             for key in forget {

@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 
 use super::context::Services;
 use super::report::{Problem, ProblemArea};
+use super::writer::LISTING_LAG;
 use crate::coda::{Checklist, CodaClient, ResolvedTable};
 use crate::store::StoreError;
 use crate::tables::Table;
@@ -120,8 +121,11 @@ impl OpenedDoc {
 
 /// Compares `table`'s `rowCount` with the rows the state counts as written
 /// there; when fewer are there (or once a day), lists the keys and forgets
-/// the missing ones so the run writes them again. Returns a note when rows
-/// came back. A Coda failure here is only logged: the writes that follow
+/// the missing ones so the run writes them again. Only rows written over
+/// [`LISTING_LAG`] ago count: Coda's reads lag its writes (coda-api.md §7),
+/// and a row just written and not yet in the snapshot is not missing (its
+/// row would be written twice, or, gone from a friend's window meanwhile,
+/// never deleted). Returns a note when rows came back. A Coda failure here is only logged: the writes that follow
 /// meet it again and report it. (About 70 lines: the decision, the two
 /// reads and the forgetting read best in one place.)
 async fn reconcile(
@@ -130,14 +134,19 @@ async fn reconcile(
     table: &ResolvedTable,
 ) -> Result<Option<String>, StoreError> {
     let now = svc.clock.now();
-    let (believed, listed_at) = {
+    let (written, listed_at) = {
         let store = svc.store();
         let listed_at = store.get_meta(&format!("{META_KEYS_LISTED}{}", table.table.key()))?;
-        (store.written_keys(table.table)?, listed_at)
+        (store.written_rows(table.table)?, listed_at)
     };
-    if believed.is_empty() {
+    if written.is_empty() {
         return Ok(None);
     }
+    let believed: Vec<String> = written
+        .into_iter()
+        .filter(|w| now - w.written_at >= LISTING_LAG)
+        .map(|w| w.key)
+        .collect();
     let listed_at = listed_at
         .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
         .map(|t| t.with_timezone(&Utc));

@@ -360,7 +360,11 @@ impl Run<'_> {
     /// Derives the Workouts rows from the state and writes those Coda has
     /// not accepted yet (all of them with `--full`), then the Personal
     /// Bests rows they give, where the doc has that table (a best's row
-    /// changes only when the best does, so only a new best is sent).
+    /// changes only when the best does, so only a new best is sent). A best
+    /// the app wrote that no stored workout gives any more (another
+    /// account's, after a switch) is deleted, when every stored workout
+    /// could be read: a workout missing from the reckoning never takes a
+    /// best away.
     pub(super) async fn write_workouts(&mut self, new_ids: &HashSet<String>) -> Result<(), Abort> {
         let stored = self.with_store(|s| s.stored_workouts())?;
         let (rows, summaries, bests) = self.workout_rows(&stored);
@@ -389,7 +393,12 @@ impl Run<'_> {
         self.report
             .new_workouts
             .sort_by(|a, b| b.start_time.cmp(&a.start_time));
+        let best_keys: HashSet<String> = bests.iter().map(|r| r.key.clone()).collect();
+        let all_read = rows.len() == stored.len();
         self.write_changed(Table::PersonalBests, bests).await?;
+        if all_read {
+            self.delete_stale(Table::PersonalBests, &best_keys).await?;
+        }
         Ok(())
     }
 

@@ -21,7 +21,7 @@ use crate::tables::Table;
 
 /// How far Coda's listings may lag its writes: a row written more recently
 /// than this and missing from a listing is not taken as deleted by the user.
-const LISTING_LAG: chrono::Duration = chrono::Duration::hours(1);
+pub(super) const LISTING_LAG: chrono::Duration = chrono::Duration::hours(1);
 
 /// What the early writer did.
 #[derive(Default)]

@@ -309,6 +309,14 @@ impl World {
         Ok(())
     }
 
+    /// How many syncs the app's log says finished ("sync finished").
+    pub fn syncs_finished(&self) -> usize {
+        std::fs::read_to_string(self.log_file())
+            .unwrap_or_default()
+            .matches("sync finished")
+            .count()
+    }
+
     /// The end of the app's log (tauri-driver, WebKitWebDriver and the app
     /// write to it), for error messages.
     pub fn log_tail(&self) -> String {

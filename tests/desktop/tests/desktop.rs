@@ -480,14 +480,20 @@ async fn a_wrong_password_is_shown_and_told_once() -> Result<()> {
     assert_eq!(told[0].summary, "Peloton Coda Sync could not sync");
     assert_eq!(told[0].body, sentence);
 
-    // Failing again is no news.
-    let requests = w.peloton.requests().len();
+    // Failing again is no news, and sends no password: Peloton refused it.
+    assert_eq!(w.peloton.login_count(), 1);
+    let finished = w.syncs_finished();
     tray.click("Sync now").await?;
-    until("the second run to reach Peloton", || async {
-        Ok((w.peloton.requests().len() > requests).then_some(()))
+    until("the second run to finish", || async {
+        Ok((w.syncs_finished() > finished).then_some(()))
     })
     .await?;
     w.wait_tray_status(LOGIN_REFUSED).await?;
+    assert_eq!(
+        w.peloton.login_count(),
+        1,
+        "the refused password was sent again"
+    );
     assert_eq!(
         w.bus.notifications().len(),
         1,
