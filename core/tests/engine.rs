@@ -310,6 +310,8 @@ enum Step {
     DeleteRows(Table, usize),
     /// The user deletes a table and makes it again, empty.
     RecreateTable(Table),
+    /// The user deletes a column and makes it again, empty (a new column ID).
+    RecreateColumn(Table, &'static str),
     /// The settings point at another doc with the same tables.
     SwitchDoc,
     /// The settings point at another doc, one without this table.
@@ -365,6 +367,9 @@ async fn play(w: &World, steps: &[Step]) -> Vec<RunReport> {
             }
             Step::RecreateTable(table) => {
                 w.coda().recreate_table(table.default_name(), None);
+            }
+            Step::RecreateColumn(table, column) => {
+                w.coda().recreate_column(table.default_name(), column);
             }
             Step::SwitchDoc => *w.coda.lock().unwrap() = Arc::new(coda("ZyXWvUTS").await),
             Step::SwitchDocWithout(table) => {
@@ -489,6 +494,31 @@ fn cases() -> Vec<Case> {
                     .notes
                     .iter()
                     .any(|n| n.contains("every row is written")));
+            },
+        },
+        Case {
+            name: "a column deleted and made again is filled again",
+            steps: vec![
+                Sync,
+                RecreateColumn(Table::Workouts, "Calories (kcal)"),
+                Sync,
+            ],
+            expect: |w, r| {
+                let rows = w.coda().rows(Table::Workouts.default_name());
+                let filled = rows
+                    .iter()
+                    .filter(|r| r.get("Calories (kcal)").is_some_and(|v| v.is_number()))
+                    .count();
+                assert!(filled > 0, "no calories in {} rows", rows.len());
+                // Every row was sent again, so none is left empty but by Peloton.
+                assert_eq!(
+                    last(r).written.get("workouts").copied(),
+                    Some(rows.len() as u64)
+                );
+                assert!(last(r)
+                    .notes
+                    .iter()
+                    .any(|n| n.contains("a column that is new or was made again")));
             },
         },
         Case {

@@ -29,6 +29,21 @@ pub struct ResolvedTable {
 }
 
 impl ResolvedTable {
+    /// A fingerprint of the columns written, by name and Coda ID: a column
+    /// deleted and made again, or one added, changes it (the state then
+    /// writes every row again, [`crate::store::Store::bind_table`]).
+    pub fn columns_fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut pairs: Vec<String> = self
+            .columns
+            .iter()
+            .map(|(name, id)| format!("{name}={id}"))
+            .collect();
+        pairs.sort();
+        let digest = Sha256::digest(pairs.join("\n").as_bytes());
+        digest[..12].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     /// The optional columns the doc has and the app writes, in spec order.
     pub fn optional_found(&self) -> Vec<&'static str> {
         self.table

@@ -16,35 +16,50 @@ use crate::tables::Table;
 /// The meta key holding the Peloton account the workouts belong to.
 const META_USER: &str = "peloton.user_id";
 
+/// What [`Store::bind_table`] found changed; anything but `Same` forgot the
+/// table's written rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rebound {
+    /// The same doc, table and columns (or a first binding).
+    Same,
+    /// Another doc, or the table was made again.
+    Table,
+    /// The same table with other columns (one made again or added).
+    Columns,
+}
+
 impl Store {
-    /// Binds `table`'s written rows to `doc_id` and `table_id`. Returns true
-    /// when they changed, and then every written row of `table` is forgotten.
+    /// Binds `table`'s written rows to `doc_id`, `table_id` and the
+    /// table's `columns` (a fingerprint of their IDs). Another doc or table,
+    /// or other columns (one deleted and made again, one added), forget
+    /// every written row of `table` in the same transaction, and say which.
     /// A first binding (a state from before bindings existed) adopts the
-    /// rows: the row-count check finds them if they went elsewhere.
+    /// rows, and so does a binding from before columns were kept: the
+    /// row-count check finds them if they went elsewhere.
     pub fn bind_table(
         &mut self,
         table: Table,
         doc_id: &str,
         table_id: &str,
-    ) -> Result<bool, StoreError> {
+        columns: &str,
+    ) -> Result<Rebound, StoreError> {
         const OP: &str = "recording where rows are written";
         let tx = self.conn.transaction().map_err(sql(OP))?;
-        let old: Option<(String, String)> = tx
+        let old: Option<(String, String, String)> = tx
             .query_row(
-                "SELECT doc_id, table_id FROM table_bindings WHERE table_key = ?1",
+                "SELECT doc_id, table_id, columns FROM table_bindings WHERE table_key = ?1",
                 [table.key()],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()
             .map_err(sql(OP))?;
-        let changed = match &old {
-            Some((d, t)) => d != doc_id || t != table_id,
-            None => false,
+        let rebound = match &old {
+            Some((d, t, _)) if d != doc_id || t != table_id => Rebound::Table,
+            Some((_, _, c)) if !c.is_empty() && c != columns => Rebound::Columns,
+            Some((_, _, c)) if c == columns => return Ok(Rebound::Same),
+            _ => Rebound::Same,
         };
-        if old.is_some() && !changed {
-            return Ok(false);
-        }
-        if changed {
+        if rebound != Rebound::Same {
             tx.execute(
                 "DELETE FROM written_rows WHERE table_key = ?1",
                 [table.key()],
@@ -52,13 +67,14 @@ impl Store {
             .map_err(sql(OP))?;
         }
         tx.execute(
-            "INSERT INTO table_bindings(table_key, doc_id, table_id) VALUES (?1, ?2, ?3)
-             ON CONFLICT(table_key) DO UPDATE SET doc_id = excluded.doc_id, table_id = excluded.table_id",
-            params![table.key(), doc_id, table_id],
+            "INSERT INTO table_bindings(table_key, doc_id, table_id, columns) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(table_key) DO UPDATE SET doc_id = excluded.doc_id,
+                 table_id = excluded.table_id, columns = excluded.columns",
+            params![table.key(), doc_id, table_id, columns],
         )
         .map_err(sql(OP))?;
         tx.commit().map_err(sql(OP))?;
-        Ok(changed)
+        Ok(rebound)
     }
 
     /// Binds the workout state to the Peloton account `user_id`. Returns true
@@ -121,21 +137,71 @@ mod tests {
     #[test]
     fn another_doc_or_table_forgets_that_tables_rows_only() {
         let mut s = Store::open_in_memory().unwrap();
-        assert!(!s.bind_table(Table::Workouts, "docA", "grid-1").unwrap());
-        assert!(!s.bind_table(Table::Friends, "docA", "grid-2").unwrap());
+        let same = Rebound::Same;
+        assert_eq!(
+            s.bind_table(Table::Workouts, "docA", "grid-1", "c")
+                .unwrap(),
+            same
+        );
+        assert_eq!(
+            s.bind_table(Table::Friends, "docA", "grid-2", "c").unwrap(),
+            same
+        );
         s.mark_written(Table::Workouts, &[("w1", "h")], at())
             .unwrap();
         s.mark_written(Table::Friends, &[("f1", "h")], at())
             .unwrap();
-        assert!(!s.bind_table(Table::Workouts, "docA", "grid-1").unwrap());
+        assert_eq!(
+            s.bind_table(Table::Workouts, "docA", "grid-1", "c")
+                .unwrap(),
+            same
+        );
         assert_eq!(s.written_keys(Table::Workouts).unwrap(), vec!["w1"]);
 
-        assert!(s.bind_table(Table::Workouts, "docB", "grid-1").unwrap());
+        let moved = s
+            .bind_table(Table::Workouts, "docB", "grid-1", "c")
+            .unwrap();
+        assert_eq!(moved, Rebound::Table);
         assert!(s.written_keys(Table::Workouts).unwrap().is_empty());
         assert_eq!(s.written_keys(Table::Friends).unwrap(), vec!["f1"]);
 
-        assert!(s.bind_table(Table::Friends, "docA", "grid-9").unwrap());
+        let made_again = s.bind_table(Table::Friends, "docA", "grid-9", "c").unwrap();
+        assert_eq!(made_again, Rebound::Table);
         assert!(s.written_keys(Table::Friends).unwrap().is_empty());
+    }
+
+    #[test]
+    fn other_columns_forget_the_tables_rows() {
+        let mut s = Store::open_in_memory().unwrap();
+        s.bind_table(Table::Workouts, "docA", "grid-1", "c1")
+            .unwrap();
+        s.mark_written(Table::Workouts, &[("w1", "h")], at())
+            .unwrap();
+        let changed = s
+            .bind_table(Table::Workouts, "docA", "grid-1", "c2")
+            .unwrap();
+        assert_eq!(changed, Rebound::Columns);
+        assert!(s.written_keys(Table::Workouts).unwrap().is_empty());
+        s.mark_written(Table::Workouts, &[("w1", "h")], at())
+            .unwrap();
+        let again = s
+            .bind_table(Table::Workouts, "docA", "grid-1", "c2")
+            .unwrap();
+        assert_eq!(again, Rebound::Same);
+        assert_eq!(s.written_keys(Table::Workouts).unwrap(), vec!["w1"]);
+    }
+
+    #[test]
+    fn a_binding_from_before_columns_were_kept_adopts_its_rows() {
+        let mut s = Store::open_in_memory().unwrap();
+        s.bind_table(Table::Workouts, "docA", "grid-1", "").unwrap();
+        s.mark_written(Table::Workouts, &[("w1", "h")], at())
+            .unwrap();
+        let first = s
+            .bind_table(Table::Workouts, "docA", "grid-1", "c1")
+            .unwrap();
+        assert_eq!(first, Rebound::Same);
+        assert_eq!(s.written_keys(Table::Workouts).unwrap(), vec!["w1"]);
     }
 
     #[test]
@@ -143,7 +209,10 @@ mod tests {
         let mut s = Store::open_in_memory().unwrap();
         s.mark_written(Table::Workouts, &[("w1", "h")], at())
             .unwrap();
-        assert!(!s.bind_table(Table::Workouts, "docA", "grid-1").unwrap());
+        let first = s
+            .bind_table(Table::Workouts, "docA", "grid-1", "c")
+            .unwrap();
+        assert_eq!(first, Rebound::Same);
         assert_eq!(s.written_keys(Table::Workouts).unwrap(), vec!["w1"]);
     }
 

@@ -121,6 +121,12 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         retry_after INTEGER NOT NULL
     );
     "#,
+    // 5: the columns each table's rows were written to: a column deleted
+    // and made again (a new column ID) must be filled again. Empty for
+    // bindings from before: the first run adopts what it finds.
+    r#"
+    ALTER TABLE table_bindings ADD COLUMN columns TEXT NOT NULL DEFAULT '';
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -35,6 +35,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension};
 
 pub use archive::ArchiveSize;
+pub use bindings::Rebound;
 pub use error::StoreError;
 pub use friends::{FriendRecord, FriendWorkoutRecord, RemovedFriends};
 pub use queue::QueuedWorkout;

@@ -18,7 +18,7 @@ use super::context::Services;
 use super::report::{Problem, ProblemArea};
 use super::writer::LISTING_LAG;
 use crate::coda::{Checklist, CodaClient, ResolvedTable};
-use crate::store::StoreError;
+use crate::store::{Rebound, StoreError};
 use crate::tables::Table;
 
 /// How often every key of a table is listed even when its row count looks
@@ -96,16 +96,29 @@ impl OpenedDoc {
         tables.sort_by_key(|t| t.table.key());
         let mut kept = Vec::new();
         for table in &tables {
-            if svc.store().bind_table(table.table, &doc_id, &table.id)? {
-                out.notes.push(format!(
+            let columns = table.columns_fingerprint();
+            let rebound = svc
+                .store()
+                .bind_table(table.table, &doc_id, &table.id, &columns)?;
+            let note = match rebound {
+                Rebound::Same => {
+                    if !full {
+                        kept.push(table);
+                    }
+                    continue;
+                }
+                Rebound::Table => format!(
                     "The Coda table \"{}\" is not the one rows were written to before; every row is written to it again.",
                     table.name
-                ));
-                if table.table == Table::Instructors {
-                    svc.store().delete_meta(META_INSTRUCTORS_AT)?;
-                }
-            } else if !full {
-                kept.push(table);
+                ),
+                Rebound::Columns => format!(
+                    "The Coda table \"{}\" has a column that is new or was made again; every row is written again to fill it.",
+                    table.name
+                ),
+            };
+            out.notes.push(note);
+            if table.table == Table::Instructors {
+                svc.store().delete_meta(META_INSTRUCTORS_AT)?;
             }
         }
         // One read per table, several in flight (the read pacer still

@@ -178,6 +178,13 @@ impl Faults {
         expect_column(self.try_drop_column(table, column), table, column);
     }
 
+    /// Deletes a column and makes it again under the same name and format, as a user
+    /// would in the doc: it gets a new ID and every cell is empty. Panics if there is no
+    /// such column.
+    pub fn recreate_column(&self, table: &str, column: &str) {
+        expect_column(self.try_recreate_column(table, column), table, column);
+    }
+
     /// Renames a column; its ID stays. Panics if there is no such column.
     pub fn rename_column(&self, table: &str, column: &str, new_name: &str) {
         expect_column(
@@ -277,6 +284,17 @@ impl Faults {
             let id = t.columns.remove(i).id;
             for row in &mut t.rows {
                 row.values.remove(&id);
+            }
+        })
+    }
+
+    fn try_recreate_column(&self, table: &str, column: &str) -> bool {
+        // One new ID for every copy of the doc (the live one and the snapshot reads see).
+        let id = crate::model::stable_id("c-", &uuid::Uuid::new_v4().to_string());
+        self.shared.edit_schema(table, column, |t, i| {
+            let old = std::mem::replace(&mut t.columns[i].id, id.clone());
+            for row in &mut t.rows {
+                row.values.remove(&old);
             }
         })
     }

@@ -220,6 +220,12 @@ impl FakeCoda {
         self.faults.drop_column(table, column);
     }
 
+    /// Deletes a column and makes it again, empty, with a new ID. See
+    /// [`Faults::recreate_column`].
+    pub fn recreate_column(&self, table: &str, column: &str) {
+        self.faults.recreate_column(table, column);
+    }
+
     /// Renames a column. See [`Faults::rename_column`].
     pub fn rename_column(&self, table: &str, column: &str, new_name: &str) {
         self.faults.rename_column(table, column, new_name);
