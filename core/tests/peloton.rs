@@ -843,6 +843,32 @@ async fn a_login_that_did_not_finish_holds_the_password_back_for_an_hour() {
     assert!(!dir.path().join("peloton-login-stopped").exists());
 }
 
+#[tokio::test]
+async fn a_network_failure_after_the_password_holds_nothing_back() {
+    let fake = start(Config::default()).await;
+    // The password is accepted, then every /oauth and /api connection drops.
+    fake.faults().set_drop_rate(1.0);
+    let dir = tempfile::tempdir().unwrap();
+    let password = fake.password();
+    let run = || {
+        client_with(
+            &fake,
+            stop_config(&fake, dir.path()),
+            Arc::new(SystemClock),
+            Arc::new(MemoryStore::new()),
+            Some(&password),
+        )
+    };
+    let err = run().ensure_login().await.unwrap_err();
+    assert!(matches!(err, PelotonError::Unreachable { .. }), "{err:?}");
+    assert_eq!(fake.login_count(), 1);
+
+    // The network is back: the next run logs in at once.
+    fake.faults().set_drop_rate(0.0);
+    run().ensure_login().await.unwrap();
+    assert_eq!(fake.login_count(), 2);
+}
+
 /// Issue 16: a refresh token rotated by another client (the CLI, "Test
 /// connection") is read from the store before renewing, so the stale one
 /// in memory is never spent and no password login follows.

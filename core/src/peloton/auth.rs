@@ -15,8 +15,9 @@
 //! same e-mail and password again. Only the person lifts it: by giving
 //! another password (or e-mail), or by asking for a login themselves
 //! ("Test connection", saving a typed password, `peloton-coda-sync login`),
-//! which clears the record. A login that sent the password and did not
-//! finish for another reason holds it back for [`PASSWORD_PAUSE`]. A plain
+//! which clears the record. A login that sent the password and that
+//! Peloton then did not let finish (the flow changed, 429s or 5xx to the
+//! end; not a network failure) holds it back for [`PASSWORD_PAUSE`]. A plain
 //! rate limit or a 5xx may be tried again within the submissions, after
 //! `Retry-After`.
 //!
@@ -764,8 +765,14 @@ impl Authenticator {
             Ok(_) => None,
             Err(PelotonError::LoginRefused) => Some(StopReason::Refused),
             Err(PelotonError::LoginBlocked) => Some(StopReason::Blocked),
-            Err(_) if sent => Some(StopReason::Unfinished),
-            // Nothing was sent (Auth0 could not be reached): nothing to hold.
+            // Peloton answered, and the login still did not work out.
+            Err(
+                PelotonError::LoginFlowChanged(_)
+                | PelotonError::RateLimited { .. }
+                | PelotonError::Server(_),
+            ) if sent => Some(StopReason::Unfinished),
+            // Nothing was sent, or the network failed (it may be back in a
+            // minute, and nothing of Peloton's answered): nothing to hold.
             Err(_) => return result,
         };
         let written = match reason {
