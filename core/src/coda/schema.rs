@@ -412,17 +412,30 @@ impl CodaClient {
         // The filter is applied again here in case a server ignores it.
         let bases: Vec<&TableRef> = all.iter().filter(|t| !t.is_view()).collect();
         let find_base = |name: &str| bases.iter().find(|t| names_match(&t.name, name)).copied();
+        let found: Vec<Option<&TableRef>> = wanted
+            .iter()
+            .map(|(_, configured)| find_base(configured))
+            .collect();
+        // Every found table's columns, read together (the read pacer still
+        // spaces the requests): opening the doc is most of a quiet run, and
+        // one table after another would wait out each answer in turn.
+        let listed = futures::future::try_join_all(found.iter().map(|t| async move {
+            match t {
+                Some(t) => self.list_columns(doc_id, t).await.map(Some),
+                None => Ok(None),
+            }
+        }))
+        .await?;
         let mut views: Option<Vec<TableRef>> = None;
         let mut tables = Vec::with_capacity(wanted.len());
-        for (table, configured) in wanted {
+        for ((table, configured), (base, cols)) in wanted.iter().zip(found.iter().zip(listed)) {
             let mut columns = Vec::new();
-            let result = match find_base(configured) {
-                Some(t) => {
-                    let cols = self.list_columns(doc_id, t).await?;
+            let result = match (base, cols) {
+                (Some(t), Some(cols)) => {
                     columns = column_checks(*table, &cols);
                     check_columns(*table, &t.id, &t.name, &cols)
                 }
-                None => {
+                _ => {
                     if views.is_none() {
                         views = Some(
                             self.list_all(
