@@ -450,6 +450,11 @@ mod tests {
     use super::*;
     use crate::secrets::{Failing, MemoryStore};
 
+    /// The paths of a HOME at `dir`.
+    fn paths_in(dir: &std::path::Path) -> Paths {
+        Paths::from_vars(|k| (k == "HOME").then(|| dir.as_os_str().to_owned())).unwrap()
+    }
+
     /// Issue 16: a locked keychain is not "setup incomplete"; the sync
     /// says it is locked instead.
     #[test]
@@ -532,9 +537,7 @@ mod tests {
     #[test]
     fn a_browser_sign_in_keys_the_account_to_the_member_signed_in() {
         let dir = tempfile::tempdir().unwrap();
-        let home = dir.path().to_owned();
-        let paths =
-            Paths::from_vars(|k| (k == "HOME").then(|| home.clone().into_os_string())).unwrap();
+        let paths = paths_in(dir.path());
         let account = |way: SignInWay, username: &str| {
             let settings = Settings {
                 peloton_email: "rider@example.com".into(),
@@ -577,9 +580,7 @@ mod tests {
     #[test]
     fn a_missing_setting_is_the_same_for_missing_and_build_engine() {
         let dir = tempfile::tempdir().unwrap();
-        let home = dir.path().to_owned();
-        let paths =
-            Paths::from_vars(|k| (k == "HOME").then(|| home.clone().into_os_string())).unwrap();
+        let paths = paths_in(dir.path());
         let secrets = Arc::new(MemoryStore::new());
         let settings = Settings::default();
         let overrides = Overrides::default();

@@ -615,11 +615,25 @@ async fn a_stored_mobile_refresh_token_is_recognised() {
 // Password attempts (issue 16): the password is sent rarely, and never again
 // after a refusal or a block, whatever run comes next, until the person acts.
 
-fn stop_config(fake: &FakePeloton, dir: &std::path::Path) -> PelotonConfig {
-    PelotonConfig {
+/// A new run's client (an empty keychain, `password` at hand) that keeps
+/// Peloton's refusals and blocks in `dir`, as every run of the app does.
+fn run_keeping_stops(
+    fake: &FakePeloton,
+    dir: &std::path::Path,
+    clock: SharedClock,
+    password: &str,
+) -> PelotonClient {
+    let config = PelotonConfig {
         login_stop_file: Some(dir.join("peloton-login-stopped")),
         ..config(fake)
-    }
+    };
+    client_with(
+        fake,
+        config,
+        clock,
+        Arc::new(MemoryStore::new()),
+        Some(password),
+    )
 }
 
 #[tokio::test]
@@ -629,15 +643,7 @@ async fn a_lockout_stops_the_password_until_the_person_acts() {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(chrono::Utc.with_ymd_and_hms(2026, 3, 1, 8, 0, 0).unwrap());
     let password = fake.password();
-    let make = || {
-        client_with(
-            &fake,
-            stop_config(&fake, dir.path()),
-            Arc::new(clock.clone()),
-            Arc::new(MemoryStore::new()),
-            Some(&password),
-        )
-    };
+    let make = || run_keeping_stops(&fake, dir.path(), Arc::new(clock.clone()), &password);
 
     let c = make();
     let err = c.ensure_login().await.unwrap_err();
@@ -680,13 +686,7 @@ async fn a_lockout_of_the_password_grant_is_also_final() {
     fake.faults().set_lockout_logins(true);
     let dir = tempfile::tempdir().unwrap();
     let password = fake.password();
-    let c = client_with(
-        &fake,
-        stop_config(&fake, dir.path()),
-        Arc::new(SystemClock),
-        Arc::new(MemoryStore::new()),
-        Some(&password),
-    );
+    let c = run_keeping_stops(&fake, dir.path(), Arc::new(SystemClock), &password);
 
     let err = c.ensure_login().await.unwrap_err();
 
@@ -719,15 +719,8 @@ async fn a_refused_password_is_not_sent_again_in_the_run() {
 async fn a_refused_password_is_never_sent_by_a_later_run_but_a_new_one_is() {
     let fake = start(Config::default()).await;
     let dir = tempfile::tempdir().unwrap();
-    let run = |password: &str| {
-        client_with(
-            &fake,
-            stop_config(&fake, dir.path()),
-            Arc::new(SystemClock),
-            Arc::new(MemoryStore::new()),
-            Some(password),
-        )
-    };
+    let run =
+        |password: &str| run_keeping_stops(&fake, dir.path(), Arc::new(SystemClock), password);
 
     // Every scheduled run after the refusal, with the same password.
     for _ in 0..3 {
@@ -813,15 +806,7 @@ async fn a_login_that_did_not_finish_holds_the_password_back_for_an_hour() {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(chrono::Utc.with_ymd_and_hms(2026, 3, 1, 8, 0, 0).unwrap());
     let password = fake.password();
-    let run = || {
-        client_with(
-            &fake,
-            stop_config(&fake, dir.path()),
-            Arc::new(clock.clone()),
-            Arc::new(MemoryStore::new()),
-            Some(&password),
-        )
-    };
+    let run = || run_keeping_stops(&fake, dir.path(), Arc::new(clock.clone()), &password);
     let err = run().ensure_login().await.unwrap_err();
     assert!(err.is_transient(), "{err:?}");
     assert_eq!(fake.login_count(), 3);
@@ -850,15 +835,7 @@ async fn a_network_failure_after_the_password_holds_nothing_back() {
     fake.faults().set_drop_rate(1.0);
     let dir = tempfile::tempdir().unwrap();
     let password = fake.password();
-    let run = || {
-        client_with(
-            &fake,
-            stop_config(&fake, dir.path()),
-            Arc::new(SystemClock),
-            Arc::new(MemoryStore::new()),
-            Some(&password),
-        )
-    };
+    let run = || run_keeping_stops(&fake, dir.path(), Arc::new(SystemClock), &password);
     let err = run().ensure_login().await.unwrap_err();
     assert!(matches!(err, PelotonError::Unreachable { .. }), "{err:?}");
     assert_eq!(fake.login_count(), 1);

@@ -336,9 +336,9 @@ fn stop_mark(salt: &str, email: &str, password: &SecretString) -> String {
     format!("{:02x}{:02x}", digest[0], digest[1])
 }
 
-/// Where a refusal or block of the password is kept across runs and
-/// restarts, so that the same e-mail and password are never sent again
-/// after Peloton said no (this module's header).
+/// Where a refusal, block or unfinished login of the password is kept
+/// across runs and restarts, so that the same e-mail and password are not
+/// sent again after Peloton said no (this module's header).
 #[derive(Debug, Clone)]
 pub struct LoginStopFile {
     path: PathBuf,
@@ -370,7 +370,8 @@ impl LoginStopFile {
         (record.reason != StopReason::Unfinished || paused).then_some(record.reason)
     }
 
-    /// Records that Peloton refused or blocked `email` and `password` at `at`.
+    /// Records at `at` why `email` and `password` are held back (refused,
+    /// blocked, or a login that did not finish).
     fn record(
         &self,
         reason: StopReason,

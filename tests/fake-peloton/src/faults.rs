@@ -279,9 +279,7 @@ impl Faults {
 
     /// Consumes one "no _csrf" login if any are pending; true means omit the cookie.
     pub(crate) fn take_no_csrf(&self) -> bool {
-        self.no_csrf_logins
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok()
+        take_one(&self.no_csrf_logins)
     }
 
     /// While true, every password submission answers Auth0's brute-force block
@@ -303,9 +301,7 @@ impl Faults {
 
     /// Consumes one pending throttled login; true means answer the rate limit.
     pub(crate) fn take_throttled_login(&self) -> bool {
-        self.throttle_logins
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok()
+        take_one(&self.throttle_logins)
     }
 
     /// Answer the next `n` refresh-token grants with a bot wall's `403`
@@ -316,9 +312,7 @@ impl Faults {
 
     /// Consumes one pending walled refresh; true means answer the wall.
     pub(crate) fn take_walled_refresh(&self) -> bool {
-        self.walled_refreshes
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok()
+        take_one(&self.walled_refreshes)
     }
 
     /// Remove this top-level field from every workout JSON served (`None` clears).
@@ -577,6 +571,14 @@ fn ppm(fraction: f64) -> u32 {
 
 fn fraction(ppm: u32) -> f64 {
     f64::from(ppm) / f64::from(MILLION)
+}
+
+/// Takes one from a count of pending one-shot faults; true when one was
+/// pending (and is now spent).
+fn take_one(pending: &AtomicU32) -> bool {
+    pending
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
 }
 
 #[cfg(test)]
