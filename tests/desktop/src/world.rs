@@ -258,13 +258,22 @@ impl World {
         .envs(self.app_env())
         .envs(env);
         let group = Group::spawn(cmd, "tauri-driver", &self.log_file())?;
-        until("tauri-driver to listen", || async {
-            Ok(tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .ok()
-                .map(|_| ()))
-        })
-        .await?;
+        // tauri-driver starts WebKitWebDriver and then listens at once, and
+        // forwards the new-session request without waiting for it: on a busy
+        // machine that request met a native port nobody listened on yet
+        // ("Connection refused"). So both must listen first.
+        for (what, port) in [
+            ("tauri-driver to listen", port),
+            ("WebKitWebDriver to listen", native_port),
+        ] {
+            until(what, || async {
+                Ok(tokio::net::TcpStream::connect(("127.0.0.1", port))
+                    .await
+                    .ok()
+                    .map(|_| ()))
+            })
+            .await?;
+        }
         let caps = json!({
             "browserName": "wry",
             "tauri:options": {
