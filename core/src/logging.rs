@@ -17,7 +17,9 @@ use tracing_subscriber::fmt::MakeWriter;
 /// The variable that lets the HTTP stack's crates log below `info`.
 pub const WIRE_LOG_VAR: &str = "PCS_WIRE_LOG";
 
-/// Crates that log cookies, headers or URLs below `info`.
+/// Crates that log cookies, headers, URLs or page content below `info`. The
+/// HTML parser is among them: at debug it logs every tag of the login pages
+/// it reads, hidden inputs and their signed values included.
 const WIRE_CRATES: &[&str] = &[
     "cookie_store",
     "hyper",
@@ -27,6 +29,10 @@ const WIRE_CRATES: &[&str] = &[
     "rustls",
     "tokio_rustls",
     "hyper_rustls",
+    "html5ever",
+    "markup5ever",
+    "selectors",
+    "scraper",
 ];
 
 /// Whether the value of [`WIRE_LOG_VAR`] opts in (`1`, `true`, `yes`).
@@ -242,7 +248,7 @@ mod tests {
     fn wire_crates_are_capped_unless_opted_in() {
         assert_eq!(
             filter_directives(None, false),
-            "info,cookie_store=info,hyper=info,hyper_util=info,reqwest=info,h2=info,rustls=info,tokio_rustls=info,hyper_rustls=info"
+            "info,cookie_store=info,hyper=info,hyper_util=info,reqwest=info,h2=info,rustls=info,tokio_rustls=info,hyper_rustls=info,html5ever=info,markup5ever=info,selectors=info,scraper=info"
         );
         let capped = filter_directives(
             Some("trace,cookie_store=trace,hyper_util::client=debug,pcs_core=debug"),
