@@ -35,19 +35,35 @@ impl RateLimit {
 }
 
 /// Spaces requests evenly under a rate limit and caps how many are in flight.
+///
+/// A pacer may let a short burst through after a pause (a generic cell
+/// rate: a slot may lie up to `burst − 1` spacings in the past), so a few
+/// requests that go out together do not queue one spacing apart. Any window
+/// of length `T` then holds at most `burst + T / spacing` requests.
 #[derive(Debug)]
 pub struct Pacer {
     in_flight: Semaphore,
     spacing: Duration,
+    /// How far behind now a free slot may lie: `(burst − 1) · spacing`.
+    tolerance: Duration,
     next_slot: Mutex<Option<Instant>>,
 }
 
 impl Pacer {
-    /// A pacer allowing `max_in_flight` concurrent requests under `limit`.
+    /// A pacer allowing `max_in_flight` concurrent requests under `limit`,
+    /// each at least one spacing after the one before.
     pub fn new(max_in_flight: usize, limit: RateLimit) -> Self {
+        Self::with_burst(max_in_flight, limit, 1)
+    }
+
+    /// [`Pacer::new`], letting up to `burst` requests start at once after a
+    /// pause.
+    pub fn with_burst(max_in_flight: usize, limit: RateLimit, burst: u32) -> Self {
+        let spacing = limit.spacing();
         Self {
             in_flight: Semaphore::new(max_in_flight.max(1)),
-            spacing: limit.spacing(),
+            spacing,
+            tolerance: spacing * burst.saturating_sub(1),
             next_slot: Mutex::new(None),
         }
     }
@@ -63,9 +79,10 @@ impl Pacer {
         let wait_until = {
             let mut next = self.next_slot.lock().unwrap_or_else(|e| e.into_inner());
             let now = Instant::now();
+            let earliest = now.checked_sub(self.tolerance).unwrap_or(now);
             let slot = match *next {
-                Some(t) if t > now => t,
-                _ => now,
+                Some(t) if t > earliest => t,
+                _ => earliest,
             };
             *next = Some(slot + self.spacing);
             slot
@@ -410,5 +427,33 @@ mod tests {
         }
         // Six requests at 200 ms spacing: the sixth starts 1 s after the first.
         assert_eq!(Instant::now() - start, Duration::from_secs(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_goes_at_once_and_the_rate_holds_after_it() {
+        let limit = RateLimit {
+            requests: 5,
+            per: Duration::from_secs(1),
+        };
+        let pacer = Pacer::with_burst(8, limit, 3);
+        let start = Instant::now();
+        let mut starts = Vec::new();
+        for _ in 0..6 {
+            drop(pacer.acquire().await);
+            starts.push((Instant::now() - start).as_millis());
+        }
+        // Three at once, then one every 200 ms, as if the burst had been
+        // spread over the 400 ms before the first.
+        assert_eq!(starts, [0, 0, 0, 200, 400, 600]);
+        // After a pause as long as the burst, it goes at once again.
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        let again = Instant::now();
+        for _ in 0..3 {
+            drop(pacer.acquire().await);
+        }
+        assert_eq!(Instant::now() - again, Duration::ZERO);
+        // Any one-second window holds at most burst + 5 starts.
+        drop(pacer.acquire().await);
+        assert_eq!(Instant::now() - again, Duration::from_millis(200));
     }
 }
