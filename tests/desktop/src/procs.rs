@@ -10,10 +10,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-/// A free TCP port on 127.0.0.1 (free when asked; the caller binds it soon).
-pub fn free_port() -> Result<u16> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").context("binding 127.0.0.1:0")?;
-    Ok(l.local_addr()?.port())
+/// Two distinct ports nobody listens on now: both are held until both are
+/// known, so they cannot be the same port.
+pub fn free_ports() -> Result<(u16, u16)> {
+    let bind = || std::net::TcpListener::bind("127.0.0.1:0").context("binding 127.0.0.1:0");
+    let (a, b) = (bind()?, bind()?);
+    Ok((a.local_addr()?.port(), b.local_addr()?.port()))
 }
 
 /// A process started in its own group; dropping it ends the whole group.

@@ -243,8 +243,7 @@ impl World {
                 app.display()
             );
         }
-        let port = procs::free_port()?;
-        let native_port = procs::free_port()?;
+        let (port, native_port) = procs::free_ports()?;
         let mut cmd = Command::new("tauri-driver");
         cmd.args([
             "--port",
