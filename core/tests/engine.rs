@@ -339,6 +339,12 @@ enum Step {
     /// The newest workout of the friend with this username loses its start
     /// time (`null`) in their list.
     DriftFriendStartTime(&'static str),
+    /// The entry of the friend with this username in the list of people
+    /// followed drifts (a string workout count): it no longer decodes.
+    DriftFriend(&'static str),
+    /// The newest workout of the friend with this username drifts in their
+    /// list (a string start time): the entry no longer decodes.
+    DriftFriendEntry(&'static str),
     /// The friend-workout setting changes.
     PerFriend(u32),
     /// Both fakes forget their request logs.
@@ -429,6 +435,25 @@ async fn play(w: &World, steps: &[Step]) -> Vec<RunReport> {
                     &id,
                     "start_time",
                     serde_json::Value::Null,
+                ));
+            }
+            Step::DriftFriend(name) => {
+                let friend = w.peloton().friend_id(name).unwrap();
+                w.peloton().faults().drift_entry(EntryDrift::of(
+                    ListKind::Following,
+                    &friend,
+                    "total_workouts",
+                    "many".into(),
+                ));
+            }
+            Step::DriftFriendEntry(name) => {
+                let friend = w.peloton().friend_id(name).unwrap();
+                let id = w.peloton().user_workout_ids(&friend)[0].clone();
+                w.peloton().faults().drift_entry(EntryDrift::of(
+                    ListKind::Workouts,
+                    &id,
+                    "start_time",
+                    "yesterday".into(),
                 ));
             }
             Step::PerFriend(n) => *w.per_friend.lock().unwrap() = *n,
@@ -811,6 +836,47 @@ fn cases() -> Vec<Case> {
             },
         },
         Case {
+            // A list with an entry left out is not the whole truth: the
+            // friend it may name keeps their rows until it reads whole.
+            name: "a friend left out of the list keeps their rows",
+            steps: vec![Sync, DriftFriend("PowerZonePal"), Sync],
+            expect: |w, r| {
+                let friend = w.peloton().friend_id("PowerZonePal").unwrap();
+                assert!(w.keys(Table::Friends).contains(&friend));
+                let theirs = w.peloton().user_workout_ids(&friend);
+                let keys = w.keys(Table::FriendWorkouts);
+                assert!(theirs[..3].iter().all(|id| keys.contains(id)), "{keys:?}");
+                let report = last(r);
+                assert!(
+                    report.deleted.values().all(|n| *n == 0),
+                    "{:?}",
+                    report.deleted
+                );
+                assert!(
+                    report.notes.iter().any(|n| n.contains(&friend)),
+                    "{:?}",
+                    report.notes
+                );
+            },
+        },
+        Case {
+            name: "a friend's workout left out of their list keeps its row",
+            steps: vec![Sync, DriftFriendEntry("PowerZonePal"), Sync],
+            expect: |w, r| {
+                let friend = w.peloton().friend_id("PowerZonePal").unwrap();
+                let theirs = w.peloton().user_workout_ids(&friend);
+                let keys = w.keys(Table::FriendWorkouts);
+                assert!(keys.contains(&theirs[0]), "{keys:?}");
+                let report = last(r);
+                assert!(
+                    report.deleted.values().all(|n| *n == 0),
+                    "{:?}",
+                    report.deleted
+                );
+                assert!(report.ok(), "{:?}", report.problems);
+            },
+        },
+        Case {
             name: "friend workouts kept at 0 removes the rows this app wrote",
             steps: vec![Sync, PerFriend(0), Sync],
             expect: |w, r| {
@@ -856,7 +922,9 @@ fn cases() -> Vec<Case> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_scenarios() {
-    for case in cases() {
+    // `SCENARIO=text` runs only the scenarios whose name holds `text`.
+    let only = std::env::var("SCENARIO").unwrap_or_default();
+    for case in cases().into_iter().filter(|c| c.name.contains(&only)) {
         check(case).await;
     }
 }

@@ -4,6 +4,9 @@
 //!
 //! A list of people that cannot be read (an error, or an answer without a
 //! `data` list) is never taken as "follows nobody": then nothing is deleted.
+//! A list with entries left out (an entry that does not decode) is only
+//! part of the truth: nobody it does not name is dropped that run, and
+//! likewise for a friend's window with an entry left out.
 
 use std::collections::HashSet;
 
@@ -20,7 +23,21 @@ use crate::tables::Table;
 /// The people followed and the rows of their windows.
 pub(super) struct FriendsRead {
     following: Vec<FollowedUser>,
+    /// Friends kept as last stored because the list left an entry out:
+    /// they may be among those left out, so their rows stay.
+    unlisted: Vec<FriendRecord>,
     window_rows: Vec<Row>,
+}
+
+impl FriendsRead {
+    /// Everyone whose rows stay: those listed, and those kept unlisted.
+    fn kept_ids(&self) -> HashSet<String> {
+        self.following
+            .iter()
+            .map(|f| f.id.clone())
+            .chain(self.unlisted.iter().map(|f| f.id.clone()))
+            .collect()
+    }
 }
 
 impl Run<'_> {
@@ -30,10 +47,10 @@ impl Run<'_> {
         &mut self,
         user_id: &str,
     ) -> Result<Option<FriendsRead>, Abort> {
-        let following = match self.svc.peloton.following(user_id).await {
+        let (following, partial) = match self.svc.peloton.following(user_id).await {
             Ok(list) => {
                 self.note_skipped(&list.skipped);
-                list.items
+                (list.items, !list.skipped.is_empty())
             }
             Err(e) => {
                 self.report_problem(Problem::from(&e));
@@ -42,7 +59,17 @@ impl Run<'_> {
         };
         self.report.friends = following.len() as u64;
         let now = self.now();
-        let records: Vec<FriendRecord> = following.iter().map(friend_record).collect();
+        let mut records: Vec<FriendRecord> = following.iter().map(friend_record).collect();
+        let unlisted: Vec<FriendRecord> = if partial {
+            let listed: HashSet<&str> = following.iter().map(|f| f.id.as_str()).collect();
+            self.with_store(|s| s.friends())?
+                .into_iter()
+                .filter(|f| !listed.contains(f.id.as_str()))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        records.extend(unlisted.iter().cloned());
         // Unfollowed friends leave the state with their workouts; their rows
         // go below, as rows whose key no friend keeps.
         self.with_store(|s| s.replace_friends(&records, now))?;
@@ -59,6 +86,7 @@ impl Run<'_> {
         (self.progress)(Progress::Friends { done: total, total });
         Ok(Some(FriendsRead {
             following,
+            unlisted,
             window_rows,
         }))
     }
@@ -99,11 +127,8 @@ impl Run<'_> {
             }
         };
         self.note_skipped(&list.skipped);
-        let before: HashSet<String> = self
-            .with_store(|s| s.friend_workouts(&friend.id))?
-            .into_iter()
-            .map(|w| w.id)
-            .collect();
+        let stored = self.with_store(|s| s.friend_workouts(&friend.id))?;
+        let before: HashSet<String> = stored.iter().map(|w| w.id.clone()).collect();
         let mut kept = Vec::new();
         let mut window = Vec::new();
         for w in list
@@ -133,6 +158,12 @@ impl Run<'_> {
                 ),
             }
         }
+        if !list.skipped.is_empty() {
+            // An entry left out may be one already written: the window keeps
+            // what it held until the list reads whole again.
+            let listed: HashSet<String> = kept.iter().map(|w| w.id.clone()).collect();
+            kept.extend(stored.into_iter().filter(|w| !listed.contains(&w.id)));
+        }
         self.with_store(|s| s.replace_friend_workouts(&friend.id, &kept, now))?;
         Ok(window)
     }
@@ -141,15 +172,16 @@ impl Run<'_> {
     /// [`Run::read_friends`], deletes the rows that left, and refreshes the
     /// avatars.
     pub(super) async fn write_friends(&mut self, read: FriendsRead) -> Result<(), Abort> {
+        let kept_ids = read.kept_ids();
         let FriendsRead {
             following,
+            unlisted,
             window_rows,
         } = read;
         if self.svc.table_enabled(Table::Friends) {
             let rows: Vec<Row> = following.iter().map(rows::friend_row).collect();
             self.write_changed(Table::Friends, rows).await?;
-            let current: HashSet<String> = following.iter().map(|f| f.id.clone()).collect();
-            self.delete_stale(Table::Friends, &current).await?;
+            self.delete_stale(Table::Friends, &kept_ids).await?;
         }
         if self.svc.table_enabled(Table::FriendWorkouts) {
             self.write_changed(Table::FriendWorkouts, window_rows)
@@ -157,29 +189,31 @@ impl Run<'_> {
             // Keep every row that is in some friend's current window, or in
             // the last known window of a friend who could not be read now.
             let mut keep = HashSet::new();
-            for f in &following {
-                for w in self.with_store(|s| s.friend_workouts(&f.id))? {
+            for id in &kept_ids {
+                for w in self.with_store(|s| s.friend_workouts(id))? {
                     keep.insert(w.id);
                 }
             }
             self.delete_stale(Table::FriendWorkouts, &keep).await?;
         }
-        self.refresh_avatars(&following).await;
+        self.refresh_avatars(&following, &unlisted).await;
         Ok(())
     }
 
     /// Caches the avatars of the people followed, last, so a slow image
     /// host never delays the rows; best effort (see [`crate::avatars`]).
-    async fn refresh_avatars(&self, following: &[FollowedUser]) {
+    async fn refresh_avatars(&self, following: &[FollowedUser], unlisted: &[FriendRecord]) {
         let Some(cache) = &self.svc.config.avatars else {
             return;
         };
         let wanted: Vec<Wanted> = following
             .iter()
-            .filter_map(|f| {
+            .map(|f| (&f.id, &f.image_url))
+            .chain(unlisted.iter().map(|f| (&f.id, &f.image_url)))
+            .filter_map(|(id, url)| {
                 Some(Wanted {
-                    friend_id: f.id.clone(),
-                    url: f.image_url.clone().filter(|u| !u.is_empty())?,
+                    friend_id: id.clone(),
+                    url: url.clone().filter(|u| !u.is_empty())?,
                 })
             })
             .collect();
