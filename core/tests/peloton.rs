@@ -696,6 +696,31 @@ async fn a_lockout_of_the_password_grant_is_also_final() {
 }
 
 #[tokio::test]
+async fn a_blocked_user_on_the_password_grant_is_never_sent_again() {
+    let fake = start(Config::default()).await;
+    fake.faults().skip_csrf_for_next_logins(100);
+    fake.faults().set_user_blocked(true);
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(chrono::Utc.with_ymd_and_hms(2026, 3, 1, 8, 0, 0).unwrap());
+    let password = fake.password();
+    let make = || run_keeping_stops(&fake, dir.path(), Arc::new(clock.clone()), &password);
+
+    let err = make().ensure_login().await.unwrap_err();
+
+    assert!(matches!(err, PelotonError::LoginRefused), "{err:?}");
+    assert_eq!(fake.login_count(), 1, "one password grant");
+    // Not an hour's pause: no later run sends it, even days later.
+    for _ in 0..3 {
+        clock.advance(chrono::Duration::days(2));
+        assert!(matches!(
+            make().ensure_login().await.unwrap_err(),
+            PelotonError::LoginRefused
+        ));
+    }
+    assert_eq!(fake.login_count(), 1);
+}
+
+#[tokio::test]
 async fn a_refused_password_is_not_sent_again_in_the_run() {
     let fake = start(Config::default()).await;
     let c = client_with(

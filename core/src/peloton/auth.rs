@@ -805,16 +805,15 @@ impl Authenticator {
             .await?;
         let resp = match answer {
             PasswordAnswer::Accepted(resp) => resp,
-            PasswordAnswer::Refused { status, code } => {
-                if code == "invalid_grant"
-                    || (status == StatusCode::FORBIDDEN && code != "unauthorized_client")
-                {
-                    return Err(PelotonError::LoginRefused);
-                }
+            // Only the client id refused is not about the password. Any
+            // other 4xx judged it (a wrong password is 403 `invalid_grant`, a
+            // blocked user 401 `unauthorized`): refused, never sent again.
+            PasswordAnswer::Refused { status, code } if code == "unauthorized_client" => {
                 return Err(PelotonError::LoginFlowChanged(format!(
                     "the password grant answered {status} ({code})"
                 )));
             }
+            PasswordAnswer::Refused { .. } => return Err(PelotonError::LoginRefused),
         };
         let status = resp.status();
         if status.is_success() {

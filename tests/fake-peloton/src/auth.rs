@@ -966,6 +966,9 @@ fn password_grant(s: &Shared, p: &HashMap<String, String>) -> Response {
         WEB_CLIENT_ID => return raw_json(StatusCode::FORBIDDEN, UNAUTHORIZED_CLIENT),
         _ => return oauth_error(StatusCode::UNAUTHORIZED, "access_denied", "Unauthorized"),
     }
+    if s.faults.user_blocked() {
+        return oauth_error(StatusCode::UNAUTHORIZED, "unauthorized", "user is blocked");
+    }
     if !credentials_match(s, get("username"), get("password")) {
         return oauth_error(
             StatusCode::FORBIDDEN,

@@ -33,6 +33,7 @@ pub struct Faults {
     refuse_refresh: AtomicBool,
     no_csrf_logins: AtomicU32,
     lockout_logins: AtomicBool,
+    user_blocked: AtomicBool,
     throttle_logins: AtomicU32,
     walled_refreshes: AtomicU32,
     fields: Mutex<FieldFaults>,
@@ -181,6 +182,9 @@ pub struct FaultSettings {
     /// Answer every password submission (`/usernamepassword/login` and the password grant)
     /// with Auth0's brute-force block: `429` `too_many_attempts`.
     pub lockout_logins: Option<bool>,
+    /// Answer the password grant as Auth0 answers for a user an administrator
+    /// blocked: `401` `unauthorized`, "user is blocked".
+    pub user_blocked: Option<bool>,
     /// Answer the next N password submissions with a plain `429` `too_many_requests`
     /// (with `Retry-After: 0`).
     pub throttle_logins: Option<u32>,
@@ -217,6 +221,7 @@ impl Faults {
             refuse_refresh: AtomicBool::new(false),
             no_csrf_logins: AtomicU32::new(0),
             lockout_logins: AtomicBool::new(false),
+            user_blocked: AtomicBool::new(false),
             throttle_logins: AtomicU32::new(0),
             walled_refreshes: AtomicU32::new(0),
             fields: Mutex::new(FieldFaults::default()),
@@ -291,6 +296,18 @@ impl Faults {
     /// Whether password submissions are answered with the block.
     pub fn lockout_logins(&self) -> bool {
         self.lockout_logins.load(Ordering::SeqCst)
+    }
+
+    /// While true, the password grant answers as Auth0 does for a user an
+    /// administrator blocked (`401` `unauthorized`, "user is blocked",
+    /// auth0/docs#4767).
+    pub fn set_user_blocked(&self, on: bool) {
+        self.user_blocked.store(on, Ordering::SeqCst);
+    }
+
+    /// Whether the password grant answers "user is blocked".
+    pub fn user_blocked(&self) -> bool {
+        self.user_blocked.load(Ordering::SeqCst)
     }
 
     /// Answer the next `n` password submissions with a plain rate limit (`429`
@@ -397,6 +414,7 @@ impl Faults {
         self.set_refuse_refresh(false);
         self.skip_csrf_for_next_logins(0);
         self.set_lockout_logins(false);
+        self.set_user_blocked(false);
         self.throttle_next_logins(0);
         *lock(&self.fields) = FieldFaults::default();
         *lock(&self.lists) = ListFaults::default();
@@ -447,6 +465,9 @@ impl Faults {
         if let Some(on) = s.lockout_logins {
             self.set_lockout_logins(on);
         }
+        if let Some(on) = s.user_blocked {
+            self.set_user_blocked(on);
+        }
         if let Some(n) = s.throttle_logins {
             self.throttle_next_logins(n);
         }
@@ -482,6 +503,7 @@ impl Faults {
             refuse_refresh: Some(self.refuse_refresh()),
             no_csrf_logins: Some(self.no_csrf_logins.load(Ordering::SeqCst)),
             lockout_logins: Some(self.lockout_logins()),
+            user_blocked: Some(self.user_blocked()),
             throttle_logins: Some(self.throttle_logins.load(Ordering::SeqCst)),
             walled_refreshes: Some(self.walled_refreshes.load(Ordering::SeqCst)),
             remove_field: fields.remove,
