@@ -344,8 +344,16 @@ impl SecretStore for Overlay {
 
 /// Secrets in memory only: for tests, and for runs whose credentials come
 /// from the environment.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct MemoryStore(Mutex<HashMap<SecretKey, String>>);
+
+// Names which secrets it holds, never their values.
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        f.debug_set().entries(map.keys()).finish()
+    }
+}
 
 impl MemoryStore {
     /// An empty store.
@@ -491,6 +499,20 @@ impl SecretStore for Failing {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_memory_store_prints_which_secrets_it_holds_not_their_values() {
+        let store = MemoryStore::new();
+        store
+            .set(
+                SecretKey::PelotonPassword,
+                &SecretString::from("hunter2-secret".to_string()),
+            )
+            .unwrap();
+        let printed = format!("{store:?}");
+        assert!(printed.contains("PelotonPassword"), "{printed}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+    }
 
     #[test]
     fn the_token_cache_holds_only_the_refresh_token_in_a_private_file() {
