@@ -129,10 +129,15 @@ impl std::fmt::Debug for PelotonClient {
     }
 }
 
-fn base_url(s: &str, what: &str) -> Result<Url, PelotonError> {
-    let url = Url::parse(s).map_err(|e| PelotonError::Request(format!("bad {what} URL: {e}")))?;
-    if url.cannot_be_a_base() {
-        return Err(PelotonError::Request(format!("bad {what} URL: not a base")));
+fn base_url(s: &str, what: &'static str) -> Result<Url, PelotonError> {
+    let invalid = |message: String| PelotonError::InvalidUrl {
+        what,
+        url: s.to_string(),
+        message,
+    };
+    let url = Url::parse(s).map_err(|e| invalid(e.to_string()))?;
+    if url.cannot_be_a_base() || !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid("not an http(s) address".into()));
     }
     Ok(url)
 }
@@ -776,6 +781,17 @@ fn trim_graph(raw: &Value) -> Value {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_url_that_is_no_full_address_is_named_not_taken_for_a_bug() {
+        for bad in ["localhost:8080", "foo", "ftp://peloton.example/"] {
+            let err = base_url(bad, "API").unwrap_err();
+            let said = err.user_message();
+            assert!(said.contains(bad) && said.contains("not valid"), "{said}");
+            assert!(!said.contains("report"), "{said}");
+        }
+        assert!(base_url("http://127.0.0.1:9", "API").is_ok());
+    }
 
     #[test]
     fn slugs_name_the_endpoint() {

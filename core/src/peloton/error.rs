@@ -103,6 +103,17 @@ pub enum PelotonError {
     /// A request could not be built (a bug, not a server problem).
     #[error("a request to Peloton could not be built: {0}")]
     Request(String),
+    /// A configured Peloton URL (`PELOTON_API_URL`, `PELOTON_AUTH_URL` or
+    /// the settings file's) is not a full address.
+    #[error("the Peloton {what} URL {url:?} is not valid: {message}")]
+    InvalidUrl {
+        /// Which one: "API" or "auth".
+        what: &'static str,
+        /// The configured value.
+        url: String,
+        /// Why it was refused.
+        message: String,
+    },
     /// Peloton refused the refresh token (revoked, expired, password
     /// changed) and no password is kept to log in with: the person must
     /// sign in again in a browser (issue 18).
@@ -164,6 +175,9 @@ impl PelotonError {
             PelotonError::Request(_) => {
                 "A request to Peloton could not be built: please report this.".to_string()
             }
+            PelotonError::InvalidUrl { what, url, .. } => format!(
+                "The Peloton {what} URL \"{url}\" is not valid; give a full address (https://...) or remove it to use the default."
+            ),
             PelotonError::SignedOut => SIGNED_OUT.to_string(),
         }
     }
