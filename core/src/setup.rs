@@ -55,14 +55,26 @@ impl std::fmt::Debug for Overrides {
     }
 }
 
+/// A typed or configured value without the spaces and line ends around it
+/// (an env file saved with CRLF, a paste with a trailing space); `None`
+/// when nothing is left. For tokens, e-mails, doc IDs and URLs, which never
+/// hold any; never for a password.
+pub fn trimmed(value: &str) -> Option<String> {
+    let t = value.trim();
+    (!t.is_empty()).then(|| t.to_string())
+}
+
 impl Overrides {
     /// Reads the variables named in cli.md from a lookup (the process
     /// environment in the binaries, a map in tests). Empty values count as unset.
     pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Self {
-        let var = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+        let var = |name: &str| get(name).as_deref().and_then(trimmed);
         Self {
             peloton_email: var("PELOTON_USERNAME"),
-            peloton_password: var("PELOTON_PASSWORD").map(SecretString::from),
+            // A password is taken as it is: spaces may be part of it.
+            peloton_password: get("PELOTON_PASSWORD")
+                .filter(|v| !v.trim().is_empty())
+                .map(SecretString::from),
             coda_token: var("CODA_API_TOKEN").map(SecretString::from),
             coda_doc: var("CODA_DOC"),
             peloton_api_url: var("PELOTON_API_URL"),
@@ -453,6 +465,22 @@ mod tests {
     /// The paths of a HOME at `dir`.
     fn paths_in(dir: &std::path::Path) -> Paths {
         Paths::from_vars(|k| (k == "HOME").then(|| dir.as_os_str().to_owned())).unwrap()
+    }
+
+    #[test]
+    fn stray_spaces_and_line_ends_leave_values_but_never_a_password() {
+        use secrecy::ExposeSecret;
+        let o = Overrides::from_vars(|k| match k {
+            "CODA_API_TOKEN" => Some("tok-123\r\n".into()),
+            "PELOTON_USERNAME" => Some(" me@example.com ".into()),
+            "PELOTON_PASSWORD" => Some(" pass word ".into()),
+            "CODA_DOC" => Some("   ".into()),
+            _ => None,
+        });
+        assert_eq!(o.coda_token.unwrap().expose_secret(), "tok-123");
+        assert_eq!(o.peloton_email.as_deref(), Some("me@example.com"));
+        assert_eq!(o.peloton_password.unwrap().expose_secret(), " pass word ");
+        assert_eq!(o.coda_doc, None);
     }
 
     /// Issue 16: a locked keychain is not "setup incomplete"; the sync

@@ -145,7 +145,7 @@ fn typed_changes(input: &SettingsInput, email_changed: bool) -> SecretChanges {
     setup::credential_changes(
         email_changed,
         non_empty(&input.peloton_password),
-        non_empty(&input.coda_token),
+        setup::trimmed(&input.coda_token).map(SecretString::from),
     )
 }
 
