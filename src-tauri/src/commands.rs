@@ -3,7 +3,8 @@
 //! (`error.rs`).
 //!
 //! Each is also listed in `build.rs` (which makes its permission) and
-//! granted in `capabilities/default.json`; [`handler`] registers them all.
+//! granted per window in `capabilities/main.json` and `capabilities/settings.json`
+//! (each only what its script calls); [`handler`] registers them all.
 //! No command returns a secret: credentials come back as set / not set.
 
 use std::sync::Arc;
@@ -385,6 +386,16 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("not allowed"), "{err}");
+        // Each window may call only what its own script calls.
+        for cmd in ["save_settings", "forget_credentials", "get_settings"] {
+            let err = invoke(&main, cmd, serde_json::json!({})).unwrap_err();
+            assert!(err.to_string().contains("not allowed"), "{cmd}: {err}");
+        }
+        let settings = window(&a, "settings");
+        for cmd in ["sync_now", "get_dashboard"] {
+            let err = invoke(&settings, cmd, serde_json::json!({})).unwrap_err();
+            assert!(err.to_string().contains("not allowed"), "{cmd}: {err}");
+        }
         // A window the capability does not name may not call even the app's commands.
         // Peloton's sign-in page, in the sign-in window, may call nothing.
         let sign_in = window(&a, crate::sign_in::LABEL);
