@@ -39,10 +39,12 @@ pub async fn get_dashboard(state: Shared<'_>) -> Result<DashboardView, CommandEr
     let status =
         dashboard::status(&store, now, live.as_ref().and_then(|l| l.next_sync_at)).map_err(err)?;
     let avatars = state.avatar_dir();
-    // A settings file that cannot be read counts as empty here; Settings
-    // itself says what is wrong with it.
-    let settings = Settings::load(&state.paths.config_file).unwrap_or_default();
-    let missing = setup::missing(&settings, &state.overrides, state.secrets.as_ref());
+    // A settings file that cannot be read is not a setup to start: the
+    // status (the run at start) and Settings say what is wrong with it.
+    let missing = match Settings::load(&state.paths.config_file) {
+        Ok(settings) => setup::missing(&settings, &state.overrides, state.secrets.as_ref()),
+        Err(_) => Vec::new(),
+    };
     let (workouts_empty, friends_empty) = view::empty_texts(status.outcome);
     Ok(DashboardView {
         setup: view::setup_card(&missing),

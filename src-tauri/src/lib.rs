@@ -150,10 +150,13 @@ fn start(argv: impl IntoIterator<Item = std::ffi::OsString>) -> Result<(), AppEr
     };
     let _ = paths.create_dirs();
     let _log = logging::init(&paths.log_dir);
-    let settings = Settings::load(&paths.config_file).unwrap_or_else(|e| {
-        tracing::warn!(error = %e, "settings unreadable; starting from the defaults");
-        Settings::default()
-    });
+    let (settings, unreadable) = match Settings::load(&paths.config_file) {
+        Ok(s) => (s, false),
+        Err(e) => {
+            tracing::warn!(error = %e, "settings unreadable; the first sync says so");
+            (Settings::default(), true)
+        }
+    };
     let secrets: Arc<dyn SecretStore> = Arc::new(if args.demo {
         KeyringStore::new(DEMO_KEYCHAIN_SERVICE)
     } else {
@@ -172,7 +175,14 @@ fn start(argv: impl IntoIterator<Item = std::ffi::OsString>) -> Result<(), AppEr
     ));
     let app = builder(state.clone(), args.demo)
         .setup(move |app| {
-            wire(app.handle(), state, &settings, rx, args.minimized);
+            wire(
+                app.handle(),
+                state,
+                &settings,
+                unreadable,
+                rx,
+                args.minimized,
+            );
             Ok(())
         })
         .build(tauri::generate_context!())?;
@@ -236,11 +246,13 @@ fn builder(state: Arc<AppState>, demo: bool) -> tauri::Builder<Wry> {
 }
 
 /// Once Tauri is up: the tray, the login item, the controller and its
-/// timer, the network watch, and the first window.
+/// timer, the network watch, and the first window. `unreadable`: the
+/// settings file could not be read, and `settings` are the defaults.
 fn wire(
     handle: &AppHandle<Wry>,
     state: Arc<AppState>,
     settings: &Settings,
+    unreadable: bool,
     rx: mpsc::UnboundedReceiver<Request>,
     minimized: bool,
 ) {
@@ -260,14 +272,20 @@ fn wire(
     };
     // The login item follows the settings at every start, so it names
     // this binary as installed now (the packaged /usr/bin one, not a
-    // build folder) and a hand-edited settings file takes effect.
-    if let Err(e) =
+    // build folder) and a hand-edited settings file takes effect. A file
+    // that cannot be read says nothing of it: the entry stays as it was
+    // (the defaults would remove it).
+    if unreadable {
+        tracing::warn!("launch at login left as it was: the settings file is unreadable");
+    } else if let Err(e) =
         desktop::TauriDesktop(handle.clone()).apply_launch_at_login(settings.launch_at_login)
     {
         tracing::warn!(error = %e, "launch at login could not follow the settings");
     }
-    let needs_setup =
-        !pcs_core::setup::missing(settings, &state.overrides, state.secrets.as_ref()).is_empty();
+    // An unreadable file is not a setup to start: the run below says what
+    // is wrong with it.
+    let needs_setup = !unreadable
+        && !pcs_core::setup::missing(settings, &state.overrides, state.secrets.as_ref()).is_empty();
     let initial = {
         let store = Store::open(&state.paths.state_db)
             .inspect_err(|e| tracing::warn!(error = %e, "local state unreadable"))
@@ -298,6 +316,12 @@ fn wire(
             }
         }
     });
+    if unreadable {
+        // Said at once where the person looks (tray, window, notification),
+        // as any run says it: the run reads the file again and names the
+        // fault.
+        let _ = state.requests.send(Request::SyncNow);
+    }
     if desktop::under_webdriver() {
         desktop::create_all_hidden(handle);
     }

@@ -422,6 +422,42 @@ async fn launch_at_login_writes_and_removes_the_autostart_entry() -> Result<()> 
     Ok(())
 }
 
+/// A settings file the app cannot read (a typo by hand) is said at start,
+/// where the person looks, and changes nothing of theirs: launch at login,
+/// which the defaults would switch off, stays on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_settings_file_is_said_at_start_and_keeps_launch_at_login() -> Result<()> {
+    let mut w = World::new("bad-settings").await?;
+    w.saved_setup(&w.credentials().password).await?;
+    let entry = "[Desktop Entry]\nType=Application\nExec=peloton-coda-sync-app --minimized\n";
+    std::fs::create_dir_all(w.autostart_entry().parent().unwrap())?;
+    std::fs::write(w.autostart_entry(), entry)?;
+    let file = w.settings_file();
+    // At the top, so it is a top-level key whatever tables follow.
+    let typo = format!("interval_minutes = \"thirty\"\n{}", w.read(&file));
+    std::fs::write(&file, typo)?;
+
+    w.launch_without_driver(&[MINIMIZED_FLAG]).await?;
+
+    let told = w.wait_notifications(1).await?;
+    assert!(
+        told[0].body.contains("is not valid") && told[0].body.contains("settings.toml"),
+        "{told:?}"
+    );
+    w.wait_tray_icon("needs-attention").await?;
+    assert_eq!(
+        w.read(&w.autostart_entry()),
+        entry,
+        "the entry is untouched"
+    );
+    assert_eq!(
+        w.peloton.login_count(),
+        0,
+        "nothing is sent on the defaults"
+    );
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_launch_shows_the_running_instance() -> Result<()> {
     let mut w = World::new("single-instance").await?;
