@@ -345,6 +345,8 @@ enum Step {
     /// The newest workout of the friend with this username drifts in their
     /// list (a string start time): the entry no longer decodes.
     DriftFriendEntry(&'static str),
+    /// The stored copy of one workout's detail gets damaged on disk.
+    DamageStored(usize),
     /// The friend-workout setting changes.
     PerFriend(u32),
     /// Both fakes forget their request logs.
@@ -455,6 +457,17 @@ async fn play(w: &World, steps: &[Step]) -> Vec<RunReport> {
                     "start_time",
                     "yesterday".into(),
                 ));
+            }
+            Step::DamageStored(i) => {
+                let id = w.peloton().workout_ids()[*i].clone();
+                let db = rusqlite::Connection::open(w.home.path().join("state.db")).unwrap();
+                let changed = db
+                    .execute(
+                        "UPDATE workouts SET detail_json = '{\"id\": 7' WHERE id = ?1",
+                        [&id],
+                    )
+                    .unwrap();
+                assert_eq!(changed, 1, "workout {id} is stored");
             }
             Step::PerFriend(n) => *w.per_friend.lock().unwrap() = *n,
             Step::AddUserRow(table) => {
@@ -832,6 +845,28 @@ fn cases() -> Vec<Case> {
                         .any(|m| m.contains("PowerZonePal") && m.contains(&theirs[0])),
                     "{said:?}"
                 );
+                w.assert_workouts_complete();
+            },
+        },
+        Case {
+            // Never forgotten: a stored copy that cannot be read back is
+            // fetched again, and its row is written from the new copy.
+            name: "a damaged stored workout is fetched again and written",
+            steps: vec![Sync, DamageStored(3), Sync, Sync],
+            expect: |w, r| {
+                let id = w.peloton().workout_ids()[3].clone();
+                let said: Vec<&String> = r[1].problems.iter().map(|p| &p.message).collect();
+                assert!(
+                    said.iter()
+                        .any(|m| m.contains(&id) && m.contains("fetched from Peloton again")),
+                    "{said:?}"
+                );
+                let detail = format!("/api/workout/{id}");
+                assert_eq!(w.peloton().count(|q| q.path == detail), 2, "fetched again");
+                assert!(last(r).ok(), "{:?}", last(r).problems);
+                let stored = w.state().stored_workouts().unwrap();
+                let copy = stored.iter().find(|s| s.id == id).unwrap();
+                assert!(serde_json::from_str::<serde_json::Value>(&copy.detail_json).is_ok());
                 w.assert_workouts_complete();
             },
         },

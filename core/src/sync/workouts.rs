@@ -367,7 +367,12 @@ impl Run<'_> {
     /// best away.
     pub(super) async fn write_workouts(&mut self, new_ids: &HashSet<String>) -> Result<(), Abort> {
         let stored = self.with_store(|s| s.stored_workouts())?;
-        let (rows, summaries, bests) = self.workout_rows(&stored);
+        let (rows, summaries, bests, unreadable) = self.workout_rows(&stored);
+        if !unreadable.is_empty() {
+            // Fetched again by the next run, as a workout listed alone.
+            let now = self.now();
+            self.with_store(|s| s.queue_workouts(&unreadable, now))?;
+        }
         // With the table switched off, the notification still names what arrived.
         let enabled = self.svc.table_enabled(Table::Workouts);
         let written = if enabled {
@@ -404,14 +409,16 @@ impl Run<'_> {
 
     /// Each stored workout's row and summary, in the same order, and the
     /// Personal Bests rows computed from them (each workout's JSON parsed
-    /// once for all three).
+    /// once for all three); last, the stored workouts that could not be
+    /// read back, as queue entries to fetch them again.
     fn workout_rows(
         &mut self,
         stored: &[StoredWorkout],
-    ) -> (Vec<Row>, Vec<WorkoutSummary>, Vec<Row>) {
+    ) -> (Vec<Row>, Vec<WorkoutSummary>, Vec<Row>, Vec<QueuedWorkout>) {
         let mut rows = Vec::with_capacity(stored.len());
         let mut summaries = Vec::with_capacity(stored.len());
         let mut details = Vec::with_capacity(stored.len());
+        let mut unreadable = Vec::new();
         for s in stored {
             let parsed =
                 serde_json::from_str::<Workout>(&s.detail_json).and_then(|w| match &s.graph_json {
@@ -427,16 +434,25 @@ impl Run<'_> {
                     }
                     Err(e) => self.problem(ProblemArea::Peloton, e.user_message()),
                 },
-                Err(e) => self.problem(
-                    ProblemArea::Local,
-                    format!(
-                        "A stored workout could not be read back ({e}); run `peloton-coda-sync sync --full` to fetch it again."
-                    ),
-                ),
+                Err(e) => {
+                    self.problem(
+                        ProblemArea::Local,
+                        format!(
+                            "The stored copy of workout {} could not be read back ({e}); it is fetched from Peloton again at the next sync.",
+                            s.id
+                        ),
+                    );
+                    unreadable.push(QueuedWorkout {
+                        id: s.id.clone(),
+                        user_id: s.user_id.clone(),
+                        entry_json: serde_json::json!({ "id": s.id }).to_string(),
+                        is_new: false,
+                    });
+                }
             }
         }
         let bests = bests::personal_best_rows(details.iter().zip(&rows));
-        (rows, summaries, bests)
+        (rows, summaries, bests, unreadable)
     }
 }
 
