@@ -93,6 +93,7 @@ mod tests {
             PelotonError::TokenRefused.user_message(),
             PelotonError::MissingPassword.user_message(),
             CodaError::TokenRefused.user_message(),
+            CodaError::TokenUnusable.user_message(),
             SetupError::MissingPelotonEmail.user_message(),
             SetupError::MissingCodaToken.user_message(),
             SetupError::MissingCodaDoc.user_message(),

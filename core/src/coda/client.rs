@@ -284,6 +284,13 @@ impl CodaClient {
             (Some(h), None) => h.to_string(),
             (None, _) => return Err(bad_url("has no host".into())),
         };
+        // A token that cannot go in a header (a control character pasted
+        // with it) would fail every request as if the URL were wrong.
+        if reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
+            .is_err()
+        {
+            return Err(CodaError::TokenUnusable);
+        }
         let http = reqwest::Client::builder()
             .user_agent(crate::USER_AGENT)
             .timeout(config.timeout)
@@ -920,6 +927,15 @@ mod tests {
         )
         .unwrap();
         assert!(!format!("{c:?}").contains("super-secret"));
+    }
+
+    #[test]
+    fn a_token_no_header_can_carry_is_named_as_the_token() {
+        let err =
+            CodaClient::new(CodaConfig::default(), SecretString::from("tok\u{7}en")).unwrap_err();
+        assert!(matches!(err, CodaError::TokenUnusable), "{err:?}");
+        let said = err.user_message();
+        assert!(said.contains("token") && !said.contains("URL"), "{said}");
     }
 
     #[test]

@@ -86,6 +86,9 @@ pub enum CodaError {
     /// The text the user gave is neither a doc ID nor a URL with one.
     #[error("not a Coda doc URL or ID: {0:?}")]
     InvalidDocRef(String),
+    /// The token holds characters no HTTP header may carry.
+    #[error("the Coda API token holds characters a header cannot carry")]
+    TokenUnusable,
     /// The configured API base URL cannot be used.
     #[error("invalid Coda API URL {url:?}: {message}")]
     InvalidApiUrl {
@@ -123,8 +126,11 @@ impl CodaError {
             CodaError::InvalidDocRef(input) => format!(
                 "\"{input}\" is not a Coda doc URL or doc ID; copy the doc's URL from the browser's address bar into Settings."
             ),
+            CodaError::TokenUnusable => "The Coda API token holds characters a token cannot have; copy it again from Coda's account settings and enter it in Settings.".to_string(),
+            // The Settings window has no field for it: it comes from
+            // CODA_API_URL or the settings file.
             CodaError::InvalidApiUrl { url, .. } => format!(
-                "The Coda API URL \"{url}\" is not valid; fix it in Settings or remove it to use the default."
+                "The Coda API URL \"{url}\" is not valid; fix CODA_API_URL or coda_api_url in the settings file, or remove it to use the default."
             ),
         }
     }

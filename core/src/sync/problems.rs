@@ -29,7 +29,9 @@ impl From<&CodaError> for Problem {
     /// is Coda's and passes.
     fn from(e: &CodaError) -> Self {
         let area = match e {
-            CodaError::TokenRefused | CodaError::Forbidden { .. } => ProblemArea::CodaToken,
+            CodaError::TokenRefused | CodaError::Forbidden { .. } | CodaError::TokenUnusable => {
+                ProblemArea::CodaToken
+            }
             CodaError::DocNotFound { .. }
             | CodaError::TableNotFound { .. }
             | CodaError::InvalidDocRef(_) => ProblemArea::CodaDoc,
