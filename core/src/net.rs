@@ -18,6 +18,20 @@ use reqwest::{RequestBuilder, Response, StatusCode};
 use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio::time::Instant;
 
+/// A configured API address (either service's, from the environment or the
+/// settings file) as a base to join paths to: an http(s) URL with a host.
+/// The error says why, for the service's own sentence.
+pub fn base_url(s: &str) -> Result<reqwest::Url, String> {
+    let url = reqwest::Url::parse(s).map_err(|e| e.to_string())?;
+    if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
+        return Err("must be an http or https URL".into());
+    }
+    if url.host_str().is_none() {
+        return Err("has no host".into());
+    }
+    Ok(url)
+}
+
 /// A rate limit: at most `requests` in any window of `per`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RateLimit {

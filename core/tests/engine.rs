@@ -359,6 +359,16 @@ enum Step {
     CodaAnswers,
 }
 
+/// The newest workout of the friend with this username gets `start` as its
+/// start time in their list.
+fn drift_friends_newest(w: &World, name: &str, start: serde_json::Value) {
+    let friend = w.peloton().friend_id(name).unwrap();
+    let id = w.peloton().user_workout_ids(&friend)[0].clone();
+    w.peloton()
+        .faults()
+        .drift_entry(EntryDrift::of(ListKind::Workouts, &id, "start_time", start));
+}
+
 async fn play(w: &World, steps: &[Step]) -> Vec<RunReport> {
     let mut reports = Vec::new();
     for step in steps {
@@ -430,14 +440,7 @@ async fn play(w: &World, steps: &[Step]) -> Vec<RunReport> {
                 }
             }
             Step::DriftFriendStartTime(name) => {
-                let friend = w.peloton().friend_id(name).unwrap();
-                let id = w.peloton().user_workout_ids(&friend)[0].clone();
-                w.peloton().faults().drift_entry(EntryDrift::of(
-                    ListKind::Workouts,
-                    &id,
-                    "start_time",
-                    serde_json::Value::Null,
-                ));
+                drift_friends_newest(w, name, serde_json::Value::Null);
             }
             Step::DriftFriend(name) => {
                 let friend = w.peloton().friend_id(name).unwrap();
@@ -448,16 +451,7 @@ async fn play(w: &World, steps: &[Step]) -> Vec<RunReport> {
                     "many".into(),
                 ));
             }
-            Step::DriftFriendEntry(name) => {
-                let friend = w.peloton().friend_id(name).unwrap();
-                let id = w.peloton().user_workout_ids(&friend)[0].clone();
-                w.peloton().faults().drift_entry(EntryDrift::of(
-                    ListKind::Workouts,
-                    &id,
-                    "start_time",
-                    "yesterday".into(),
-                ));
-            }
+            Step::DriftFriendEntry(name) => drift_friends_newest(w, name, "yesterday".into()),
             Step::DamageStored(i) => {
                 let id = w.peloton().workout_ids()[*i].clone();
                 let db = rusqlite::Connection::open(w.home.path().join("state.db")).unwrap();

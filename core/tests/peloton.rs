@@ -636,6 +636,20 @@ fn run_keeping_stops(
     )
 }
 
+/// Three later runs (`make`), two days apart: each login ends in an error
+/// `stopped` accepts.
+async fn later_runs_stay_stopped(
+    clock: &ManualClock,
+    make: impl Fn() -> PelotonClient,
+    stopped: fn(&PelotonError) -> bool,
+) {
+    for _ in 0..3 {
+        clock.advance(chrono::Duration::days(2));
+        let err = make().ensure_login().await.unwrap_err();
+        assert!(stopped(&err), "{err:?}");
+    }
+}
+
 #[tokio::test]
 async fn a_lockout_stops_the_password_until_the_person_acts() {
     let fake = start(Config::default()).await;
@@ -661,13 +675,7 @@ async fn a_lockout_stops_the_password_until_the_person_acts() {
         PelotonError::LoginBlocked
     ));
     fake.faults().set_lockout_logins(false);
-    for _ in 0..3 {
-        clock.advance(chrono::Duration::days(2));
-        assert!(matches!(
-            make().ensure_login().await.unwrap_err(),
-            PelotonError::LoginBlocked
-        ));
-    }
+    later_runs_stay_stopped(&clock, make, |e| matches!(e, PelotonError::LoginBlocked)).await;
     assert_eq!(fake.login_count(), 1);
     assert_eq!(fake.count(|r| r.path == "/authorize"), 1);
 
@@ -710,13 +718,7 @@ async fn a_blocked_user_on_the_password_grant_is_never_sent_again() {
     assert!(matches!(err, PelotonError::LoginRefused), "{err:?}");
     assert_eq!(fake.login_count(), 1, "one password grant");
     // Not an hour's pause: no later run sends it, even days later.
-    for _ in 0..3 {
-        clock.advance(chrono::Duration::days(2));
-        assert!(matches!(
-            make().ensure_login().await.unwrap_err(),
-            PelotonError::LoginRefused
-        ));
-    }
+    later_runs_stay_stopped(&clock, make, |e| matches!(e, PelotonError::LoginRefused)).await;
     assert_eq!(fake.login_count(), 1);
 }
 

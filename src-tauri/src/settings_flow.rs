@@ -373,6 +373,25 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn a_pasted_token_loses_its_stray_spaces_and_a_password_keeps_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let secrets: Arc<dyn SecretStore> = Arc::new(MemoryStore::new());
+        let (st, _rx) = state(dir.path(), secrets.clone());
+        let typed = SettingsInput {
+            coda_token: " tok\r\n".into(),
+            peloton_password: " hunter2 ".into(),
+            ..input()
+        };
+        save(&st, &typed).await.unwrap();
+        let kept = |k| secret(secrets.as_ref(), k);
+        assert_eq!(kept(SecretKey::CodaToken).as_deref(), Some("tok"));
+        assert_eq!(
+            kept(SecretKey::PelotonPassword).as_deref(),
+            Some(" hunter2 ")
+        );
+    }
+
     fn secret(s: &dyn SecretStore, k: SecretKey) -> Option<String> {
         s.get(k).unwrap().map(|v| v.expose_secret().to_owned())
     }

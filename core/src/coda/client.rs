@@ -275,10 +275,7 @@ impl CodaClient {
             url: config.api_url.clone(),
             message,
         };
-        let base = Url::parse(trimmed).map_err(|e| bad_url(e.to_string()))?;
-        if !matches!(base.scheme(), "http" | "https") || base.cannot_be_a_base() {
-            return Err(bad_url("must be an http or https URL".into()));
-        }
+        let base = crate::net::base_url(trimmed).map_err(bad_url)?;
         let host = match (base.host_str(), base.port()) {
             (Some(h), Some(p)) => format!("{h}:{p}"),
             (Some(h), None) => h.to_string(),

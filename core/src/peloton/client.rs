@@ -130,16 +130,11 @@ impl std::fmt::Debug for PelotonClient {
 }
 
 fn base_url(s: &str, what: &'static str) -> Result<Url, PelotonError> {
-    let invalid = |message: String| PelotonError::InvalidUrl {
+    crate::net::base_url(s).map_err(|message| PelotonError::InvalidUrl {
         what,
         url: s.to_string(),
         message,
-    };
-    let url = Url::parse(s).map_err(|e| invalid(e.to_string()))?;
-    if url.cannot_be_a_base() || !matches!(url.scheme(), "http" | "https") {
-        return Err(invalid("not an http(s) address".into()));
-    }
-    Ok(url)
+    })
 }
 
 impl PelotonClient {

@@ -25,6 +25,19 @@ pub struct QueuedWorkout {
     pub is_new: bool,
 }
 
+impl QueuedWorkout {
+    /// A workout queued by its id alone (its list entry did not decode, or
+    /// its stored copy cannot be read back): its detail decides.
+    pub fn by_id(id: &str, user_id: &str, is_new: bool) -> Self {
+        Self {
+            id: id.to_string(),
+            user_id: user_id.to_string(),
+            entry_json: serde_json::json!({ "id": id }).to_string(),
+            is_new,
+        }
+    }
+}
+
 impl Store {
     /// Queues listed workouts, all in one transaction; a workout queued
     /// already keeps its place and takes the newer entry.

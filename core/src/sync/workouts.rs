@@ -168,12 +168,7 @@ impl Run<'_> {
                 waiting = true;
                 // A queued entry keeps the entry it was queued with.
                 if !in_queue {
-                    queued.push(QueuedWorkout {
-                        entry_json: serde_json::json!({ "id": id }).to_string(),
-                        id,
-                        user_id: user_id.to_string(),
-                        is_new: true,
-                    });
+                    queued.push(QueuedWorkout::by_id(&id, user_id, true));
                 }
             }
             listing.fetched_alone.push(s);
@@ -442,12 +437,7 @@ impl Run<'_> {
                             s.id
                         ),
                     );
-                    unreadable.push(QueuedWorkout {
-                        id: s.id.clone(),
-                        user_id: s.user_id.clone(),
-                        entry_json: serde_json::json!({ "id": s.id }).to_string(),
-                        is_new: false,
-                    });
+                    unreadable.push(QueuedWorkout::by_id(&s.id, &s.user_id, false));
                 }
             }
         }
